@@ -1,0 +1,36 @@
+# One entry point for every routine task. CI runs `make test` (see .ci/run).
+SHELL := /bin/bash
+CARGO ?= cargo
+STACK := tests/env/stack
+
+.PHONY: help test lint fmt generate stack-up stack-down stack-status toolchain
+
+help: ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+test: toolchain lint stack-up ## The whole test suite on the local stack (installs and starts what is missing).
+	$(CARGO) test --workspace --no-fail-fast
+
+lint: toolchain ## rustfmt and clippy, warnings are errors.
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt: ## Format the code.
+	$(CARGO) fmt --all
+
+generate: ## Regenerate the CRD YAML in manifests/crds/ from the Rust types.
+	$(CARGO) run -q -p homestream-crds --bin crdgen
+
+stack-up: ## Start etcd, the Kubernetes control plane, Kafka, Cassandra (and install Chromium).
+	$(STACK) up
+
+stack-down: ## Stop the processes stack-up started.
+	$(STACK) down
+
+stack-status: ## One line per service of the local stack, with its resident memory.
+	$(STACK) status
+
+toolchain:
+	@command -v cargo >/dev/null || { echo "Rust is required: https://rustup.rs" >&2; exit 1; }
+	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
+	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt

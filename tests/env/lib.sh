@@ -1,0 +1,119 @@
+# shellcheck shell=bash
+#! Shared settings and helpers for the local stack scripts in tests/env/.
+#
+# Every download and build lives under $HOMESTREAM_CACHE (outside the repository);
+# logs, pids, data directories, the kubeconfig and the env file live under
+# $HOMESTREAM_STATE. Both can be overridden from the environment.
+
+set -euo pipefail
+
+ENV_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$ENV_DIR/../.." && pwd)"
+HOMESTREAM_CACHE="${HOMESTREAM_CACHE:-$HOME/.cache/homestream}"
+HOMESTREAM_STATE="${HOMESTREAM_STATE:-$HOME/.local/state/homestream}"
+BIN_DIR="$HOMESTREAM_CACHE/bin"
+LOG_DIR="$HOMESTREAM_STATE/logs"
+PID_DIR="$HOMESTREAM_STATE/pids"
+DATA_DIR="$HOMESTREAM_STATE/data"
+PKI_DIR="$HOMESTREAM_STATE/pki"
+
+# Pinned versions: one current release of each server.
+K8S_VERSION="${K8S_VERSION:-v1.36.3}"
+ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
+CASSANDRA_VERSION="${CASSANDRA_VERSION:-5.0.6}"
+
+# Loopback ports of the stack.
+ETCD_PORT=12379
+ETCD_PEER_PORT=12380
+APISERVER_PORT=16443
+KAFKA_PORT=9092
+KAFKA_CONTROLLER_PORT=9093
+CASSANDRA_PORT=9042
+CASSANDRA_STORAGE_PORT=17000
+
+mkdir -p "$HOMESTREAM_CACHE" "$BIN_DIR" "$LOG_DIR" "$PID_DIR" "$DATA_DIR"
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+# Is the process recorded in pids/$1.pid alive? A stale pid file is removed.
+is_running() {
+  local pidfile="$PID_DIR/$1.pid" pid
+  [[ -f "$pidfile" ]] || return 1
+  pid="$(cat "$pidfile")"
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+    return 0
+  fi
+  log "$1: stale pid file (pid $pid is gone); removing it"
+  rm -f "$pidfile"
+  return 1
+}
+
+# start_service NAME CMD...: run CMD in the background with its output in logs/NAME.log.
+start_service() {
+  local name="$1"; shift
+  log "$name: starting"
+  # setsid: the service gets its own process group, so `down` can stop it and its children.
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$PID_DIR/$name.pid"
+}
+
+# wait_ready NAME TIMEOUT_SECONDS PROBE...: poll PROBE until it succeeds; on timeout or
+# when the process died, print the tail of the log and fail.
+wait_ready() {
+  local name="$1" timeout="$2"; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ! is_running "$name"; then
+      tail -n 40 "$LOG_DIR/$name.log" >&2 || true
+      die "$name exited before it became ready (log: $LOG_DIR/$name.log)"
+    fi
+    if ((SECONDS >= deadline)); then
+      tail -n 40 "$LOG_DIR/$name.log" >&2 || true
+      die "$name not ready after ${timeout}s (log: $LOG_DIR/$name.log)"
+    fi
+    sleep 0.5
+  done
+  log "$name: ready"
+}
+
+# stop_service NAME: SIGTERM the process group we started, then SIGKILL after a grace period.
+stop_service() {
+  local name="$1" pid
+  is_running "$name" || return 0
+  pid="$(cat "$PID_DIR/$name.pid")"
+  log "$name: stopping (pid $pid)"
+  kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 60); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.5
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    log "$name: did not stop in 30s; killing"
+    kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true
+  fi
+  rm -f "$PID_DIR/$name.pid"
+}
+
+# tcp_open PORT: is something listening on 127.0.0.1:PORT?
+tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# apt_install PKG...: install Debian packages that are missing.
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+  done
+  ((${#missing[@]} == 0)) && return 0
+  log "installing Debian packages: ${missing[*]}"
+  local sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo"
+  local apt_log="$LOG_DIR/apt.log"
+  if ! { $sudo apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } \
+    >>"$apt_log" 2>&1; then
+    tail -n 20 "$apt_log" >&2
+    die "apt-get could not install ${missing[*]} (log: $apt_log)"
+  fi
+}

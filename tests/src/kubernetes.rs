@@ -1,0 +1,54 @@
+//! A kube-rs client for the local apiserver, and temporary namespaces for tests.
+
+use std::future::Future;
+
+use anyhow::{Context, Result};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{DeleteParams, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+
+use crate::{StackEnv, random_name};
+
+/// A client for the stack's apiserver, from the kubeconfig `stack up` wrote.
+///
+/// # Errors
+/// When the kubeconfig cannot be read or the client cannot be built.
+pub async fn client(env: &StackEnv) -> Result<Client> {
+    let kubeconfig = Kubeconfig::read_from(&env.kubeconfig)
+        .with_context(|| format!("reading kubeconfig {}", env.kubeconfig.display()))?;
+    let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+        .await
+        .context("building a client config from the kubeconfig")?;
+    Client::try_from(config).context("building the kube client")
+}
+
+/// Runs `test` with a fresh namespace, then deletes the namespace whatever the outcome.
+///
+/// # Errors
+/// The test's error, or a failure to create the namespace.
+pub async fn with_temp_ns<F, Fut>(client: &Client, test: F) -> Result<()>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let name = random_name("hs-test");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace = Namespace {
+        metadata: kube::api::ObjectMeta {
+            name: Some(name.clone()),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .with_context(|| format!("creating namespace {name}"))?;
+    let outcome = test(name.clone()).await;
+    namespaces
+        .delete(&name, &DeleteParams::background())
+        .await
+        .with_context(|| format!("deleting namespace {name}"))?;
+    outcome
+}

@@ -1,0 +1,83 @@
+//! Shared helpers for tests that run against the local stack (`tests/env/stack up`).
+//!
+//! The stack writes an env file with its endpoints; [`StackEnv::load`] reads it, with
+//! variables already set in the process environment taking precedence, so the same
+//! tests can point at another cluster or broker.
+
+pub mod chromium;
+pub mod kafka;
+pub mod kubernetes;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+/// Endpoints of the local stack, as written by `tests/env/stack up`.
+#[derive(Debug, Clone)]
+pub struct StackEnv {
+    /// Path of the kubeconfig for the local apiserver.
+    pub kubeconfig: PathBuf,
+    /// Kafka bootstrap servers (`host:port,...`).
+    pub kafka_bootstrap: String,
+    /// Cassandra contact points (`host:port,...`).
+    pub cassandra_contact_points: String,
+    /// Path of the Chromium executable.
+    pub chromium: PathBuf,
+}
+
+impl StackEnv {
+    /// Reads the stack's env file (`$HOMESTREAM_STATE/env`, by default
+    /// `~/.local/state/homestream/env`); process environment variables win.
+    ///
+    /// # Errors
+    /// When a variable is neither in the environment nor in the env file (the stack
+    /// is not up).
+    pub fn load() -> Result<Self> {
+        let file_vars = read_env_file(&env_file_path()).unwrap_or_default();
+        let var = |name: &str| -> Result<String> {
+            std::env::var(name)
+                .ok()
+                .or_else(|| file_vars.get(name).cloned())
+                .with_context(|| {
+                    format!(
+                        "{name} is not set and not in {}: is the local stack up? (make stack-up)",
+                        env_file_path().display()
+                    )
+                })
+        };
+        Ok(Self {
+            kubeconfig: var("KUBECONFIG")?.into(),
+            kafka_bootstrap: var("HOMESTREAM_KAFKA_BOOTSTRAP")?,
+            cassandra_contact_points: var("HOMESTREAM_CASSANDRA_CONTACT_POINTS")?,
+            chromium: var("HOMESTREAM_CHROMIUM")?.into(),
+        })
+    }
+}
+
+fn env_file_path() -> PathBuf {
+    let state = std::env::var_os("HOMESTREAM_STATE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME").unwrap_or_default();
+            PathBuf::from(home).join(".local/state/homestream")
+        });
+    state.join("env")
+}
+
+fn read_env_file(path: &std::path::Path) -> Result<HashMap<String, String>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .filter(|line| !line.trim_start().starts_with('#'))
+        .filter_map(|line| line.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect())
+}
+
+/// A random lower-case name with a prefix, for namespaces, topics and keyspaces that
+/// must not collide between tests or runs.
+pub fn random_name(prefix: &str) -> String {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &suffix[..10])
+}
