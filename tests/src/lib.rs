@@ -7,6 +7,7 @@
 pub mod chromium;
 pub mod kafka;
 pub mod kubernetes;
+pub mod stack;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -1,0 +1,57 @@
+//! Names of things outside Kubernetes: Kafka topics and consumer groups, Cassandra
+//! keyspaces, tables and columns, HTTP headers.
+
+use super::string_format;
+
+string_format! {
+    /// A Kafka topic name: 1 to 249 characters of letters, digits, `.`, `_` and `-`.
+    TopicName,
+    max_length = 249,
+    rules = [(
+        "self.matches('^[a-zA-Z0-9._-]+$') && self != '.' && self != '..'",
+        "must be a Kafka topic name: letters, digits, '.', '_' and '-', at most 249 characters, not '.' or '..'"
+    )]
+}
+
+string_format! {
+    /// A Kafka consumer group id: 1 to 249 characters of letters, digits, `.`, `_` and `-`.
+    ConsumerGroup,
+    max_length = 249,
+    rules = [(
+        "self.matches('^[a-zA-Z0-9._-]+$')",
+        "must be a consumer group id of letters, digits, '.', '_' and '-'"
+    )]
+}
+
+string_format! {
+    /// A Cassandra identifier (keyspace, table or column): a lower-case letter, then
+    /// lower-case letters, digits and `_`, at most 48 characters, so it never needs quoting.
+    CqlIdentifier,
+    max_length = 48,
+    rules = [(
+        "self.matches('^[a-z][a-z0-9_]*$')",
+        "must be a lower-case Cassandra identifier: a letter, then letters, digits and '_', at most 48 characters"
+    )]
+}
+
+string_format! {
+    /// An HTTP header name, e.g. `X-RapidAPI-Key`.
+    HeaderName,
+    max_length = 128,
+    rules = [(
+        "self.matches('^[A-Za-z0-9-]+$')",
+        "must be an HTTP header name of letters, digits and '-'"
+    )]
+}
+
+impl HeaderName {
+    /// Headers that carry credentials: their value must come from a Secret.
+    pub const CREDENTIAL_HEADERS: [&'static str; 6] = [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "x-api-key",
+        "x-rapidapi-key",
+        "api-key",
+    ];
+}

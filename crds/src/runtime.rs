@@ -1,0 +1,114 @@
+//! The configuration a runtime process reads: the resource's spec exactly as the user
+//! wrote it, plus the connection settings the operator resolved (its defaults merged
+//! with the resource's overrides). The operator writes it as YAML into a ConfigMap key
+//! ([`CONFIG_KEY`]) mounted at [`CONFIG_DIR`]; credentials never go there: they reach
+//! the pod as environment variables from Secrets, named by the functions below.
+
+use serde::{Deserialize, Serialize};
+
+use crate::connection::SaslMechanism;
+use crate::secret::SecretKeyRef;
+use crate::topic::TopicInput;
+
+/// The ConfigMap key (and file name) of the runtime configuration.
+pub const CONFIG_KEY: &str = "config.yaml";
+/// Where the runtime's ConfigMap is mounted in the pod.
+pub const CONFIG_DIR: &str = "/etc/homestream";
+/// Environment variable holding the Kafka SASL user name (from a Secret).
+pub const KAFKA_USERNAME_ENV: &str = "HOMESTREAM_KAFKA_USERNAME";
+/// Environment variable holding the Kafka SASL password (from a Secret).
+pub const KAFKA_PASSWORD_ENV: &str = "HOMESTREAM_KAFKA_PASSWORD";
+/// Environment variable holding the Cassandra user name (from a Secret).
+pub const CASSANDRA_USERNAME_ENV: &str = "HOMESTREAM_CASSANDRA_USERNAME";
+/// Environment variable holding the Cassandra password (from a Secret).
+pub const CASSANDRA_PASSWORD_ENV: &str = "HOMESTREAM_CASSANDRA_PASSWORD";
+
+/// What a runtime process is configured with.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuntimeConfig<Spec> {
+    /// The resource this process runs for.
+    pub resource: ResourceIdentity,
+    /// The resource's spec, as the user wrote it.
+    pub spec: Spec,
+    /// Resolved Kafka connection.
+    pub kafka: ResolvedKafka,
+    /// Resolved Cassandra connection (sinks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cassandra: Option<ResolvedCassandra>,
+}
+
+/// Identity of the resource, for consumer groups, transactional ids and record metadata.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceIdentity {
+    /// Kind: `ScrapeJob`, `StreamTransform` or `CassandraSink`.
+    pub kind: String,
+    /// Namespace of the resource.
+    pub namespace: String,
+    /// Name of the resource.
+    pub name: String,
+    /// `metadata.generation` the configuration was built from.
+    pub generation: i64,
+}
+
+/// Kafka connection settings after defaults and overrides were merged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResolvedKafka {
+    /// `host:port` of the bootstrap brokers.
+    pub bootstrap_servers: Vec<String>,
+    /// Whether to use TLS; certificates are mounted files when set.
+    #[serde(default)]
+    pub tls: bool,
+    /// SASL mechanism; the credentials come from [`KAFKA_USERNAME_ENV`] and [`KAFKA_PASSWORD_ENV`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sasl_mechanism: Option<SaslMechanism>,
+}
+
+/// Cassandra connection settings after defaults and overrides were merged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResolvedCassandra {
+    /// `host:port` contact points.
+    pub contact_points: Vec<String>,
+    /// Preferred datacenter for routing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub local_datacenter: Option<String>,
+    /// Whether the credentials are set ([`CASSANDRA_USERNAME_ENV`], [`CASSANDRA_PASSWORD_ENV`]).
+    #[serde(default)]
+    pub authenticated: bool,
+}
+
+impl ResourceIdentity {
+    /// The consumer group of a resource reading `input`: the declared one, else
+    /// `homestream.<namespace>.<name>`. The operator reads its lag, the runtime joins it.
+    pub fn consumer_group(&self, input: &TopicInput) -> String {
+        input
+            .consumer_group
+            .as_ref()
+            .map_or_else(|| format!("homestream.{}.{}", self.namespace, self.name), ToString::to_string)
+    }
+}
+
+/// The environment variable through which the value of a Secret key reaches the pod
+/// (for example an API key used in a ScrapeJob header). The operator sets it from the
+/// Secret; the runtime reads it by the same name.
+pub fn secret_env_var(secret: &SecretKeyRef) -> String {
+    let sanitized: String = format!("{}_{}", secret.name, secret.key)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect();
+    format!("HOMESTREAM_SECRET_{sanitized}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_env_var_is_a_valid_variable_name() {
+        let secret = SecretKeyRef { name: "realtor-api".into(), key: "x-api.key".into() };
+        assert_eq!(secret_env_var(&secret), "HOMESTREAM_SECRET_REALTOR_API_X_API_KEY");
+    }
+}

@@ -1,0 +1,228 @@
+//! The pod template every runtime workload shares: one `runtime` container running a
+//! subcommand of `homestream-runtime`, its configuration mounted read-only, credentials
+//! from Secrets, probes on the runtime's endpoints and locked-down security defaults.
+
+use std::collections::BTreeMap;
+
+use homestream_crds::connection::{CassandraConnection, Credentials, KafkaConnection};
+use homestream_crds::runtime::{
+    CASSANDRA_PASSWORD_ENV, CASSANDRA_USERNAME_ENV, CONFIG_DIR, CONFIG_KEY, KAFKA_PASSWORD_ENV,
+    KAFKA_USERNAME_ENV, secret_env_var,
+};
+use homestream_crds::secret::SecretKeyRef;
+use homestream_crds::workload::PodTemplate;
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
+    EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::ObjectMeta;
+
+use super::labels::Owner;
+
+/// The annotation that carries the configuration hash on the pod template.
+pub const CONFIG_HASH_ANNOTATION: &str = "homestream.io/config-hash";
+/// The port of the runtime's `/metrics`, `/healthz` and `/readyz`.
+pub const RUNTIME_PORT: u16 = 8080;
+/// The user the runtime runs as: not root, and not a user that exists in the image.
+const RUNTIME_UID: i64 = 65532;
+
+/// What differs between the pods of the three kinds.
+#[derive(Clone, Debug)]
+pub struct PodInputs<'a> {
+    /// The resource the pods run for.
+    pub owner: &'a Owner,
+    /// The runtime image.
+    pub image: &'a str,
+    /// Hash of the ConfigMap the pods read.
+    pub config_hash: &'a str,
+    /// Environment variables (credentials from Secrets).
+    pub env: Vec<EnvVar>,
+    /// The resource's overrides.
+    pub overrides: Option<&'a PodTemplate>,
+    /// `Never` or `OnFailure` for Job pods; `None` for Deployments (always restart).
+    pub restart_policy: Option<&'static str>,
+}
+
+/// The pod template.
+pub fn pod_template(inputs: PodInputs<'_>) -> PodTemplateSpec {
+    let owner = inputs.owner;
+    let overrides = inputs.overrides.cloned().unwrap_or_default();
+    let mut labels = overrides.labels.unwrap_or_default();
+    labels.extend(owner.labels());
+    let mut annotations = overrides.annotations.unwrap_or_default();
+    annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), inputs.config_hash.to_owned());
+    let config_path = format!("{CONFIG_DIR}/{CONFIG_KEY}");
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(labels),
+            annotations: Some(annotations),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(PodSpec {
+            containers: vec![Container {
+                name: "runtime".to_owned(),
+                image: Some(inputs.image.to_owned()),
+                args: Some(vec![
+                    owner.component.as_str().to_owned(),
+                    "--config".to_owned(),
+                    config_path,
+                    "--listen".to_owned(),
+                    format!("0.0.0.0:{RUNTIME_PORT}"),
+                ]),
+                env: (!inputs.env.is_empty()).then_some(inputs.env),
+                ports: Some(vec![ContainerPort {
+                    name: Some("http-metrics".to_owned()),
+                    container_port: RUNTIME_PORT.into(),
+                    protocol: Some("TCP".to_owned()),
+                    ..ContainerPort::default()
+                }]),
+                liveness_probe: Some(http_probe("/healthz", 10)),
+                readiness_probe: Some(http_probe("/readyz", 5)),
+                resources: Some(overrides.resources.unwrap_or_else(default_resources)),
+                security_context: Some(container_security()),
+                volume_mounts: Some(vec![
+                    VolumeMount {
+                        name: "config".to_owned(),
+                        mount_path: CONFIG_DIR.to_owned(),
+                        read_only: Some(true),
+                        ..VolumeMount::default()
+                    },
+                    VolumeMount {
+                        name: "tmp".to_owned(),
+                        mount_path: "/tmp".to_owned(),
+                        ..VolumeMount::default()
+                    },
+                ]),
+                ..Container::default()
+            }],
+            volumes: Some(vec![
+                Volume {
+                    name: "config".to_owned(),
+                    config_map: Some(ConfigMapVolumeSource {
+                        name: owner.child_name(),
+                        ..ConfigMapVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+                // The root filesystem is read-only; Chromium's profile and crash files
+                // need somewhere to go.
+                Volume {
+                    name: "tmp".to_owned(),
+                    empty_dir: Some(EmptyDirVolumeSource {
+                        size_limit: Some(Quantity("256Mi".to_owned())),
+                        ..EmptyDirVolumeSource::default()
+                    }),
+                    ..Volume::default()
+                },
+            ]),
+            restart_policy: inputs.restart_policy.map(str::to_owned),
+            // The runtime never talks to the apiserver: no token in the pod.
+            automount_service_account_token: Some(false),
+            security_context: Some(PodSecurityContext {
+                run_as_non_root: Some(true),
+                run_as_user: Some(RUNTIME_UID),
+                run_as_group: Some(RUNTIME_UID),
+                fs_group: Some(RUNTIME_UID),
+                seccomp_profile: Some(SeccompProfile {
+                    type_: "RuntimeDefault".to_owned(),
+                    ..SeccompProfile::default()
+                }),
+                ..PodSecurityContext::default()
+            }),
+            node_selector: overrides.node_selector,
+            tolerations: overrides.tolerations,
+            affinity: overrides.affinity,
+            priority_class_name: overrides.priority_class_name,
+            termination_grace_period_seconds: Some(30),
+            ..PodSpec::default()
+        }),
+    }
+}
+
+fn http_probe(path: &str, period_seconds: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.to_owned()),
+            port: IntOrString::String("http-metrics".to_owned()),
+            ..HTTPGetAction::default()
+        }),
+        period_seconds: Some(period_seconds),
+        failure_threshold: Some(3),
+        ..Probe::default()
+    }
+}
+
+fn container_security() -> SecurityContext {
+    SecurityContext {
+        run_as_non_root: Some(true),
+        read_only_root_filesystem: Some(true),
+        allow_privilege_escalation: Some(false),
+        privileged: Some(false),
+        capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_owned()]), add: None }),
+        seccomp_profile: Some(SeccompProfile {
+            type_: "RuntimeDefault".to_owned(),
+            ..SeccompProfile::default()
+        }),
+        ..SecurityContext::default()
+    }
+}
+
+/// Requests that fit a small pod; limits only on memory, so a leak is contained but a
+/// busy pod may still burst on CPU.
+fn default_resources() -> ResourceRequirements {
+    ResourceRequirements {
+        requests: Some(BTreeMap::from([
+            ("cpu".to_owned(), Quantity("100m".to_owned())),
+            ("memory".to_owned(), Quantity("128Mi".to_owned())),
+        ])),
+        limits: Some(BTreeMap::from([("memory".to_owned(), Quantity("512Mi".to_owned()))])),
+        ..ResourceRequirements::default()
+    }
+}
+
+/// Environment variables that bring credentials from Secrets into the pod: the Kafka
+/// and Cassandra credentials of the resource, and any other Secret keys it references
+/// (e.g. an API key header), each under the name the runtime looks up.
+pub fn credential_env(
+    kafka: Option<&KafkaConnection>,
+    cassandra: Option<&CassandraConnection>,
+    other_secrets: &[&SecretKeyRef],
+) -> Vec<EnvVar> {
+    let mut env = Vec::new();
+    if let Some(credentials) = kafka.and_then(|k| k.sasl.as_ref()).map(|s| &s.credentials) {
+        push_credentials(&mut env, credentials, KAFKA_USERNAME_ENV, KAFKA_PASSWORD_ENV);
+    }
+    if let Some(credentials) = cassandra.and_then(|c| c.credentials.as_ref()) {
+        push_credentials(&mut env, credentials, CASSANDRA_USERNAME_ENV, CASSANDRA_PASSWORD_ENV);
+    }
+    for secret in other_secrets {
+        let name = secret_env_var(secret);
+        if !env.iter().any(|e: &EnvVar| e.name == name) {
+            env.push(secret_env(name, secret));
+        }
+    }
+    env
+}
+
+fn push_credentials(env: &mut Vec<EnvVar>, credentials: &Credentials, user: &str, password: &str) {
+    env.push(secret_env(user.to_owned(), &credentials.username));
+    env.push(secret_env(password.to_owned(), &credentials.password));
+}
+
+fn secret_env(name: String, secret: &SecretKeyRef) -> EnvVar {
+    EnvVar {
+        name,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: secret.name.clone(),
+                key: secret.key.clone(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
+    }
+}

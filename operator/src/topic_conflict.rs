@@ -1,0 +1,85 @@
+//! Two resources that declare one Kafka topic differently: the older declaration wins,
+//! the newer one is told so in a condition instead of the two fighting over the topic.
+
+use homestream_crds::topic::TopicSpec;
+use k8s_openapi::jiff::Timestamp;
+
+/// One resource's declaration of a topic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TopicDeclaration {
+    /// The declaring resource, as `Kind namespace/name`.
+    pub owner: String,
+    /// When the declaring resource was created.
+    pub created: Option<Timestamp>,
+    /// What it declares.
+    pub topic: TopicSpec,
+}
+
+impl TopicDeclaration {
+    fn settings_differ(&self, other: &Self) -> bool {
+        self.topic.partitions != other.topic.partitions
+            || self.topic.replication_factor != other.topic.replication_factor
+            || self.topic.config != other.topic.config
+    }
+
+    /// Older first; the owner name breaks a tie so both sides agree on the winner.
+    fn precedes(&self, other: &Self) -> bool {
+        (self.created, &self.owner) < (other.created, &other.owner)
+    }
+}
+
+/// The older declaration of the same topic with other settings, if any: `mine` must
+/// not touch the topic while it exists.
+pub fn winning_conflict<'a>(
+    mine: &TopicDeclaration,
+    all: &'a [TopicDeclaration],
+) -> Option<&'a TopicDeclaration> {
+    all.iter()
+        .filter(|other| other.owner != mine.owner && other.topic.name == mine.topic.name)
+        .filter(|other| other.settings_differ(mine) && other.precedes(mine))
+        .min_by(|a, b| (a.created, &a.owner).cmp(&(b.created, &b.owner)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use homestream_crds::format::name::TopicName;
+
+    fn declaration(owner: &str, created_second: i64, partitions: i32) -> TopicDeclaration {
+        TopicDeclaration {
+            owner: owner.to_owned(),
+            created: Some(Timestamp::from_second(created_second).unwrap()),
+            topic: TopicSpec {
+                name: TopicName("listings.raw".to_owned()),
+                partitions: Some(partitions),
+                replication_factor: None,
+                config: None,
+            },
+        }
+    }
+
+    #[test]
+    fn the_older_declaration_wins() {
+        let older = declaration("ScrapeJob a/zoopla", 100, 3);
+        let newer = declaration("ScrapeJob b/zoopla", 200, 6);
+        let all = vec![older.clone(), newer.clone()];
+        assert_eq!(winning_conflict(&newer, &all), Some(&older));
+        assert_eq!(winning_conflict(&older, &all), None);
+    }
+
+    #[test]
+    fn identical_declarations_do_not_conflict() {
+        let a = declaration("ScrapeJob a/zoopla", 100, 3);
+        let b = declaration("ScrapeJob b/rightmove", 200, 3);
+        assert_eq!(winning_conflict(&b, &[a, b.clone()]), None);
+    }
+
+    #[test]
+    fn a_tie_is_broken_by_owner_name() {
+        let a = declaration("ScrapeJob a/x", 100, 3);
+        let b = declaration("ScrapeJob b/x", 100, 4);
+        let all = vec![a.clone(), b.clone()];
+        assert_eq!(winning_conflict(&b, &all), Some(&a));
+        assert_eq!(winning_conflict(&a, &all), None);
+    }
+}

@@ -1,0 +1,52 @@
+//! `homestream-runtime`: the entry point of the scraper and transformer images.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use homestream_runtime::process::Process;
+use homestream_runtime::serve::Readiness;
+use homestream_runtime::{scrape, shutdown, stream, telemetry};
+
+/// Runs one homestream component from the configuration the operator wrote.
+#[derive(Debug, Parser)]
+#[command(name = "homestream-runtime", version, about)]
+struct Cli {
+    /// Address of the /metrics, /healthz and /readyz endpoints.
+    #[arg(long, env = "HOMESTREAM_LISTEN", default_value = "0.0.0.0:8080", global = true)]
+    listen: SocketAddr,
+    /// The runtime configuration file (the operator mounts it from a ConfigMap).
+    #[arg(long, env = "HOMESTREAM_CONFIG", default_value = "/etc/homestream/config.yaml", global = true)]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a ScrapeJob once: fetch pages, extract records, publish them to Kafka.
+    Scrape,
+    /// Run a StreamTransform: consume, apply the VRL program, produce.
+    Transform,
+    /// Run a CassandraSink: consume and upsert rows into Cassandra.
+    Sink,
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    telemetry::init_logging();
+    let (trigger, shutdown) = shutdown::channel();
+    trigger.on_signals()?;
+    let process = Process { listen: cli.listen, readiness: Readiness::default(), shutdown };
+    let outcome = match cli.command {
+        Command::Scrape => scrape::run(&cli.config, process).await,
+        Command::Transform => stream::transform::run(&cli.config, process).await,
+        Command::Sink => stream::sink::run(&cli.config, process).await,
+    };
+    if let Err(error) = &outcome {
+        tracing::error!(error = format!("{error:#}"), "Runtime failed.");
+    }
+    outcome
+}

@@ -1,0 +1,292 @@
+//! A StreamTransform's VRL program: compiled once against a function list without
+//! I/O, then run on each record.
+//!
+//! The operator calls [`Program::compile`] on every spec change to set the
+//! `ProgramValid` condition from the [`Diagnostic`]s, and [`program_hash`] to tell
+//! when pods run the current program; the transform calls [`Program::run`].
+
+use sha2::{Digest, Sha256};
+use vrl::compiler::runtime::{Runtime, Terminate};
+use vrl::compiler::{Function, TargetValue, TimeZone};
+use vrl::diagnostic::DiagnosticList;
+use vrl::value::{ObjectMap, Secrets, Value};
+
+/// Functions of `stdlib-base` a program must not reach because they do I/O or read
+/// the host: the VRL build already leaves out the env, system, network and crypto
+/// sets, and this list keeps them out even if a feature is switched on by another
+/// crate in the dependency graph (Cargo unifies features).
+pub const DENIED_FUNCTIONS: &[&str] = &[
+    "dns_lookup",
+    "reverse_dns",
+    "http_request",
+    "get_env_var",
+    "get_hostname",
+    "get_timezone_name",
+    "parse_etld",
+    "validate_json_schema",
+    "encode_proto",
+    "parse_proto",
+    "find_enrichment_table_records",
+    "get_enrichment_table_record",
+];
+
+/// A compile error or warning at a position of the source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub column: usize,
+    /// What is wrong, with VRL's error code (`E105: call to undefined function`).
+    pub message: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+/// A compiled program.
+#[derive(Debug)]
+pub struct Program {
+    compiled: vrl::compiler::Program,
+    hash: String,
+    timezone: TimeZone,
+}
+
+/// What a program made of one record.
+#[derive(Debug, PartialEq)]
+pub enum Outcome {
+    /// The records to write (none, one, or one per element when `.` became an array),
+    /// each with its key (`%key` after the run).
+    Records(Vec<Output>),
+    /// The program called `abort`.
+    Aborted(String),
+    /// The program failed at run time.
+    Failed(String),
+}
+
+/// One output record.
+#[derive(Debug, PartialEq)]
+pub struct Output {
+    /// The Kafka key: `%key` after the run, `None` when it is null.
+    pub key: Option<Vec<u8>>,
+    /// The value, encoded as JSON.
+    pub value: Vec<u8>,
+}
+
+/// Where a record came from, visible to the program as `%topic`, `%partition`,
+/// `%offset` and `%timestamp` (milliseconds), next to the writable `%key`.
+#[derive(Clone, Copy, Debug)]
+pub struct Origin<'a> {
+    /// The record's key.
+    pub key: Option<&'a [u8]>,
+    /// The source topic.
+    pub topic: &'a str,
+    /// The source partition.
+    pub partition: i32,
+    /// The source offset.
+    pub offset: i64,
+    /// The record's Kafka timestamp in milliseconds.
+    pub timestamp: Option<i64>,
+}
+
+/// The stable identity of a program's source: lower-case hex SHA-256. It goes into
+/// dead-letter headers and the StreamTransform status.
+pub fn program_hash(source: &str) -> String {
+    Sha256::digest(source.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The functions a program may call: VRL's base standard library without
+/// [`DENIED_FUNCTIONS`].
+pub fn functions() -> Vec<Box<dyn Function>> {
+    vrl::stdlib::all().into_iter().filter(|function| !DENIED_FUNCTIONS.contains(&function.identifier())).collect()
+}
+
+impl Program {
+    /// Compiles `source`.
+    ///
+    /// # Errors
+    /// The compiler's errors, each with its line and column; warnings alone do not fail.
+    pub fn compile(source: &str) -> Result<Self, Vec<Diagnostic>> {
+        let compiled = vrl::compiler::compile(source, &functions())
+            .map_err(|diagnostics| diagnostics_at(source, &diagnostics))?;
+        Ok(Self {
+            compiled: compiled.program,
+            hash: program_hash(source),
+            // UTC so that a program's timestamps do not depend on the node it runs on.
+            timezone: TimeZone::parse("UTC").unwrap_or_default(),
+        })
+    }
+
+    /// The hash of the source ([`program_hash`]).
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Runs the program on a record's JSON payload. `runtime` is reused between
+    /// records to save its allocations.
+    pub fn run(&self, runtime: &mut Runtime, payload: &[u8], origin: Origin<'_>) -> Outcome {
+        let value: Value = match serde_json::from_slice(payload) {
+            Ok(value) => value,
+            Err(error) => return Outcome::Failed(format!("payload is not JSON: {error}")),
+        };
+        let mut target = TargetValue { value, metadata: metadata(origin), secrets: Secrets::default() };
+        runtime.clear();
+        match runtime.resolve(&mut target, &self.compiled, &self.timezone) {
+            Ok(_) => outputs(target),
+            Err(Terminate::Abort(error)) => Outcome::Aborted(error.to_string()),
+            Err(error) => Outcome::Failed(error.to_string()),
+        }
+    }
+}
+
+fn metadata(origin: Origin<'_>) -> Value {
+    let mut metadata = ObjectMap::new();
+    metadata.insert("key".into(), origin.key.map_or(Value::Null, |key| Value::from(key.to_vec())));
+    metadata.insert("topic".into(), Value::from(origin.topic));
+    metadata.insert("partition".into(), Value::from(i64::from(origin.partition)));
+    metadata.insert("offset".into(), Value::from(origin.offset));
+    metadata.insert("timestamp".into(), origin.timestamp.map_or(Value::Null, Value::from));
+    Value::Object(metadata)
+}
+
+fn outputs(target: TargetValue) -> Outcome {
+    let key = match target.metadata.get("key") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bytes(bytes)) => Some(bytes.to_vec()),
+        Some(other) => match serde_json::to_vec(other) {
+            Ok(encoded) => Some(encoded),
+            Err(error) => return Outcome::Failed(format!("%key cannot be encoded: {error}")),
+        },
+    };
+    let values = match target.value {
+        Value::Array(values) => values,
+        value => vec![value],
+    };
+    let mut records = Vec::with_capacity(values.len());
+    for value in values {
+        match serde_json::to_vec(&value) {
+            Ok(encoded) => records.push(Output { key: key.clone(), value: encoded }),
+            Err(error) => return Outcome::Failed(format!("result cannot be encoded as JSON: {error}")),
+        }
+    }
+    Outcome::Records(records)
+}
+
+fn diagnostics_at(source: &str, diagnostics: &DiagnosticList) -> Vec<Diagnostic> {
+    diagnostics
+        .iter()
+        .filter(|diagnostic| diagnostic.is_problem())
+        .map(|diagnostic| {
+            let primary = diagnostic.labels.iter().find(|label| label.primary);
+            let (line, column) = primary.map_or((1, 1), |label| line_column(source, label.span.start()));
+            let mut message = format!("E{:03}: {}", diagnostic.code, diagnostic.message);
+            if let Some(label) = primary
+                && !label.message.is_empty()
+                && label.message != diagnostic.message
+            {
+                message = format!("{message} ({})", label.message);
+            }
+            Diagnostic { line, column, message }
+        })
+        .collect()
+}
+
+/// 1-based line and character column of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = source.get(..offset).unwrap_or(source);
+    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
+    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORIGIN: Origin<'static> =
+        Origin { key: Some(b"k1"), topic: "in", partition: 2, offset: 40, timestamp: Some(1_700_000_000_000) };
+
+    fn run(source: &str, payload: &str) -> Outcome {
+        let program = Program::compile(source).unwrap();
+        program.run(&mut Runtime::default(), payload.as_bytes(), ORIGIN)
+    }
+
+    fn single(outcome: Outcome) -> (Option<String>, serde_json::Value) {
+        let Outcome::Records(mut records) = outcome else { panic!("expected records, got {outcome:?}") };
+        assert_eq!(records.len(), 1);
+        let record = records.remove(0);
+        (record.key.map(|k| String::from_utf8(k).unwrap()), serde_json::from_slice(&record.value).unwrap())
+    }
+
+    #[test]
+    fn io_functions_are_refused_at_compile_time() {
+        for (source, function) in [
+            (".home = get_env_var!(\"HOME\")", "get_env_var"),
+            (".ip = dns_lookup!(\"example.com\")", "dns_lookup"),
+            (".h = get_hostname!()", "get_hostname"),
+            (".r = http_request!(\"http://169.254.169.254/\")", "http_request"),
+        ] {
+            let diagnostics = Program::compile(source).unwrap_err();
+            assert_eq!(
+                diagnostics,
+                vec![Diagnostic {
+                    line: 1,
+                    column: source.find(function).unwrap() + 1,
+                    message: "E105: call to undefined function (undefined function)".to_owned(),
+                }],
+                "{source}"
+            );
+        }
+        let available: Vec<&str> = functions().iter().map(|function| function.identifier()).collect();
+        assert!(available.contains(&"parse_regex"));
+        for denied in DENIED_FUNCTIONS {
+            assert!(!available.contains(denied), "{denied} is available");
+        }
+    }
+
+    #[test]
+    fn diagnostics_carry_line_and_column() {
+        let diagnostics = Program::compile(".a = 1\n.b = upcase(.a)\n").unwrap_err();
+        assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+        assert_eq!((diagnostics[0].line, diagnostics[0].column), (2, 6));
+        assert!(diagnostics[0].message.starts_with("E110: invalid argument type"), "{}", diagnostics[0]);
+    }
+
+    #[test]
+    fn hash_is_stable_hex_sha256() {
+        assert_eq!(program_hash(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+        assert_eq!(Program::compile(".a = 1").unwrap().hash(), program_hash(".a = 1"));
+    }
+
+    #[test]
+    fn key_is_preserved_or_replaced() {
+        assert_eq!(single(run(".b = 2", r#"{"a":1}"#)), (Some("k1".into()), serde_json::json!({"a": 1, "b": 2})));
+        let (key, _) = single(run("%key = \"listing-\" + to_string!(.id)", r#"{"id":7}"#));
+        assert_eq!(key.as_deref(), Some("listing-7"));
+        let (key, _) = single(run("%key = null", r#"{}"#));
+        assert_eq!(key, None);
+    }
+
+    #[test]
+    fn origin_is_readable() {
+        let (_, value) = single(run(".o = [%topic, %partition, %offset, %timestamp]", "{}"));
+        assert_eq!(value, serde_json::json!({"o": ["in", 2, 40, 1_700_000_000_000_i64]}));
+    }
+
+    #[test]
+    fn arrays_fan_out_and_abort_drops() {
+        let Outcome::Records(records) = run(". = [{\"n\": 1}, {\"n\": 2}]", "{}") else { panic!() };
+        assert_eq!(records.len(), 2);
+        assert_eq!(run("abort", "{}"), Outcome::Aborted("aborted".to_owned()));
+    }
+
+    #[test]
+    fn runtime_errors_and_bad_payloads_fail() {
+        let Outcome::Failed(message) = run(".n = to_int!(.price)", r#"{"price":"POA"}"#) else { panic!() };
+        assert!(message.contains("Invalid integer"), "{message}");
+        let Outcome::Failed(message) = run(".a = 1", "not json") else { panic!() };
+        assert!(message.starts_with("payload is not JSON"), "{message}");
+    }
+}
