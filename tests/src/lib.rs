@@ -5,9 +5,11 @@
 //! tests can point at another cluster or broker.
 
 pub mod chromium;
+pub mod crds;
 pub mod kafka;
 pub mod kubernetes;
 pub mod stack;
+pub mod wait;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

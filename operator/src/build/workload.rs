@@ -90,7 +90,7 @@ pub fn scrape_workload(
             parsed: _,
         } => ScrapeWorkload::Scheduled(CronJob {
             metadata: metadata(owner),
-            spec: Some(CronJobSpec {
+            spec: CronJobSpec {
                 schedule: schedule.to_string(),
                 time_zone: time_zone.as_ref().map(ToString::to_string),
                 suspend: Some(*suspend),
@@ -102,7 +102,7 @@ pub fn scrape_workload(
                     metadata: Some(ObjectMeta { labels: Some(owner.labels()), ..ObjectMeta::default() }),
                     spec: Some(job_spec(None)),
                 },
-            }),
+            },
             ..CronJob::default()
         }),
     }

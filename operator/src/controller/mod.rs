@@ -8,6 +8,8 @@
 pub mod cassandrasink;
 pub mod scrapejob;
 pub mod streamtransform;
+mod cleanup;
+mod consumer;
 mod program;
 mod topics;
 mod workload_status;
@@ -147,25 +149,27 @@ impl Context {
 /// When the apiserver refuses it.
 pub async fn apply<K>(client: &Client, object: &K) -> Result<K, kube::Error>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + Serialize + DeserializeOwned,
-    <K as Resource>::Scope: kube::core::NamespaceResourceScope,
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
 {
     let namespace = object.meta().namespace.clone().unwrap_or_default();
     let api: Api<K> = Api::namespaced(client.clone(), &namespace);
     api.patch(&object.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object)).await
 }
 
-/// Writes `status` to `resource`'s status subresource (server-side apply; unchanged
-/// status is a no-op that wakes no watcher).
+/// Writes `status` to `resource`'s status subresource when it differs from `previous`
+/// (server-side apply). Skipping an unchanged status keeps the resource version, so
+/// no watcher wakes and no reconcile loops.
 ///
 /// # Errors
 /// When the apiserver refuses it.
-pub async fn patch_status<K, S>(client: &Client, resource: &K, status: &S) -> Result<(), kube::Error>
+pub async fn write_status<K, S>(client: &Client, resource: &K, previous: &S, status: &S) -> Result<(), kube::Error>
 where
-    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
-    <K as Resource>::Scope: kube::core::NamespaceResourceScope,
-    S: Serialize,
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+    S: Serialize + PartialEq,
 {
+    if status == previous {
+        return Ok(());
+    }
     let api: Api<K> = Api::namespaced(client.clone(), &resource.namespace().unwrap_or_default());
     let patch = serde_json::json!({
         "apiVersion": K::api_version(&()),

@@ -1,0 +1,139 @@
+//! The CassandraSink controller: the keyspace and table are converged first (a refused
+//! schema change never reaches the pods), then the shared consumer phases.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use homestream_crds::cassandrasink::ValidatedCassandraSink;
+use homestream_crds::conditions::SCHEMA_READY;
+use homestream_crds::deletion::DeletionPolicy;
+use homestream_crds::{CassandraSink, CassandraSinkStatus};
+use k8s_openapi::jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use kube::{Resource, ResourceExt};
+
+use super::cleanup::with_cleanup;
+use super::consumer::{ConsumerSpec, converge};
+use super::{Context, Error, backoff_key, write_status};
+use crate::build::labels::{Component, Owner};
+use crate::cassandra::schema::{self, SchemaOutcome};
+use crate::status::{Observed, conditions};
+
+const KIND: &str = "CassandraSink";
+
+/// Reconciles one CassandraSink.
+///
+/// # Errors
+/// When the apiserver fails a request.
+#[tracing::instrument(skip_all, fields(namespace = %sink.namespace().unwrap_or_default(), name = %sink.name_any()))]
+pub async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let delete = sink.spec.deletion_policy == Some(DeletionPolicy::Delete);
+    let context = &*ctx;
+    let outcome = with_cleanup(
+        context,
+        sink,
+        delete,
+        |sink| async move { reconcile_phases(&sink, context).await },
+        |sink| async move { cleanup(&sink, context).await },
+    )
+    .await;
+    ctx.metrics.reconciled(KIND, started.elapsed().as_secs_f64());
+    outcome
+}
+
+/// `deletionPolicy: Delete`: drops the table and deletes the dead-letter topic. An
+/// outage keeps the finalizer (and the resource) until it succeeds.
+async fn cleanup(sink: &CassandraSink, ctx: &Context) -> Result<Action, Error> {
+    if let Ok(validated) = sink.spec.validate() {
+        let contact_points = ctx.config.resolve_cassandra(sink.spec.cassandra.as_ref()).contact_points;
+        let dropped = async { schema::drop_table(&*ctx.cassandra.get(&contact_points).await?, &validated).await }.await;
+        if let Err(error) = dropped {
+            tracing::warn!(%error, "Could not drop the table; retrying.");
+            return Ok(ctx.backoff(&backoff_key(sink)));
+        }
+    }
+    if let Some(dead_letter) = &sink.spec.dead_letter {
+        let admin = ctx.kafka(&ctx.config.resolve_kafka(sink.spec.kafka.as_ref()).bootstrap_servers)?;
+        admin.delete(dead_letter.topic.name.as_str()).await?;
+    }
+    Ok(Action::await_change())
+}
+
+async fn schema_condition(ctx: &Context, sink: &CassandraSink, validated: &ValidatedCassandraSink) -> (Observed, bool) {
+    let contact_points = ctx.config.resolve_cassandra(sink.spec.cassandra.as_ref()).contact_points;
+    let outcome = async { schema::ensure(&*ctx.cassandra.get(&contact_points).await?, validated).await }.await;
+    match outcome {
+        Ok(SchemaOutcome::Ready { action }) => (
+            Observed::ok(SCHEMA_READY, "SchemaReady", format!("table {}.{} {action}", validated.keyspace, validated.table)),
+            true,
+        ),
+        Ok(SchemaOutcome::Refused { reason, message }) => (Observed::failed(SCHEMA_READY, reason, message), true),
+        Err(error) => (
+            Observed::failed(
+                SCHEMA_READY,
+                "CassandraUnavailable",
+                format!("Cassandra at {} is unreachable: {error}", contact_points.join(",")),
+            ),
+            false,
+        ),
+    }
+}
+
+async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action, Error> {
+    let previous = sink.status.clone().unwrap_or_default();
+    let generation = sink.meta().generation;
+    let validated = match sink.spec.validate() {
+        Ok(validated) => validated,
+        Err(invalid) => {
+            ctx.metrics.failed(KIND, "InvalidSpec");
+            let observed = vec![Observed::failed(SCHEMA_READY, "InvalidSpec", invalid.to_string())];
+            let status = CassandraSinkStatus {
+                observed_generation: generation,
+                conditions: conditions(&previous.conditions, observed, None, generation, Timestamp::now()),
+                ..previous.clone()
+            };
+            write_status(&ctx.client, sink, &previous, &status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let (schema, cassandra_up) = schema_condition(ctx, sink, &validated).await;
+    if !schema.status && cassandra_up {
+        ctx.event(sink, EventType::Warning, &schema.reason, schema.message.clone()).await;
+    }
+    let owner = Owner::of(sink, Component::Sink);
+    let observation = converge(
+        ctx,
+        ConsumerSpec {
+            owner: &owner,
+            generation: generation.unwrap_or_default(),
+            spec: &sink.spec,
+            input: &validated.input,
+            declared: validated.dead_letter.iter().collect(),
+            replicas: validated.replicas.get(),
+            kafka: sink.spec.kafka.as_ref(),
+            cassandra: Some(sink.spec.cassandra.as_ref()),
+            template: sink.spec.template.as_ref(),
+            gates: vec![schema],
+        },
+    )
+    .await?;
+    let status = CassandraSinkStatus {
+        observed_generation: generation,
+        conditions: conditions(&previous.conditions, observation.conditions, observation.rollout, generation, Timestamp::now()),
+        ready_replicas: Some(observation.ready_replicas),
+        consumer_lag: observation.lag.or(previous.consumer_lag),
+        ..previous.clone()
+    };
+    write_status(&ctx.client, sink, &previous, &status).await?;
+    let key = backoff_key(sink);
+    if observation.kafka_up && cassandra_up {
+        ctx.recovered(&key);
+        Ok(Action::requeue(ctx.config.resync()))
+    } else {
+        let outage = if cassandra_up { "KafkaUnavailable" } else { "CassandraUnavailable" };
+        ctx.metrics.failed(KIND, outage);
+        Ok(ctx.backoff(&key))
+    }
+}

@@ -1,0 +1,138 @@
+//! The phases StreamTransforms and CassandraSinks share as consumers of a topic: the
+//! input topic must exist, their declared topics are converged, and once every gate
+//! holds (their own checks: program, schema) the ConfigMap and Deployment are applied;
+//! then the Deployment and the consumer lag are observed.
+
+use homestream_crds::conditions::{INPUT_TOPIC_READY, TOPIC_READY};
+use homestream_crds::connection::{CassandraConnection, KafkaConnection};
+use homestream_crds::runtime::{ResolvedCassandra, ResourceIdentity, RuntimeConfig};
+use homestream_crds::topic::{TopicInput, TopicSpec};
+use homestream_crds::workload::PodTemplate;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::Api;
+use serde::Serialize;
+
+use super::{Context, Error, apply, topics, workload_status};
+use crate::build::config_map::{config_hash, config_map};
+use crate::build::labels::Owner;
+use crate::build::pod::{PodInputs, credential_env, pod_template};
+use crate::build::workload::deployment;
+use crate::kafka::TopicDefaults;
+use crate::status::Observed;
+
+/// What a consumer resource asks for.
+pub struct ConsumerSpec<'a, S> {
+    /// The resource's identity and children's owner.
+    pub owner: &'a Owner,
+    /// Generation, for the runtime config.
+    pub generation: i64,
+    /// The spec as the user wrote it (goes into the runtime config).
+    pub spec: &'a S,
+    /// The topic read.
+    pub input: &'a TopicInput,
+    /// The topics written (output, dead letter).
+    pub declared: Vec<&'a TopicSpec>,
+    /// Pods.
+    pub replicas: u32,
+    /// Kafka overrides.
+    pub kafka: Option<&'a KafkaConnection>,
+    /// Cassandra overrides and whether the runtime needs Cassandra.
+    pub cassandra: Option<Option<&'a CassandraConnection>>,
+    /// Pod overrides.
+    pub template: Option<&'a PodTemplate>,
+    /// Conditions of the kind's own checks; the workload rolls out only when all hold.
+    pub gates: Vec<Observed>,
+}
+
+/// What the shared phases found.
+pub struct ConsumerObservation {
+    /// The gates, then `InputTopicReady`, `TopicReady` and `WorkloadReady`.
+    pub conditions: Vec<Observed>,
+    /// A rollout under way.
+    pub rollout: Option<String>,
+    /// Ready pods.
+    pub ready_replicas: i32,
+    /// Consumer lag, when Kafka answered.
+    pub lag: Option<i64>,
+    /// Whether Kafka answered (otherwise the caller backs off).
+    pub kafka_up: bool,
+    /// Whether this reconcile applied the workload.
+    pub applied: bool,
+}
+
+/// Runs the shared phases for a consumer resource.
+///
+/// # Errors
+/// When the apiserver fails a request.
+pub async fn converge<S: Serialize + Clone>(ctx: &Context, consumer: ConsumerSpec<'_, S>) -> Result<ConsumerObservation, Error> {
+    let owner = consumer.owner;
+    let kafka_settings = ctx.config.resolve_kafka(consumer.kafka);
+    let admin = ctx.kafka(&kafka_settings.bootstrap_servers)?;
+    let identity = ResourceIdentity {
+        kind: owner.reference.kind.clone(),
+        namespace: owner.namespace.clone(),
+        name: owner.name.clone(),
+        generation: consumer.generation,
+    };
+    let owner_name = format!("{} {}/{}", identity.kind, identity.namespace, identity.name);
+    let everyone = topics::all_declarations(&ctx.client).await?;
+    let defaults = TopicDefaults {
+        partitions: ctx.config.default_partitions,
+        replication_factor: ctx.config.default_replication_factor,
+    };
+    let kafka_outcome = async {
+        let input = topics::input(&admin, consumer.input.topic.as_str()).await?;
+        let output = topics::converge(&admin, &owner_name, &consumer.declared, &everyone, defaults).await?;
+        Ok::<_, crate::kafka::KafkaAdminError>((input, output))
+    }
+    .await;
+    let (input_condition, topic_condition, kafka_up) = match kafka_outcome {
+        Ok((input, output)) => (input, output, true),
+        Err(error) => (
+            topics::kafka_unavailable(INPUT_TOPIC_READY, &admin, &error),
+            topics::kafka_unavailable(TOPIC_READY, &admin, &error),
+            false,
+        ),
+    };
+    let gates_hold = consumer.gates.iter().all(|g| g.status) && input_condition.status && topic_condition.status;
+    if gates_hold {
+        let cassandra: Option<ResolvedCassandra> = consumer.cassandra.map(|c| ctx.config.resolve_cassandra(c));
+        let config = RuntimeConfig {
+            resource: identity.clone(),
+            spec: consumer.spec.clone(),
+            kafka: kafka_settings,
+            cassandra,
+        };
+        let config_map = config_map(owner, &config)?;
+        let hash = config_hash(&config_map);
+        let template = pod_template(PodInputs {
+            owner,
+            image: &ctx.config.transformer_image,
+            config_hash: &hash,
+            env: credential_env(consumer.kafka, consumer.cassandra.flatten(), &[]),
+            overrides: consumer.template,
+            restart_policy: None,
+        });
+        // The ConfigMap first: the pods of the new Deployment read it at start.
+        apply(&ctx.client, &config_map).await?;
+        apply(&ctx.client, &deployment(owner, consumer.replicas, template)).await?;
+    }
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    let current = deployments.get_opt(&owner.child_name()).await?;
+    let (workload, rollout, ready_replicas) = workload_status::deployment(current.as_ref(), consumer.replicas);
+    let lag = if kafka_up && input_condition.status {
+        let group = identity.consumer_group(consumer.input);
+        match admin.consumer_lag(&group, consumer.input.topic.as_str()).await {
+            Ok(lag) => Some(lag),
+            Err(error) => {
+                tracing::warn!(%error, "Could not read consumer lag.");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut conditions = consumer.gates;
+    conditions.extend([input_condition, topic_condition, workload]);
+    Ok(ConsumerObservation { conditions, rollout, ready_replicas, lag, kafka_up, applied: gates_hold })
+}

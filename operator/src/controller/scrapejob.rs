@@ -1,0 +1,236 @@
+//! The ScrapeJob controller: output topic converged, then the ConfigMap and the Job
+//! (run once) or CronJob (schedule) of the scraper; the runs are read back into status.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use homestream_crds::conditions::{TOPIC_READY, WORKLOAD_READY};
+use homestream_crds::deletion::DeletionPolicy;
+use homestream_crds::runtime::{ResourceIdentity, RuntimeConfig};
+use homestream_crds::scrapejob::{RunStatus, TopicStatus};
+use homestream_crds::secret::SecretKeyRef;
+use homestream_crds::{ScrapeJob, ScrapeJobStatus};
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, DeleteParams, ListParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+
+use super::cleanup::with_cleanup;
+use super::{Context, Error, apply, backoff_key, topics, write_status};
+use crate::build::config_map::{config_hash, config_map};
+use crate::build::labels::{Component, Owner};
+use crate::build::pod::{CONFIG_HASH_ANNOTATION, PodInputs, credential_env, pod_template};
+use crate::build::workload::{ScrapeWorkload, scrape_workload};
+use crate::kafka::TopicDefaults;
+use crate::status::{Observed, conditions};
+
+const KIND: &str = "ScrapeJob";
+
+/// Reconciles one ScrapeJob.
+///
+/// # Errors
+/// When the apiserver fails a request.
+#[tracing::instrument(skip_all, fields(namespace = %job.namespace().unwrap_or_default(), name = %job.name_any()))]
+pub async fn reconcile(job: Arc<ScrapeJob>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let delete = job.spec.deletion_policy == Some(DeletionPolicy::Delete);
+    let context = &*ctx;
+    let outcome = with_cleanup(
+        context,
+        job,
+        delete,
+        |job| async move { reconcile_phases(&job, context).await },
+        |job| async move { cleanup(&job, context).await },
+    )
+    .await;
+    ctx.metrics.reconciled(KIND, started.elapsed().as_secs_f64());
+    outcome
+}
+
+/// `deletionPolicy: Delete`: deletes the output topic.
+async fn cleanup(job: &ScrapeJob, ctx: &Context) -> Result<Action, Error> {
+    let admin = ctx.kafka(&ctx.config.resolve_kafka(job.spec.kafka.as_ref()).bootstrap_servers)?;
+    admin.delete(job.spec.output.topic.name.as_str()).await?;
+    Ok(Action::await_change())
+}
+
+/// Secret keys the scraper needs besides the Kafka credentials: header values.
+fn header_secrets(job: &ScrapeJob) -> Vec<&SecretKeyRef> {
+    job.spec
+        .source
+        .http
+        .iter()
+        .flat_map(|http| http.headers.iter().flatten())
+        .filter_map(|header| header.value_from.as_ref().map(|from| &from.secret_key_ref))
+        .collect()
+}
+
+async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Error> {
+    let previous = job.status.clone().unwrap_or_default();
+    let generation = job.meta().generation;
+    let validated = match job.spec.validate() {
+        Ok(validated) => validated,
+        Err(invalid) => {
+            ctx.metrics.failed(KIND, "InvalidSpec");
+            let observed = vec![Observed::failed(TOPIC_READY, "InvalidSpec", invalid.to_string())];
+            let status = ScrapeJobStatus {
+                observed_generation: generation,
+                conditions: conditions(&previous.conditions, observed, None, generation, Timestamp::now()),
+                ..previous.clone()
+            };
+            write_status(&ctx.client, job, &previous, &status).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let owner = Owner::of(job, Component::Scrape);
+    let kafka_settings = ctx.config.resolve_kafka(job.spec.kafka.as_ref());
+    let admin = ctx.kafka(&kafka_settings.bootstrap_servers)?;
+    let everyone = topics::all_declarations(&ctx.client).await?;
+    let owner_name = format!("{KIND} {}/{}", owner.namespace, owner.name);
+    let defaults = TopicDefaults {
+        partitions: ctx.config.default_partitions,
+        replication_factor: ctx.config.default_replication_factor,
+    };
+    let (topic_condition, kafka_up) =
+        match topics::converge(&admin, &owner_name, &[&validated.output], &everyone, defaults).await {
+            Ok(condition) => (condition, true),
+            Err(error) => (topics::kafka_unavailable(TOPIC_READY, &admin, &error), false),
+        };
+    let topic_status = if kafka_up {
+        admin.describe(validated.output.name.as_str()).await.ok().flatten().map(|(partitions, replication)| TopicStatus {
+            name: validated.output.name.to_string(),
+            partitions: i32::try_from(partitions).ok(),
+            replication_factor: i32::try_from(replication).ok(),
+        })
+    } else {
+        previous.topic.clone()
+    };
+    if topic_condition.status {
+        let config = RuntimeConfig {
+            resource: ResourceIdentity {
+                kind: KIND.to_owned(),
+                namespace: owner.namespace.clone(),
+                name: owner.name.clone(),
+                generation: generation.unwrap_or_default(),
+            },
+            spec: job.spec.clone(),
+            kafka: kafka_settings,
+            cassandra: None,
+        };
+        let config_map = config_map(&owner, &config)?;
+        let hash = config_hash(&config_map);
+        let template = pod_template(PodInputs {
+            owner: &owner,
+            image: &ctx.config.scraper_image,
+            config_hash: &hash,
+            env: credential_env(job.spec.kafka.as_ref(), None, &header_secrets(job)),
+            overrides: job.spec.template.as_ref(),
+            restart_policy: Some("Never"),
+        });
+        let run_timeout = i64::try_from(validated.run_timeout.as_secs()).unwrap_or(i64::MAX);
+        apply(&ctx.client, &config_map).await?;
+        match scrape_workload(&owner, &validated.trigger, run_timeout, template) {
+            ScrapeWorkload::Once(run) => {
+                delete_if_present::<CronJob>(ctx, &owner).await?;
+                replace_outdated_job(ctx, &owner, &hash).await?;
+                apply(&ctx.client, &run).await?;
+            }
+            ScrapeWorkload::Scheduled(cron_job) => {
+                apply(&ctx.client, &cron_job).await?;
+            }
+        }
+    }
+    let (workload, rollout, last_run, last_successful_time) = observe_runs(ctx, &owner).await?;
+    let status = ScrapeJobStatus {
+        observed_generation: generation,
+        conditions: conditions(&previous.conditions, vec![topic_condition, workload], rollout, generation, Timestamp::now()),
+        topic: topic_status,
+        last_run: last_run.or(previous.last_run.clone()),
+        last_successful_time: last_successful_time.or(previous.last_successful_time.clone()),
+        ..previous.clone()
+    };
+    write_status(&ctx.client, job, &previous, &status).await?;
+    let key = backoff_key(job);
+    if kafka_up {
+        ctx.recovered(&key);
+        Ok(Action::requeue(ctx.config.resync()))
+    } else {
+        ctx.metrics.failed(KIND, "KafkaUnavailable");
+        Ok(ctx.backoff(&key))
+    }
+}
+
+async fn delete_if_present<K>(ctx: &Context, owner: &Owner) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned,
+{
+    let api: Api<K> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    if api.get_opt(&owner.child_name()).await?.is_some() {
+        api.delete(&owner.child_name(), &DeleteParams::background()).await?;
+    }
+    Ok(())
+}
+
+/// A Job's pod template is immutable: a run-once ScrapeJob whose configuration changed
+/// gets a new run, so the Job of the old configuration is deleted first.
+async fn replace_outdated_job(ctx: &Context, owner: &Owner, hash: &str) -> Result<(), Error> {
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    let Some(existing) = jobs.get_opt(&owner.child_name()).await? else {
+        return Ok(());
+    };
+    let existing_hash = existing
+        .spec
+        .as_ref()
+        .and_then(|spec| spec.template.metadata.as_ref())
+        .and_then(|meta| meta.annotations.as_ref())
+        .and_then(|annotations| annotations.get(CONFIG_HASH_ANNOTATION));
+    if existing_hash.map(String::as_str) != Some(hash) {
+        jobs.delete(&owner.child_name(), &DeleteParams::foreground()).await?;
+    }
+    Ok(())
+}
+
+/// The newest run (Job) of the ScrapeJob, as `WorkloadReady`, a progress message and
+/// the run's status.
+async fn observe_runs(
+    ctx: &Context,
+    owner: &Owner,
+) -> Result<(Observed, Option<String>, Option<RunStatus>, Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>), Error> {
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    let selector = owner.selector_labels().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let mut runs = jobs.list(&ListParams::default().labels(&selector)).await?.items;
+    runs.sort_by_key(|run| run.metadata.creation_timestamp.as_ref().map(|t| t.0));
+    let last_successful = runs
+        .iter()
+        .filter_map(|run| run.status.as_ref())
+        .filter(|status| status.succeeded.unwrap_or(0) > 0)
+        .filter_map(|status| status.completion_time.clone())
+        .max_by_key(|time| time.0);
+    let Some(latest) = runs.last() else {
+        return Ok((Observed::ok(WORKLOAD_READY, "Scheduled", "no run yet"), None, None, last_successful));
+    };
+    let status = latest.status.clone().unwrap_or_default();
+    let succeeded = status.succeeded.unwrap_or(0) > 0;
+    let failed = status.conditions.iter().flatten().any(|c| c.type_ == "Failed" && c.status == "True");
+    let run = RunStatus {
+        name: latest.name_any(),
+        start_time: status.start_time.clone(),
+        finish_time: status.completion_time.clone().or_else(|| {
+            failed.then(|| status.conditions.iter().flatten().find(|c| c.type_ == "Failed")).flatten().and_then(|c| c.last_transition_time.clone())
+        }),
+        succeeded: (succeeded || failed).then_some(succeeded),
+        ..RunStatus::default()
+    };
+    let (condition, progress) = if failed {
+        (Observed::failed(WORKLOAD_READY, "RunFailed", format!("run {} failed: see kubectl logs job/{}", run.name, run.name)), None)
+    } else if succeeded {
+        (Observed::ok(WORKLOAD_READY, "RunSucceeded", format!("run {} succeeded", run.name)), None)
+    } else {
+        (Observed::ok(WORKLOAD_READY, "Running", format!("run {} is running", run.name)), Some(format!("run {} is running", run.name)))
+    };
+    Ok((condition, progress, Some(run), last_successful))
+}

@@ -1,0 +1,12 @@
+//! The homestream operator: one controller per kind (ScrapeJob, StreamTransform,
+//! CassandraSink) that creates the Kafka topics and Cassandra tables the resources
+//! declare, runs their runtime workloads, and reports honest status.
+
+pub mod build;
+pub mod cassandra;
+pub mod config;
+pub mod controller;
+pub mod kafka;
+pub mod metrics;
+pub mod status;
+pub mod topic_conflict;

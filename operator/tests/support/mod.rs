@@ -1,0 +1,97 @@
+//! Running the real operator binary against the local stack, watching one namespace,
+#![allow(dead_code)] // Shared by several test binaries, each of which uses only a part.
+//! and reading the conditions it reports.
+
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use homestream_tests::StackEnv;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::api::{Patch, PatchParams};
+use kube::{Api, Client, Resource};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::process::{Child, Command};
+
+/// How long the operator may take to converge in tests.
+pub const CONVERGE: Duration = Duration::from_secs(60);
+
+/// The operator binary running for one namespace; killed when dropped.
+pub struct Operator {
+    _child: Child,
+    /// Its metrics address.
+    pub metrics: String,
+}
+
+impl Operator {
+    /// Starts `homestream-operator` watching `namespace`, with a 2 s resync so tests see
+    /// drift and recovery quickly.
+    pub fn start(env: &StackEnv, namespace: &str) -> Result<Self> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let metrics = format!("127.0.0.1:{port}");
+        let child = Command::new(env!("CARGO_BIN_EXE_homestream-operator"))
+            .args(["--namespace", namespace, "--listen", &metrics])
+            .env("KUBECONFIG", &env.kubeconfig)
+            .env("HOMESTREAM_KAFKA_BOOTSTRAP", &env.kafka_bootstrap)
+            .env("HOMESTREAM_CASSANDRA_CONTACT_POINTS", &env.cassandra_contact_points)
+            .env("HOMESTREAM_RESYNC_SECONDS", "2")
+            .env("RUST_LOG", "info,homestream_operator=debug")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .context("starting homestream-operator")?;
+        Ok(Self { _child: child, metrics })
+    }
+}
+
+/// The operator's `/metrics` page.
+pub async fn metrics(operator: &Operator) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(&operator.metrics).await?;
+    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: operator\r\nconnection: close\r\n\r\n").await?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    Ok(response)
+}
+
+/// Server-side applies `object` as a user would (field manager `kubectl`).
+pub async fn apply<K>(api: &Api<K>, object: &K) -> Result<K>
+where
+    K: Resource + Clone + std::fmt::Debug + Serialize + DeserializeOwned,
+{
+    let name = object.meta().name.clone().context("object without a name")?;
+    Ok(api.patch(&name, &PatchParams::apply("kubectl").force(), &Patch::Apply(object)).await?)
+}
+
+/// The condition `type_` of an object's status, read through its JSON.
+pub fn condition<K: Serialize>(object: &K, type_: &str) -> Option<Condition> {
+    let value = serde_json::to_value(object).ok()?;
+    let conditions: Vec<Condition> = serde_json::from_value(value["status"]["conditions"].clone()).ok()?;
+    conditions.into_iter().find(|c| c.type_ == type_)
+}
+
+/// Waits until the condition `type_` of `name` has `status` and `reason`; returns it.
+pub async fn wait_condition<K>(api: &Api<K>, name: &str, type_: &str, status: &str, reason: &str) -> Result<Condition>
+where
+    K: Resource + Clone + std::fmt::Debug + Serialize + DeserializeOwned,
+{
+    homestream_tests::wait::until(&format!("{name} {type_}={status} ({reason})"), CONVERGE, || async {
+        let object = api.get(name).await?;
+        Ok(match condition(&object, type_) {
+            Some(c) if c.status == status && c.reason == reason => Ok(c),
+            Some(c) => Err(format!("{}={} ({}): {}", c.type_, c.status, c.reason, c.message)),
+            None => Err(format!("no {type_} condition yet")),
+        })
+    })
+    .await
+}
+
+/// A client for the stack.
+pub async fn client(env: &StackEnv) -> Result<Client> {
+    let client = homestream_tests::kubernetes::client(env).await?;
+    homestream_tests::crds::install(&client).await?;
+    Ok(client)
+}
