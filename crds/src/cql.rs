@@ -108,13 +108,22 @@ impl CqlType {
     /// collection nested in a collection without `frozen`.
     pub fn parse(text: &str) -> Result<Self, CqlTypeError> {
         let lower = text.to_ascii_lowercase();
-        let mut parser = Parser { rest: lower.as_str() };
+        let mut parser = Parser {
+            rest: lower.as_str(),
+        };
         let parsed = parser.parse_type().and_then(|parsed| {
             parser.skip_spaces();
-            if parser.rest.is_empty() { Ok(parsed) } else { Err(format!("unexpected {:?}", parser.rest)) }
+            if parser.rest.is_empty() {
+                Ok(parsed)
+            } else {
+                Err(format!("unexpected {:?}", parser.rest))
+            }
         });
         let parsed = parsed.and_then(|parsed| parsed.check_nesting(false).map(|()| parsed));
-        parsed.map_err(|reason| CqlTypeError::Syntax { text: text.to_owned(), reason })
+        parsed.map_err(|reason| CqlTypeError::Syntax {
+            text: text.to_owned(),
+            reason,
+        })
     }
 
     /// Whether this is a collection that Cassandra stores cell by cell (not frozen):
@@ -142,7 +151,9 @@ impl CqlType {
 
     fn refuse_unfrozen_nesting(&self, inside_collection: bool) -> Result<(), String> {
         if inside_collection {
-            return Err(format!("a collection inside another must be frozen: write frozen<{self}>"));
+            return Err(format!(
+                "a collection inside another must be frozen: write frozen<{self}>"
+            ));
         }
         Ok(())
     }
@@ -152,7 +163,10 @@ impl Display for CqlType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Native(native) => {
-                let name = NATIVE.iter().find(|(_, n)| n == native).map_or("", |(name, _)| *name);
+                let name = NATIVE
+                    .iter()
+                    .find(|(_, n)| n == native)
+                    .map_or("", |(name, _)| *name);
                 f.write_str(name)
             }
             Self::List(inner) => write!(f, "list<{inner}>"),
@@ -184,16 +198,22 @@ impl Parser<'_> {
 
     fn expect(&mut self, token: char) -> Result<(), String> {
         self.skip_spaces();
-        self.rest = self.rest.strip_prefix(token).ok_or_else(|| match self.rest.chars().next() {
-            Some(found) => format!("expected '{token}' but found '{found}'"),
-            None => format!("expected '{token}' but the type ends"),
-        })?;
+        self.rest =
+            self.rest
+                .strip_prefix(token)
+                .ok_or_else(|| match self.rest.chars().next() {
+                    Some(found) => format!("expected '{token}' but found '{found}'"),
+                    None => format!("expected '{token}' but the type ends"),
+                })?;
         Ok(())
     }
 
     fn parse_type(&mut self) -> Result<CqlType, String> {
         self.skip_spaces();
-        let end = self.rest.find(|c: char| !c.is_ascii_alphanumeric() && c != '_').unwrap_or(self.rest.len());
+        let end = self
+            .rest
+            .find(|c: char| !c.is_ascii_alphanumeric() && c != '_')
+            .unwrap_or(self.rest.len());
         let (name, rest) = self.rest.split_at(end);
         self.rest = rest;
         let arguments = |parser: &mut Self, count: Option<usize>| -> Result<Vec<CqlType>, String> {
@@ -210,22 +230,27 @@ impl Parser<'_> {
                 }
             }
             match count {
-                Some(count) if items.len() != count => {
-                    Err(format!("{name} takes {count} type argument{}", if count == 1 { "" } else { "s" }))
-                }
+                Some(count) if items.len() != count => Err(format!(
+                    "{name} takes {count} type argument{}",
+                    if count == 1 { "" } else { "s" }
+                )),
                 _ => Ok(items),
             }
         };
         match name {
             "list" => Ok(CqlType::List(Box::new(arguments(self, Some(1))?.remove(0)))),
             "set" => Ok(CqlType::Set(Box::new(arguments(self, Some(1))?.remove(0)))),
-            "frozen" => Ok(CqlType::Frozen(Box::new(arguments(self, Some(1))?.remove(0)))),
+            "frozen" => Ok(CqlType::Frozen(Box::new(
+                arguments(self, Some(1))?.remove(0),
+            ))),
             "map" => match <[CqlType; 2]>::try_from(arguments(self, Some(2))?) {
                 Ok([key, value]) => Ok(CqlType::Map(Box::new(key), Box::new(value))),
                 Err(_) => Err("map takes 2 type arguments".to_owned()),
             },
             "tuple" => Ok(CqlType::Tuple(arguments(self, None)?)),
-            "counter" => Err("counter columns are not supported: counter updates are not idempotent".to_owned()),
+            "counter" => Err(
+                "counter columns are not supported: counter updates are not idempotent".to_owned(),
+            ),
             "" => Err("expected a type name".to_owned()),
             other => NATIVE
                 .iter()
@@ -247,11 +272,18 @@ mod tests {
             ("varchar", "text"),
             ("bigint", "bigint"),
             ("list< text >", "list<text>"),
-            ("map<text,frozen<list<int>>>", "map<text, frozen<list<int>>>"),
+            (
+                "map<text,frozen<list<int>>>",
+                "map<text, frozen<list<int>>>",
+            ),
             ("tuple<double, double>", "tuple<double, double>"),
             ("frozen<set<uuid>>", "frozen<set<uuid>>"),
         ] {
-            assert_eq!(CqlType::parse(text).unwrap().to_string(), canonical, "{text}");
+            assert_eq!(
+                CqlType::parse(text).unwrap().to_string(),
+                canonical,
+                "{text}"
+            );
         }
     }
 
@@ -265,16 +297,35 @@ mod tests {
     #[test]
     fn refuses_bad_types_with_the_reason() {
         let cases = [
-            ("string", "invalid CQL type \"string\": unknown type \"string\""),
-            ("counter", "invalid CQL type \"counter\": counter columns are not supported: counter updates are not idempotent"),
-            ("list<text", "invalid CQL type \"list<text\": expected '>' but the type ends"),
-            ("map<text>", "invalid CQL type \"map<text>\": map takes 2 type arguments"),
-            ("list<list<int>>", "invalid CQL type \"list<list<int>>\": a collection inside another must be frozen: write frozen<list<int>>"),
+            (
+                "string",
+                "invalid CQL type \"string\": unknown type \"string\"",
+            ),
+            (
+                "counter",
+                "invalid CQL type \"counter\": counter columns are not supported: counter updates are not idempotent",
+            ),
+            (
+                "list<text",
+                "invalid CQL type \"list<text\": expected '>' but the type ends",
+            ),
+            (
+                "map<text>",
+                "invalid CQL type \"map<text>\": map takes 2 type arguments",
+            ),
+            (
+                "list<list<int>>",
+                "invalid CQL type \"list<list<int>>\": a collection inside another must be frozen: write frozen<list<int>>",
+            ),
             ("int>", "invalid CQL type \"int>\": unexpected \">\""),
             ("", "invalid CQL type \"\": expected a type name"),
         ];
         for (text, message) in cases {
-            assert_eq!(CqlType::parse(text).unwrap_err().to_string(), message, "{text}");
+            assert_eq!(
+                CqlType::parse(text).unwrap_err().to_string(),
+                message,
+                "{text}"
+            );
         }
     }
 }

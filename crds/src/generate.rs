@@ -19,7 +19,11 @@ pub fn crds() -> [(&'static str, CustomResourceDefinition); 3] {
     ]
     .map(|(file, mut crd)| {
         for version in &mut crd.spec.versions {
-            if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+            if let Some(schema) = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+            {
                 unwrap_descriptions(schema);
             }
         }
@@ -35,12 +39,23 @@ fn unwrap_descriptions(schema: &mut JSONSchemaProps) {
     if let Some(description) = &mut schema.description {
         *description = description
             .split("\n\n")
-            .map(|paragraph| paragraph.lines().map(str::trim).collect::<Vec<_>>().join(" "))
+            .map(|paragraph| {
+                paragraph
+                    .lines()
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .collect::<Vec<_>>()
             .join("\n\n");
     }
     let mut children: Vec<&mut JSONSchemaProps> = Vec::new();
-    children.extend(schema.properties.iter_mut().flat_map(|properties| properties.values_mut()));
+    children.extend(
+        schema
+            .properties
+            .iter_mut()
+            .flat_map(|properties| properties.values_mut()),
+    );
     match &mut schema.items {
         Some(JSONSchemaPropsOrArray::Schema(items)) => children.push(items),
         Some(JSONSchemaPropsOrArray::Schemas(items)) => children.extend(items.iter_mut()),

@@ -84,10 +84,10 @@ impl ResourceIdentity {
     /// The consumer group of a resource reading `input`: the declared one, else
     /// `homestream.<namespace>.<name>`. The operator reads its lag, the runtime joins it.
     pub fn consumer_group(&self, input: &TopicInput) -> String {
-        input
-            .consumer_group
-            .as_ref()
-            .map_or_else(|| format!("homestream.{}.{}", self.namespace, self.name), ToString::to_string)
+        input.consumer_group.as_ref().map_or_else(
+            || format!("homestream.{}.{}", self.namespace, self.name),
+            ToString::to_string,
+        )
     }
 }
 
@@ -97,7 +97,13 @@ impl ResourceIdentity {
 pub fn secret_env_var(secret: &SecretKeyRef) -> String {
     let sanitized: String = format!("{}_{}", secret.name, secret.key)
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     format!("HOMESTREAM_SECRET_{sanitized}")
 }
@@ -108,7 +114,13 @@ mod tests {
 
     #[test]
     fn secret_env_var_is_a_valid_variable_name() {
-        let secret = SecretKeyRef { name: "realtor-api".into(), key: "x-api.key".into() };
-        assert_eq!(secret_env_var(&secret), "HOMESTREAM_SECRET_REALTOR_API_X_API_KEY");
+        let secret = SecretKeyRef {
+            name: "realtor-api".into(),
+            key: "x-api.key".into(),
+        };
+        assert_eq!(
+            secret_env_var(&secret),
+            "HOMESTREAM_SECRET_REALTOR_API_X_API_KEY"
+        );
     }
 }

@@ -95,7 +95,9 @@ pub enum OnError {
 pub(crate) fn check_declared(topic: &TopicSpec, path: &str, problems: &mut Problems) {
     for (key, value) in topic.config.iter().flatten() {
         let well_formed = key.starts_with(|c: char| c.is_ascii_lowercase())
-            && key.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.');
+            && key
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.');
         if !well_formed {
             problems.push(
                 format_args!("{path}.config[{key}]"),
@@ -103,7 +105,10 @@ pub(crate) fn check_declared(topic: &TopicSpec, path: &str, problems: &mut Probl
             );
         }
         if value.trim().is_empty() {
-            problems.push(format_args!("{path}.config[{key}]"), "value must not be empty");
+            problems.push(
+                format_args!("{path}.config[{key}]"),
+                "value must not be empty",
+            );
         }
     }
 }
@@ -142,7 +147,10 @@ pub(crate) fn replicas(
     if let Some(partitions) = input.partitions
         && replicas > partitions
     {
-        problems.push(path, format_args!("{replicas} exceeds input.partitions ({partitions})"));
+        problems.push(
+            path,
+            format_args!("{replicas} exceeds input.partitions ({partitions})"),
+        );
         return None;
     }
     Some(count)

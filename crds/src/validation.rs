@@ -40,11 +40,18 @@ pub(crate) struct Problems(Vec<FieldError>);
 impl Problems {
     /// Records a problem.
     pub(crate) fn push(&mut self, path: impl Display, message: impl Display) {
-        self.0.push(FieldError { path: path.to_string(), message: message.to_string() });
+        self.0.push(FieldError {
+            path: path.to_string(),
+            message: message.to_string(),
+        });
     }
 
     /// Keeps the value of `result`, or records its error and returns `None`.
-    pub(crate) fn check<T, E: Display>(&mut self, path: impl Display, result: Result<T, E>) -> Option<T> {
+    pub(crate) fn check<T, E: Display>(
+        &mut self,
+        path: impl Display,
+        result: Result<T, E>,
+    ) -> Option<T> {
         result.map_err(|error| self.push(path, error)).ok()
     }
 
@@ -63,10 +70,10 @@ impl Problems {
     /// `build` runs only when no problem was recorded, so it may unwrap the parts
     /// that [`Problems::check`] returned.
     pub(crate) fn finish<T>(self, build: impl FnOnce() -> Option<T>) -> Result<T, InvalidSpec> {
-        if self.0.is_empty() {
-            if let Some(value) = build() {
-                return Ok(value);
-            }
+        if self.0.is_empty()
+            && let Some(value) = build()
+        {
+            return Ok(value);
         }
         Err(InvalidSpec(self.0))
     }

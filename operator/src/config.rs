@@ -11,7 +11,12 @@ use homestream_crds::runtime::{ResolvedCassandra, ResolvedKafka};
 #[derive(Clone, Debug, Args)]
 pub struct OperatorConfig {
     /// Default Kafka bootstrap servers, comma-separated `host:port`.
-    #[arg(long, env = "HOMESTREAM_KAFKA_BOOTSTRAP", value_delimiter = ',', default_value = "kafka:9092")]
+    #[arg(
+        long,
+        env = "HOMESTREAM_KAFKA_BOOTSTRAP",
+        value_delimiter = ',',
+        default_value = "kafka:9092"
+    )]
     pub kafka_bootstrap_servers: Vec<String>,
     /// Default Cassandra contact points, comma-separated `host:port`.
     #[arg(
@@ -34,7 +39,11 @@ pub struct OperatorConfig {
     #[arg(long, env = "HOMESTREAM_DEFAULT_PARTITIONS", default_value_t = 3)]
     pub default_partitions: i32,
     /// Replication factor of a declared topic that does not say.
-    #[arg(long, env = "HOMESTREAM_DEFAULT_REPLICATION_FACTOR", default_value_t = 1)]
+    #[arg(
+        long,
+        env = "HOMESTREAM_DEFAULT_REPLICATION_FACTOR",
+        default_value_t = 1
+    )]
     pub default_replication_factor: i32,
     /// How often a Ready resource is looked at again (consumer lag, drift of topics and tables).
     #[arg(long, env = "HOMESTREAM_RESYNC_SECONDS", default_value_t = 30)]

@@ -98,8 +98,14 @@ impl KafkaAdmin {
         let bootstrap = bootstrap_servers.join(",");
         let admin = base_config(&bootstrap)
             .create()
-            .map_err(|source| KafkaAdminError::Client { bootstrap: bootstrap.clone(), source })?;
-        Ok(Self { admin: Arc::new(admin), bootstrap })
+            .map_err(|source| KafkaAdminError::Client {
+                bootstrap: bootstrap.clone(),
+                source,
+            })?;
+        Ok(Self {
+            admin: Arc::new(admin),
+            bootstrap,
+        })
     }
 
     /// The bootstrap servers this client talks to.
@@ -118,11 +124,19 @@ impl KafkaAdmin {
             let metadata = admin
                 .inner()
                 .fetch_metadata(Some(&name), REQUEST_TIMEOUT)
-                .map_err(|source| KafkaAdminError::Request { action: "describing", topic: name.clone(), source })?;
-            Ok(metadata.topics().iter().find(|t| t.name() == name).and_then(|t| {
-                let missing = t.error().is_some() || t.partitions().is_empty();
-                (!missing).then(|| (t.partitions().len(), t.partitions()[0].replicas().len()))
-            }))
+                .map_err(|source| KafkaAdminError::Request {
+                    action: "describing",
+                    topic: name.clone(),
+                    source,
+                })?;
+            Ok(metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == name)
+                .and_then(|t| {
+                    let missing = t.error().is_some() || t.partitions().is_empty();
+                    (!missing).then(|| (t.partitions().len(), t.partitions()[0].replicas().len()))
+                }))
         })
         .await?
     }
@@ -171,12 +185,20 @@ impl KafkaAdmin {
         Ok(TopicOutcome::Ready { created: false })
     }
 
-    async fn create(&self, topic: &TopicSpec, defaults: TopicDefaults) -> Result<(), KafkaAdminError> {
+    async fn create(
+        &self,
+        topic: &TopicSpec,
+        defaults: TopicDefaults,
+    ) -> Result<(), KafkaAdminError> {
         let name = topic.name.as_str();
         let mut new_topic = NewTopic::new(
             name,
             topic.partitions.unwrap_or(defaults.partitions),
-            TopicReplication::Fixed(topic.replication_factor.unwrap_or(defaults.replication_factor)),
+            TopicReplication::Fixed(
+                topic
+                    .replication_factor
+                    .unwrap_or(defaults.replication_factor),
+            ),
         );
         for (key, value) in topic.config.iter().flatten() {
             new_topic = new_topic.set(key, value);
@@ -185,8 +207,17 @@ impl KafkaAdmin {
             .admin
             .create_topics([&new_topic], &options())
             .await
-            .map_err(|source| KafkaAdminError::Request { action: "creating", topic: name.to_owned(), source })?;
-        check_results(results, "creating", name, &[RDKafkaErrorCode::TopicAlreadyExists])
+            .map_err(|source| KafkaAdminError::Request {
+                action: "creating",
+                topic: name.to_owned(),
+                source,
+            })?;
+        check_results(
+            results,
+            "creating",
+            name,
+            &[RDKafkaErrorCode::TopicAlreadyExists],
+        )
     }
 
     async fn add_partitions(&self, name: &str, total: i32) -> Result<(), KafkaAdminError> {
@@ -195,7 +226,11 @@ impl KafkaAdmin {
             .admin
             .create_partitions([&NewPartitions::new(name, count)], &options())
             .await
-            .map_err(|source| KafkaAdminError::Request { action: "adding partitions to", topic: name.to_owned(), source })?;
+            .map_err(|source| KafkaAdminError::Request {
+                action: "adding partitions to",
+                topic: name.to_owned(),
+                source,
+            })?;
         check_results(results, "adding partitions to", name, &[])
     }
 
@@ -205,19 +240,32 @@ impl KafkaAdmin {
         name: &str,
         declared: &BTreeMap<String, String>,
     ) -> Result<(), KafkaAdminError> {
-        let request = |source| KafkaAdminError::Request { action: "configuring", topic: name.to_owned(), source };
+        let request = |source| KafkaAdminError::Request {
+            action: "configuring",
+            topic: name.to_owned(),
+            source,
+        };
         let described = self
             .admin
             .describe_configs([&ResourceSpecifier::Topic(name)], &options())
             .await
             .map_err(request)?;
-        let current = described
-            .into_iter()
-            .next()
-            .transpose()
-            .map_err(|code| KafkaAdminError::Refused { action: "describing config of", topic: name.to_owned(), code })?;
+        let current =
+            described
+                .into_iter()
+                .next()
+                .transpose()
+                .map_err(|code| KafkaAdminError::Refused {
+                    action: "describing config of",
+                    topic: name.to_owned(),
+                    code,
+                })?;
         let differs = declared.iter().any(|(key, value)| {
-            current.as_ref().and_then(|c| c.get(key)).and_then(|e| e.value.as_deref()) != Some(value)
+            current
+                .as_ref()
+                .and_then(|c| c.get(key))
+                .and_then(|e| e.value.as_deref())
+                != Some(value)
         });
         if !differs {
             return Ok(());
@@ -227,9 +275,17 @@ impl KafkaAdmin {
         for (key, value) in declared {
             alter = alter.set(key, value);
         }
-        let results = self.admin.alter_configs([&alter], &options()).await.map_err(request)?;
+        let results = self
+            .admin
+            .alter_configs([&alter], &options())
+            .await
+            .map_err(request)?;
         for result in results {
-            result.map_err(|(_, code)| KafkaAdminError::Refused { action: "configuring", topic: name.to_owned(), code })?;
+            result.map_err(|(_, code)| KafkaAdminError::Refused {
+                action: "configuring",
+                topic: name.to_owned(),
+                code,
+            })?;
         }
         Ok(())
     }
@@ -243,8 +299,17 @@ impl KafkaAdmin {
             .admin
             .delete_topics(&[topic], &options())
             .await
-            .map_err(|source| KafkaAdminError::Request { action: "deleting", topic: topic.to_owned(), source })?;
-        check_results(results, "deleting", topic, &[RDKafkaErrorCode::UnknownTopicOrPartition])
+            .map_err(|source| KafkaAdminError::Request {
+                action: "deleting",
+                topic: topic.to_owned(),
+                source,
+            })?;
+        check_results(
+            results,
+            "deleting",
+            topic,
+            &[RDKafkaErrorCode::UnknownTopicOrPartition],
+        )
     }
 
     /// Records of `topic` not yet committed by consumer `group` (a partition the group
@@ -253,15 +318,25 @@ impl KafkaAdmin {
     /// # Errors
     /// When Kafka cannot be reached.
     pub async fn consumer_lag(&self, group: &str, topic: &str) -> Result<i64, KafkaAdminError> {
-        let (bootstrap, group, topic) = (self.bootstrap.clone(), group.to_owned(), topic.to_owned());
+        let (bootstrap, group, topic) =
+            (self.bootstrap.clone(), group.to_owned(), topic.to_owned());
         tokio::task::spawn_blocking(move || {
-            let request = |source| KafkaAdminError::Request { action: "reading lag of", topic: topic.clone(), source };
+            let request = |source| KafkaAdminError::Request {
+                action: "reading lag of",
+                topic: topic.clone(),
+                source,
+            };
             let consumer: BaseConsumer = base_config(&bootstrap)
                 .set("group.id", &group)
                 .set("enable.auto.commit", "false")
                 .create()
-                .map_err(|source| KafkaAdminError::Client { bootstrap: bootstrap.clone(), source })?;
-            let metadata = consumer.fetch_metadata(Some(&topic), REQUEST_TIMEOUT).map_err(request)?;
+                .map_err(|source| KafkaAdminError::Client {
+                    bootstrap: bootstrap.clone(),
+                    source,
+                })?;
+            let metadata = consumer
+                .fetch_metadata(Some(&topic), REQUEST_TIMEOUT)
+                .map_err(request)?;
             let partitions: Vec<i32> = metadata
                 .topics()
                 .iter()
@@ -272,11 +347,18 @@ impl KafkaAdmin {
             for partition in &partitions {
                 list.add_partition(&topic, *partition);
             }
-            let committed = consumer.committed_offsets(list, REQUEST_TIMEOUT).map_err(request)?;
+            let committed = consumer
+                .committed_offsets(list, REQUEST_TIMEOUT)
+                .map_err(request)?;
             let mut lag = 0;
             for partition in partitions {
-                let (low, high) = consumer.fetch_watermarks(&topic, partition, REQUEST_TIMEOUT).map_err(request)?;
-                let position = match committed.find_partition(&topic, partition).map(|p| p.offset()) {
+                let (low, high) = consumer
+                    .fetch_watermarks(&topic, partition, REQUEST_TIMEOUT)
+                    .map_err(request)?;
+                let position = match committed
+                    .find_partition(&topic, partition)
+                    .map(|p| p.offset())
+                {
                     Some(Offset::Offset(offset)) => offset,
                     _ => low,
                 };
@@ -299,7 +381,9 @@ fn base_config(bootstrap: &str) -> ClientConfig {
 }
 
 fn options() -> AdminOptions {
-    AdminOptions::new().request_timeout(Some(REQUEST_TIMEOUT)).operation_timeout(Some(REQUEST_TIMEOUT))
+    AdminOptions::new()
+        .request_timeout(Some(REQUEST_TIMEOUT))
+        .operation_timeout(Some(REQUEST_TIMEOUT))
 }
 
 fn check_results(
@@ -309,10 +393,14 @@ fn check_results(
     accepted: &[RDKafkaErrorCode],
 ) -> Result<(), KafkaAdminError> {
     for result in results {
-        if let Err((_, code)) = result {
-            if !accepted.contains(&code) {
-                return Err(KafkaAdminError::Refused { action, topic: topic.to_owned(), code });
-            }
+        if let Err((_, code)) = result
+            && !accepted.contains(&code)
+        {
+            return Err(KafkaAdminError::Refused {
+                action,
+                topic: topic.to_owned(),
+                code,
+            });
         }
     }
     Ok(())

@@ -7,6 +7,7 @@ pub mod cassandra;
 pub mod config;
 pub mod controller;
 pub mod kafka;
+pub mod leader;
 pub mod metrics;
 pub mod status;
 pub mod topic_conflict;

@@ -9,9 +9,12 @@ use clap::Parser;
 use futures::StreamExt;
 use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
 use homestream_operator::config::OperatorConfig;
+use homestream_operator::controller::topics::Declarations;
 use homestream_operator::controller::{self, Context, cassandrasink, scrapejob, streamtransform};
+use homestream_operator::leader::{self, Attempt, LeaderElector};
 use homestream_operator::metrics::Metrics;
 use homestream_runtime::serve::{Readiness, serve};
+use homestream_runtime::shutdown::{Shutdown, ShutdownTrigger};
 use homestream_runtime::{shutdown, telemetry};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -25,7 +28,11 @@ use prometheus_client::registry::Registry;
 #[command(name = "homestream-operator", version, about)]
 struct Cli {
     /// Address of /metrics, /healthz and /readyz.
-    #[arg(long, env = "HOMESTREAM_OPERATOR_LISTEN", default_value = "0.0.0.0:8080")]
+    #[arg(
+        long,
+        env = "HOMESTREAM_OPERATOR_LISTEN",
+        default_value = "0.0.0.0:8080"
+    )]
     listen: SocketAddr,
     /// Watch only this namespace (default: all namespaces).
     #[arg(long, env = "HOMESTREAM_WATCH_NAMESPACE")]
@@ -33,8 +40,57 @@ struct Cli {
     /// This replica's name (the pod name), for events.
     #[arg(long, env = "POD_NAME")]
     instance: Option<String>,
+    /// Run the controllers only while holding a Lease, so that several replicas can
+    /// run with one active.
+    #[arg(long, env = "HOMESTREAM_LEADER_ELECTION")]
+    leader_election: bool,
+    /// Namespace of the Lease (the operator's own namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    leader_election_namespace: String,
+    /// Name of the Lease.
+    #[arg(long, default_value = "homestream-operator")]
+    leader_election_lease: String,
     #[command(flatten)]
     config: OperatorConfig,
+}
+
+/// Waits until this replica holds the lease (or shutdown), then keeps renewing it in the
+/// background; losing it triggers `lost`, which stops the controllers.
+async fn lead(elector: Arc<LeaderElector>, mut shutdown: Shutdown, lost: ShutdownTrigger) -> bool {
+    loop {
+        match elector.try_acquire().await {
+            Ok(Attempt::Leading) => break,
+            Ok(Attempt::Following(holder)) => {
+                tracing::info!(%holder, "Waiting for the leader lease.")
+            }
+            Err(error) => tracing::warn!(%error, "Could not read the leader lease."),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(leader::RENEW_INTERVAL) => {}
+            () = shutdown.requested() => return false,
+        }
+    }
+    tracing::info!("Acquired the leader lease.");
+    tokio::spawn(async move {
+        let mut last_renewal = tokio::time::Instant::now();
+        loop {
+            tokio::time::sleep(leader::RENEW_INTERVAL).await;
+            match elector.try_acquire().await {
+                Ok(Attempt::Leading) => last_renewal = tokio::time::Instant::now(),
+                Ok(Attempt::Following(holder)) => {
+                    tracing::error!(%holder, "Lost the leader lease; stopping.");
+                    break;
+                }
+                Err(error) if last_renewal.elapsed() > leader::LEASE_DURATION => {
+                    tracing::error!(%error, "Could not renew the leader lease in time; stopping.");
+                    break;
+                }
+                Err(error) => tracing::warn!(%error, "Could not renew the leader lease; retrying."),
+            }
+        }
+        lost.trigger();
+    });
+    true
 }
 
 /// An API for `K` in the watched namespace, or in all namespaces.
@@ -48,46 +104,112 @@ where
     }
 }
 
+/// Keeps the per-kind resource gauges up to date from the controllers' caches.
+async fn count_resources(declarations: Declarations, metrics: Metrics) {
+    loop {
+        metrics.set_resources("ScrapeJob", declarations.scrape_jobs.state().len());
+        metrics.set_resources("StreamTransform", declarations.transforms.state().len());
+        metrics.set_resources("CassandraSink", declarations.sinks.state().len());
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    }
+}
+
+/// Resolves on SIGTERM or when the leader lease is lost.
+async fn stopped(mut shutdown: Shutdown, mut lost: Shutdown) {
+    tokio::select! {
+        () = shutdown.requested() => {}
+        () = lost.requested() => {}
+    }
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     telemetry::init_logging();
     let (trigger, shutdown) = shutdown::channel();
     trigger.on_signals()?;
-    let client = Client::try_default().await.context("connecting to the Kubernetes API")?;
-    let mut registry = Registry::with_prefix("");
+    let client = Client::try_default()
+        .await
+        .context("connecting to the Kubernetes API")?;
+    let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let readiness = Readiness::default();
-    let server = tokio::spawn(serve(cli.listen, registry, readiness.clone(), shutdown.clone()));
-    let ctx = Arc::new(Context::new(client.clone(), cli.config.clone(), metrics, cli.instance.clone()));
+    let server = tokio::spawn(serve(
+        cli.listen,
+        registry,
+        readiness.clone(),
+        shutdown.clone(),
+    ));
+    let identity = cli
+        .instance
+        .clone()
+        .unwrap_or_else(|| format!("homestream-operator-{}", std::process::id()));
+    let (lost_trigger, lost) = shutdown::channel();
+    let elector = cli.leader_election.then(|| {
+        Arc::new(LeaderElector::new(
+            client.clone(),
+            &cli.leader_election_namespace,
+            &cli.leader_election_lease,
+            &identity,
+        ))
+    });
     readiness.set(true);
-    tracing::info!("Starting the ScrapeJob, StreamTransform and CassandraSink controllers.");
-    let watch = watcher::Config::default;
+    if let Some(elector) = &elector {
+        if !lead(elector.clone(), shutdown.clone(), lost_trigger).await {
+            server
+                .await
+                .context("metrics server task")?
+                .context("metrics server")?;
+            return Ok(());
+        }
+    }
     let namespace = cli.namespace.as_deref();
-    let mut stop = shutdown.clone();
+    let watch = watcher::Config::default;
     let scrape_jobs = Controller::new(scoped::<ScrapeJob>(&client, namespace), watch())
         .owns(scoped::<Job>(&client, namespace), watch())
         .owns(scoped::<CronJob>(&client, namespace), watch())
-        .owns(scoped::<ConfigMap>(&client, namespace), watch())
-        .graceful_shutdown_on(async move { stop.requested().await })
-        .run(scrapejob::reconcile, controller::error_policy, ctx.clone())
-        .for_each(|_| async {});
-    let mut stop = shutdown.clone();
+        .owns(scoped::<ConfigMap>(&client, namespace), watch());
     let transforms = Controller::new(scoped::<StreamTransform>(&client, namespace), watch())
         .owns(scoped::<Deployment>(&client, namespace), watch())
-        .owns(scoped::<ConfigMap>(&client, namespace), watch())
-        .graceful_shutdown_on(async move { stop.requested().await })
-        .run(streamtransform::reconcile, controller::error_policy, ctx.clone())
-        .for_each(|_| async {});
-    let mut stop = shutdown.clone();
+        .owns(scoped::<ConfigMap>(&client, namespace), watch());
     let sinks = Controller::new(scoped::<CassandraSink>(&client, namespace), watch())
         .owns(scoped::<Deployment>(&client, namespace), watch())
-        .owns(scoped::<ConfigMap>(&client, namespace), watch())
-        .graceful_shutdown_on(async move { stop.requested().await })
-        .run(cassandrasink::reconcile, controller::error_policy, ctx.clone())
-        .for_each(|_| async {});
-    tokio::join!(scrape_jobs, transforms, sinks);
+        .owns(scoped::<ConfigMap>(&client, namespace), watch());
+    let declarations = Declarations {
+        scrape_jobs: scrape_jobs.store(),
+        transforms: transforms.store(),
+        sinks: sinks.store(),
+    };
+    tokio::spawn(count_resources(declarations.clone(), metrics.clone()));
+    let ctx = Arc::new(Context::new(client.clone(), cli.config.clone(), metrics, declarations, cli.instance.clone()));
+    tracing::info!("Starting the ScrapeJob, StreamTransform and CassandraSink controllers.");
+    tokio::join!(
+        scrape_jobs
+            .graceful_shutdown_on(stopped(shutdown.clone(), lost.clone()))
+            .run(scrapejob::reconcile, controller::error_policy, ctx.clone())
+            .for_each(|_| async {}),
+        transforms
+            .graceful_shutdown_on(stopped(shutdown.clone(), lost.clone()))
+            .run(streamtransform::reconcile, controller::error_policy, ctx.clone())
+            .for_each(|_| async {}),
+        sinks
+            .graceful_shutdown_on(stopped(shutdown.clone(), lost.clone()))
+            .run(cassandrasink::reconcile, controller::error_policy, ctx.clone())
+            .for_each(|_| async {}),
+    );
     tracing::info!("Controllers stopped.");
-    server.await.context("metrics server task")?.context("metrics server")?;
+    if let Some(elector) = elector {
+        if lost.is_requested() {
+            anyhow::bail!("lost the leader lease");
+        }
+        elector
+            .release()
+            .await
+            .context("releasing the leader lease")?;
+    }
+    server
+        .await
+        .context("metrics server task")?
+        .context("metrics server")?;
     Ok(())
 }

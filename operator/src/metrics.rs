@@ -39,10 +39,16 @@ impl Metrics {
         let metrics = Self {
             reconciles: Family::default(),
             failures: Family::default(),
-            durations: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.001, 2.0, 14))),
+            durations: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.001, 2.0, 14))
+            }),
             resources: Family::default(),
         };
-        registry.register("homestream_reconciles", "Reconciles run", metrics.reconciles.clone());
+        registry.register(
+            "homestream_reconciles",
+            "Reconciles run",
+            metrics.reconciles.clone(),
+        );
         registry.register(
             "homestream_reconcile_failures",
             "Reconciles that failed or found a resource failing, by error",
@@ -53,26 +59,39 @@ impl Metrics {
             "Time one reconcile took",
             metrics.durations.clone(),
         );
-        registry.register("homestream_resources", "Resources the operator manages", metrics.resources.clone());
+        registry.register(
+            "homestream_resources",
+            "Resources the operator manages",
+            metrics.resources.clone(),
+        );
         metrics
     }
 
     /// Counts one reconcile of `kind` that took `seconds`.
     pub fn reconciled(&self, kind: &str, seconds: f64) {
-        let labels = KindLabels { kind: kind.to_owned() };
+        let labels = KindLabels {
+            kind: kind.to_owned(),
+        };
         self.reconciles.get_or_create(&labels).inc();
         self.durations.get_or_create(&labels).observe(seconds);
     }
 
     /// Counts a failure of `kind` in category `error`.
     pub fn failed(&self, kind: &str, error: &str) {
-        self.failures.get_or_create(&ErrorLabels { kind: kind.to_owned(), error: error.to_owned() }).inc();
+        self.failures
+            .get_or_create(&ErrorLabels {
+                kind: kind.to_owned(),
+                error: error.to_owned(),
+            })
+            .inc();
     }
 
     /// Sets the number of resources of `kind`.
     pub fn set_resources(&self, kind: &str, count: usize) {
         self.resources
-            .get_or_create(&KindLabels { kind: kind.to_owned() })
+            .get_or_create(&KindLabels {
+                kind: kind.to_owned(),
+            })
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 }

@@ -22,12 +22,22 @@ pub struct Observed {
 impl Observed {
     /// A condition that holds.
     pub fn ok(type_: &'static str, reason: &str, message: impl Into<String>) -> Self {
-        Self { type_, status: true, reason: reason.to_owned(), message: message.into() }
+        Self {
+            type_,
+            status: true,
+            reason: reason.to_owned(),
+            message: message.into(),
+        }
     }
 
     /// A condition that does not hold.
     pub fn failed(type_: &'static str, reason: &str, message: impl Into<String>) -> Self {
-        Self { type_, status: false, reason: reason.to_owned(), message: message.into() }
+        Self {
+            type_,
+            status: false,
+            reason: reason.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -64,10 +74,19 @@ pub fn conditions(
 }
 
 fn summary(failing: &[&Observed]) -> String {
-    failing.iter().map(|c| format!("{}: {}", c.type_, c.message)).collect::<Vec<_>>().join("; ")
+    failing
+        .iter()
+        .map(|c| format!("{}: {}", c.type_, c.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
-fn merge(previous: &[Condition], observed: Observed, generation: Option<i64>, now: Timestamp) -> Condition {
+fn merge(
+    previous: &[Condition],
+    observed: Observed,
+    generation: Option<i64>,
+    now: Timestamp,
+) -> Condition {
     let status = if observed.status { "True" } else { "False" };
     let last_transition_time = previous
         .iter()
@@ -98,7 +117,13 @@ mod tests {
 
     #[test]
     fn all_holding_means_ready_and_not_degraded() {
-        let out = conditions(&[], vec![Observed::ok(TOPIC_READY, "Created", "ok")], None, Some(1), at(10));
+        let out = conditions(
+            &[],
+            vec![Observed::ok(TOPIC_READY, "Created", "ok")],
+            None,
+            Some(1),
+            at(10),
+        );
         assert_eq!(find(&out, READY).status, "True");
         assert_eq!(find(&out, DEGRADED).status, "False");
         assert_eq!(find(&out, PROGRESSING).status, "False");
@@ -109,26 +134,59 @@ mod tests {
         let failing = Observed::failed(TOPIC_READY, "PartitionDecrease", "cannot shrink");
         let out = conditions(&[], vec![failing], None, Some(2), at(10));
         let ready = find(&out, READY);
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "PartitionDecrease"));
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "PartitionDecrease")
+        );
         let degraded = find(&out, DEGRADED);
         assert_eq!(degraded.status, "True");
-        assert!(degraded.message.contains("TopicReady: cannot shrink"), "{}", degraded.message);
+        assert!(
+            degraded.message.contains("TopicReady: cannot shrink"),
+            "{}",
+            degraded.message
+        );
     }
 
     #[test]
     fn transition_time_moves_only_when_status_changes() {
-        let first = conditions(&[], vec![Observed::ok(TOPIC_READY, "Created", "ok")], None, Some(1), at(10));
-        let same = conditions(&first, vec![Observed::ok(TOPIC_READY, "Exists", "ok")], None, Some(1), at(20));
+        let first = conditions(
+            &[],
+            vec![Observed::ok(TOPIC_READY, "Created", "ok")],
+            None,
+            Some(1),
+            at(10),
+        );
+        let same = conditions(
+            &first,
+            vec![Observed::ok(TOPIC_READY, "Exists", "ok")],
+            None,
+            Some(1),
+            at(20),
+        );
         assert_eq!(find(&same, TOPIC_READY).last_transition_time, Time(at(10)));
-        let changed =
-            conditions(&same, vec![Observed::failed(TOPIC_READY, "KafkaUnavailable", "down")], None, Some(1), at(30));
-        assert_eq!(find(&changed, TOPIC_READY).last_transition_time, Time(at(30)));
+        let changed = conditions(
+            &same,
+            vec![Observed::failed(TOPIC_READY, "KafkaUnavailable", "down")],
+            None,
+            Some(1),
+            at(30),
+        );
+        assert_eq!(
+            find(&changed, TOPIC_READY).last_transition_time,
+            Time(at(30))
+        );
         assert_eq!(find(&changed, READY).last_transition_time, Time(at(30)));
     }
 
     #[test]
     fn a_rollout_is_progressing_and_not_ready() {
-        let out = conditions(&[], vec![], Some("1 of 2 pods ready".into()), Some(1), at(10));
+        let out = conditions(
+            &[],
+            vec![],
+            Some("1 of 2 pods ready".into()),
+            Some(1),
+            at(10),
+        );
         assert_eq!(find(&out, PROGRESSING).status, "True");
         assert_eq!(find(&out, READY).reason, "Progressing");
     }

@@ -21,7 +21,13 @@ use support::{CONVERGE, Operator, apply, wait_condition};
 
 const HASH: &str = "homestream.io/config-hash";
 
-fn transform(name: &str, input: &str, output: &str, dead_letter: &str, program: &str) -> Result<StreamTransform> {
+fn transform(
+    name: &str,
+    input: &str,
+    output: &str,
+    dead_letter: &str,
+    program: &str,
+) -> Result<StreamTransform> {
     Ok(serde_json::from_value(json!({
         "apiVersion": "homestream.io/v1alpha1", "kind": "StreamTransform",
         "metadata": { "name": name },
@@ -36,16 +42,24 @@ fn transform(name: &str, input: &str, output: &str, dead_letter: &str, program: 
 }
 
 async fn deployment_hash(api: &Api<Deployment>, name: &str) -> Result<Option<String>> {
-    Ok(api.get_opt(name).await?.and_then(|d| {
-        d.spec?.template.metadata?.annotations?.get(HASH).cloned()
-    }))
+    Ok(api
+        .get_opt(name)
+        .await?
+        .and_then(|d| d.spec?.template.metadata?.annotations?.get(HASH).cloned()))
 }
 
 /// Partitions of a topic, `None` when it does not exist.
 async fn partitions(env: &StackEnv, topic: &str) -> Result<Option<usize>> {
     let admin = kafka::admin(env)?;
-    let metadata = admin.inner().fetch_metadata(Some(topic), std::time::Duration::from_secs(10))?;
-    Ok(metadata.topics().iter().find(|t| t.name() == topic).filter(|t| t.error().is_none()).map(|t| t.partitions().len()))
+    let metadata = admin
+        .inner()
+        .fetch_metadata(Some(topic), std::time::Duration::from_secs(10))?;
+    Ok(metadata
+        .topics()
+        .iter()
+        .find(|t| t.name() == topic)
+        .filter(|t| t.error().is_none())
+        .map(|t| t.partitions().len()))
 }
 
 #[tokio::test]
@@ -56,13 +70,33 @@ async fn stream_transform_topics_rollout_invalid_program_and_delete() -> Result<
         let operator = Operator::start(&env, &ns)?;
         let transforms: Api<StreamTransform> = Api::namespaced(client.clone(), &ns);
         let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-        let (input, output, dead_letter) = (random_name("st-in"), random_name("st-out"), random_name("st-dlq"));
-        apply(&transforms, &transform("clean", &input, &output, &dead_letter, ".price = 1\n")?).await?;
+        let (input, output, dead_letter) = (
+            random_name("st-in"),
+            random_name("st-out"),
+            random_name("st-dlq"),
+        );
+        apply(
+            &transforms,
+            &transform("clean", &input, &output, &dead_letter, ".price = 1\n")?,
+        )
+        .await?;
 
         // The input topic does not exist yet: the operator waits and says so.
-        let waiting = wait_condition(&transforms, "clean", "InputTopicReady", "False", "InputTopicMissing").await?;
+        let waiting = wait_condition(
+            &transforms,
+            "clean",
+            "InputTopicReady",
+            "False",
+            "InputTopicMissing",
+        )
+        .await?;
         assert!(waiting.message.contains(&input), "{}", waiting.message);
-        assert!(deployment_hash(&deployments, "clean-transform").await?.is_none(), "no rollout before the input exists");
+        assert!(
+            deployment_hash(&deployments, "clean-transform")
+                .await?
+                .is_none(),
+            "no rollout before the input exists"
+        );
 
         kafka::create_topic(&env, &input, 2).await?;
         wait_condition(&transforms, "clean", "TopicReady", "True", "TopicsReady").await?;
@@ -72,56 +106,125 @@ async fn stream_transform_topics_rollout_invalid_program_and_delete() -> Result<
         let described = kafka::admin(&env)?
             .describe_configs([&ResourceSpecifier::Topic(&output)], &AdminOptions::new())
             .await?;
-        let config = described.into_iter().next().context("no config")?.map_err(anyhow::Error::msg)?;
-        assert_eq!(config.get("retention.ms").and_then(|e| e.value.as_deref()), Some("3600000"));
+        let config = described
+            .into_iter()
+            .next()
+            .context("no config")?
+            .map_err(anyhow::Error::msg)?;
+        assert_eq!(
+            config.get("retention.ms").and_then(|e| e.value.as_deref()),
+            Some("3600000")
+        );
 
         // The workload: a Deployment carrying the hash of a ConfigMap with the spec.
         wait_condition(&transforms, "clean", "InputTopicReady", "True", "Exists").await?;
         let first = wait::until("a Deployment with a config hash", CONVERGE, || async {
-            Ok(deployment_hash(&deployments, "clean-transform").await?.ok_or_else(|| "none yet".to_owned()))
+            Ok(deployment_hash(&deployments, "clean-transform")
+                .await?
+                .ok_or_else(|| "none yet".to_owned()))
         })
         .await?;
-        let config_map = Api::<ConfigMap>::namespaced(client.clone(), &ns).get("clean-transform").await?;
-        let config_yaml = config_map.data.unwrap_or_default().remove("config.yaml").unwrap_or_default();
+        let config_map = Api::<ConfigMap>::namespaced(client.clone(), &ns)
+            .get("clean-transform")
+            .await?;
+        let config_yaml = config_map
+            .data
+            .unwrap_or_default()
+            .remove("config.yaml")
+            .unwrap_or_default();
         assert!(config_yaml.contains(".price = 1"), "{config_yaml}");
         let deployment = deployments.get("clean-transform").await?;
-        let pod = deployment.spec.context("spec")?.template.spec.context("pod spec")?;
-        let security = pod.containers[0].security_context.clone().context("security context")?;
+        let pod = deployment
+            .spec
+            .context("spec")?
+            .template
+            .spec
+            .context("pod spec")?;
+        let security = pod.containers[0]
+            .security_context
+            .clone()
+            .context("security context")?;
         assert_eq!(security.read_only_root_filesystem, Some(true));
         assert_eq!(security.run_as_non_root, Some(true));
         assert_eq!(pod.automount_service_account_token, Some(false));
 
         // The operator's own metrics count the reconciles.
         let metrics = support::metrics(&operator).await?;
-        assert!(metrics.contains("homestream_reconciles_total{kind=\"StreamTransform\"}"), "{metrics}");
+        assert!(
+            metrics.contains("homestream_reconciles_total{kind=\"StreamTransform\"}"),
+            "{metrics}"
+        );
 
         // A program change rolls the pods (a new hash on the template).
-        apply(&transforms, &transform("clean", &input, &output, &dead_letter, ".price = 2\n")?).await?;
+        apply(
+            &transforms,
+            &transform("clean", &input, &output, &dead_letter, ".price = 2\n")?,
+        )
+        .await?;
         let second = wait::until("the config hash to change", CONVERGE, || async {
             let hash = deployment_hash(&deployments, "clean-transform").await?;
-            Ok(hash.filter(|h| *h != first).ok_or_else(|| format!("still {first}")))
+            Ok(hash
+                .filter(|h| *h != first)
+                .ok_or_else(|| format!("still {first}")))
         })
         .await?;
 
         // An invalid program is reported with its position and never rolled out.
-        apply(&transforms, &transform("clean", &input, &output, &dead_letter, ".price = 3\n.x = nope(.price)\n")?).await?;
-        let invalid = wait_condition(&transforms, "clean", "ProgramValid", "False", "CompileError").await?;
-        assert!(invalid.message.starts_with("2:"), "diagnostic without line: {}", invalid.message);
-        assert!(invalid.message.contains("undefined function"), "{}", invalid.message);
+        apply(
+            &transforms,
+            &transform(
+                "clean",
+                &input,
+                &output,
+                &dead_letter,
+                ".price = 3\n.x = nope(.price)\n",
+            )?,
+        )
+        .await?;
+        let invalid = wait_condition(
+            &transforms,
+            "clean",
+            "ProgramValid",
+            "False",
+            "CompileError",
+        )
+        .await?;
+        assert!(
+            invalid.message.starts_with("2:"),
+            "diagnostic without line: {}",
+            invalid.message
+        );
+        assert!(
+            invalid.message.contains("undefined function"),
+            "{}",
+            invalid.message
+        );
         wait_condition(&transforms, "clean", "Ready", "False", "CompileError").await?;
-        assert_eq!(deployment_hash(&deployments, "clean-transform").await?, Some(second), "the running version stays");
+        assert_eq!(
+            deployment_hash(&deployments, "clean-transform").await?,
+            Some(second),
+            "the running version stays"
+        );
 
         // deletionPolicy Delete: the finalizer deletes the topics it declared.
         transforms.delete("clean", &DeleteParams::default()).await?;
         wait::until("the StreamTransform to be gone", CONVERGE, || async {
-            Ok(transforms.get_opt("clean").await?.map_or(Ok(()), |_| Err("still there".to_owned())))
+            Ok(transforms
+                .get_opt("clean")
+                .await?
+                .map_or(Ok(()), |_| Err("still there".to_owned())))
         })
         .await?;
         wait::until("the output topic to be deleted", CONVERGE, || async {
-            Ok(partitions(&env, &output).await?.map_or(Ok(()), |p| Err(format!("{p} partitions"))))
+            Ok(partitions(&env, &output)
+                .await?
+                .map_or(Ok(()), |p| Err(format!("{p} partitions"))))
         })
         .await?;
-        assert!(partitions(&env, &input).await?.is_some(), "the input topic is not the transform's to delete");
+        assert!(
+            partitions(&env, &input).await?.is_some(),
+            "the input topic is not the transform's to delete"
+        );
         Ok(())
     })
     .await
@@ -133,21 +236,57 @@ async fn a_partition_decrease_is_refused_in_status() -> Result<()> {
     let client = support::client(&env).await?;
     kubernetes::with_temp_ns(&client.clone(), |ns| async move {
         let _operator = Operator::start(&env, &ns)?;
-        let (input, output, dead_letter) = (random_name("pd-in"), random_name("pd-out"), random_name("pd-dlq"));
+        let (input, output, dead_letter) = (
+            random_name("pd-in"),
+            random_name("pd-out"),
+            random_name("pd-dlq"),
+        );
         kafka::create_topic(&env, &input, 1).await?;
         kafka::create_topic(&env, &output, 6).await?;
         let transforms: Api<StreamTransform> = Api::namespaced(client.clone(), &ns);
-        apply(&transforms, &transform("shrink", &input, &output, &dead_letter, ".a = 1\n")?).await?;
-        let refused = wait_condition(&transforms, "shrink", "TopicReady", "False", "PartitionDecrease").await?;
-        assert!(refused.message.contains("6 partitions"), "{}", refused.message);
-        wait_condition(&transforms, "shrink", "Degraded", "True", "PartitionDecrease").await?;
-        assert_eq!(partitions(&env, &output).await?, Some(6), "nothing was changed");
+        apply(
+            &transforms,
+            &transform("shrink", &input, &output, &dead_letter, ".a = 1\n")?,
+        )
+        .await?;
+        let refused = wait_condition(
+            &transforms,
+            "shrink",
+            "TopicReady",
+            "False",
+            "PartitionDecrease",
+        )
+        .await?;
+        assert!(
+            refused.message.contains("6 partitions"),
+            "{}",
+            refused.message
+        );
+        wait_condition(
+            &transforms,
+            "shrink",
+            "Degraded",
+            "True",
+            "PartitionDecrease",
+        )
+        .await?;
+        assert_eq!(
+            partitions(&env, &output).await?,
+            Some(6),
+            "nothing was changed"
+        );
         Ok(())
     })
     .await
 }
 
-fn sink(name: &str, input: &str, keyspace: &str, policy: &str, extra_column: bool) -> Result<CassandraSink> {
+fn sink(
+    name: &str,
+    input: &str,
+    keyspace: &str,
+    policy: &str,
+    extra_column: bool,
+) -> Result<CassandraSink> {
     let mut columns = vec![
         json!({ "name": "listing_id", "type": "text" }),
         json!({ "name": "price", "type": "bigint" }),
@@ -176,7 +315,10 @@ async fn table_columns(session: &Session, keyspace: &str) -> Result<Vec<String>>
         )
         .await?
         .into_rows_result()?;
-    let mut names: Vec<String> = rows.rows::<(String,)>()?.map(|r| r.map(|(n,)| n)).collect::<Result<_, _>>()?;
+    let mut names: Vec<String> = rows
+        .rows::<(String,)>()?
+        .map(|r| r.map(|(n,)| n))
+        .collect::<Result<_, _>>()?;
     names.sort();
     Ok(names)
 }
@@ -185,7 +327,10 @@ async fn table_columns(session: &Session, keyspace: &str) -> Result<Vec<String>>
 async fn cassandra_sink_creates_adds_and_refuses_schema_changes() -> Result<()> {
     let env = StackEnv::load()?;
     let client = support::client(&env).await?;
-    let session = SessionBuilder::new().known_nodes(env.cassandra_contact_points.split(',')).build().await?;
+    let session = SessionBuilder::new()
+        .known_nodes(env.cassandra_contact_points.split(','))
+        .build()
+        .await?;
     let keyspace = random_name("cs").replace('-', "_");
     let (session_ref, keyspace_ref) = (&session, keyspace.as_str());
     kubernetes::with_temp_ns(&client.clone(), |ns| async move {
@@ -193,35 +338,67 @@ async fn cassandra_sink_creates_adds_and_refuses_schema_changes() -> Result<()> 
         let input = random_name("cs-in");
         kafka::create_topic(&env, &input, 1).await?;
         let sinks: Api<CassandraSink> = Api::namespaced(client.clone(), &ns);
-        apply(&sinks, &sink("rows", &input, keyspace_ref, "Create", false)?).await?;
+        apply(
+            &sinks,
+            &sink("rows", &input, keyspace_ref, "Create", false)?,
+        )
+        .await?;
         wait_condition(&sinks, "rows", "SchemaReady", "True", "SchemaReady").await?;
-        assert_eq!(table_columns(session_ref, keyspace_ref).await?, ["beds", "listing_id", "price"]);
+        assert_eq!(
+            table_columns(session_ref, keyspace_ref).await?,
+            ["beds", "listing_id", "price"]
+        );
 
         // Create never alters: a new column is reported, not added.
         apply(&sinks, &sink("rows", &input, keyspace_ref, "Create", true)?).await?;
         wait_condition(&sinks, "rows", "SchemaReady", "False", "ColumnsMissing").await?;
         // AddColumns adds it.
-        apply(&sinks, &sink("rows", &input, keyspace_ref, "AddColumns", true)?).await?;
+        apply(
+            &sinks,
+            &sink("rows", &input, keyspace_ref, "AddColumns", true)?,
+        )
+        .await?;
         wait_condition(&sinks, "rows", "SchemaReady", "True", "SchemaReady").await?;
-        assert_eq!(table_columns(session_ref, keyspace_ref).await?, ["beds", "listing_id", "postcode", "price"]);
+        assert_eq!(
+            table_columns(session_ref, keyspace_ref).await?,
+            ["beds", "listing_id", "postcode", "price"]
+        );
 
         // Removing a column is refused; the data's column stays.
-        apply(&sinks, &sink("rows", &input, keyspace_ref, "AddColumns", false)?).await?;
-        let refused = wait_condition(&sinks, "rows", "SchemaReady", "False", "ColumnRemoved").await?;
+        apply(
+            &sinks,
+            &sink("rows", &input, keyspace_ref, "AddColumns", false)?,
+        )
+        .await?;
+        let refused =
+            wait_condition(&sinks, "rows", "SchemaReady", "False", "ColumnRemoved").await?;
         assert!(refused.message.contains("postcode"), "{}", refused.message);
-        assert!(table_columns(session_ref, keyspace_ref).await?.contains(&"postcode".to_owned()));
+        assert!(
+            table_columns(session_ref, keyspace_ref)
+                .await?
+                .contains(&"postcode".to_owned())
+        );
 
         // Retain (the default): deleting the sink keeps the table.
         sinks.delete("rows", &DeleteParams::default()).await?;
         wait::until("the CassandraSink to be gone", CONVERGE, || async {
-            Ok(sinks.get_opt("rows").await?.map_or(Ok(()), |_| Err("still there".to_owned())))
+            Ok(sinks
+                .get_opt("rows")
+                .await?
+                .map_or(Ok(()), |_| Err("still there".to_owned())))
         })
         .await?;
-        assert_eq!(table_columns(session_ref, keyspace_ref).await?.len(), 4, "Retain keeps the table");
+        assert_eq!(
+            table_columns(session_ref, keyspace_ref).await?.len(),
+            4,
+            "Retain keeps the table"
+        );
         Ok(())
     })
     .await?;
-    session.query_unpaged(format!("DROP KEYSPACE {keyspace}"), &[]).await?;
+    session
+        .query_unpaged(format!("DROP KEYSPACE {keyspace}"), &[])
+        .await?;
     Ok(())
 }
 
@@ -229,7 +406,10 @@ async fn cassandra_sink_creates_adds_and_refuses_schema_changes() -> Result<()> 
 async fn cassandra_sink_delete_policy_drops_the_table() -> Result<()> {
     let env = StackEnv::load()?;
     let client = support::client(&env).await?;
-    let session = SessionBuilder::new().known_nodes(env.cassandra_contact_points.split(',')).build().await?;
+    let session = SessionBuilder::new()
+        .known_nodes(env.cassandra_contact_points.split(','))
+        .build()
+        .await?;
     let keyspace = random_name("csd").replace('-', "_");
     let (session_ref, keyspace_ref) = (&session, keyspace.as_str());
     kubernetes::with_temp_ns(&client.clone(), |ns| async move {
@@ -244,12 +424,18 @@ async fn cassandra_sink_delete_policy_drops_the_table() -> Result<()> {
         sinks.delete("gone", &DeleteParams::default()).await?;
         wait::until("the table to be dropped", CONVERGE, || async {
             let columns = table_columns(session_ref, keyspace_ref).await?;
-            Ok(if columns.is_empty() { Ok(()) } else { Err(format!("columns {columns:?}")) })
+            Ok(if columns.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("columns {columns:?}"))
+            })
         })
         .await
     })
     .await?;
-    session.query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), &[]).await?;
+    session
+        .query_unpaged(format!("DROP KEYSPACE IF EXISTS {keyspace}"), &[])
+        .await?;
     Ok(())
 }
 
@@ -284,15 +470,30 @@ async fn scrape_job_runs_once_as_a_job_and_on_a_schedule_as_a_cronjob() -> Resul
         wait_condition(&jobs, "rest", "TopicReady", "True", "TopicsReady").await?;
         assert_eq!(partitions(&env, &output).await?, Some(2));
         let run = wait::until("the Job", CONVERGE, || async {
-            Ok(Api::<Job>::namespaced(client.clone(), &ns).get_opt("rest").await?.ok_or_else(|| "none".to_owned()))
+            Ok(Api::<Job>::namespaced(client.clone(), &ns)
+                .get_opt("rest")
+                .await?
+                .ok_or_else(|| "none".to_owned()))
         })
         .await?;
-        let args = run.spec.context("spec")?.template.spec.context("pod")?.containers[0].args.clone().unwrap_or_default();
+        let args = run
+            .spec
+            .context("spec")?
+            .template
+            .spec
+            .context("pod")?
+            .containers[0]
+            .args
+            .clone()
+            .unwrap_or_default();
         assert_eq!(args.first().map(String::as_str), Some("scrape"));
 
         apply(&jobs, &job(Some("0 */6 * * *"))?).await?;
         let cron = wait::until("the CronJob", CONVERGE, || async {
-            Ok(Api::<CronJob>::namespaced(client.clone(), &ns).get_opt("rest").await?.ok_or_else(|| "none".to_owned()))
+            Ok(Api::<CronJob>::namespaced(client.clone(), &ns)
+                .get_opt("rest")
+                .await?
+                .ok_or_else(|| "none".to_owned()))
         })
         .await?;
         assert_eq!(cron.spec.schedule, "0 */6 * * *");
@@ -308,7 +509,10 @@ async fn scrape_job_runs_once_as_a_job_and_on_a_schedule_as_a_cronjob() -> Resul
             .filter(|f| f.subresource.is_none())
             .filter_map(|f| f.manager)
             .collect();
-        assert!(!managers.iter().any(|m| m == "homestream-operator"), "operator wrote spec: {managers:?}");
+        assert!(
+            !managers.iter().any(|m| m == "homestream-operator"),
+            "operator wrote spec: {managers:?}"
+        );
         Ok(())
     })
     .await

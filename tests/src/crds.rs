@@ -11,7 +11,9 @@ use kube::{Api, Client};
 
 /// A path relative to the repository root.
 pub fn repo_path(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(relative)
 }
 
 /// Server-side applies every CRD in `manifests/crds/` and waits until each is established.
@@ -33,9 +35,13 @@ pub async fn install(client: &Client) -> Result<()> {
         let crd: CustomResourceDefinition =
             serde_yaml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
         let name = crd.metadata.name.clone().context("CRD without a name")?;
-        crds.patch(&name, &PatchParams::apply("homestream-tests").force(), &Patch::Apply(&crd))
-            .await
-            .with_context(|| format!("installing {}", path.display()))?;
+        crds.patch(
+            &name,
+            &PatchParams::apply("homestream-tests").force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .with_context(|| format!("installing {}", path.display()))?;
         tokio::time::timeout(
             Duration::from_secs(30),
             await_condition(crds.clone(), &name, conditions::is_crd_established()),

@@ -33,7 +33,11 @@ fn run(action: &str, service: Service) -> Result<()> {
         .args([action, service.name()])
         .status()
         .with_context(|| format!("running tests/env/stack {action} {}", service.name()))?;
-    ensure!(status.success(), "tests/env/stack {action} {} failed: {status}", service.name());
+    ensure!(
+        status.success(),
+        "tests/env/stack {action} {} failed: {status}",
+        service.name()
+    );
     Ok(())
 }
 

@@ -14,7 +14,8 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     for (file, crd) in generate::crds() {
         let path = dir.join(file);
-        std::fs::write(&path, generate::to_yaml(&crd)?).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, generate::to_yaml(&crd)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {}", path.display());
     }
     Ok(())

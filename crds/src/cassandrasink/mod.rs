@@ -2,7 +2,7 @@
 //! Cassandra table that the operator creates and keeps in step with the spec.
 
 pub mod table;
-mod validate;
+pub mod validate;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};
@@ -15,7 +15,7 @@ use crate::topic::{OnError, TopicInput, TopicOutput};
 use crate::workload::PodTemplate;
 use table::{Keyspace, Table};
 
-pub use validate::{ValidatedCassandraSink, ValidatedColumn, ValidatedReplication, ColumnSource};
+pub use validate::{ColumnSource, ValidatedCassandraSink, ValidatedColumn, ValidatedReplication};
 
 /// Desired state of a CassandraSink.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -26,6 +26,9 @@ pub use validate::{ValidatedCassandraSink, ValidatedColumn, ValidatedReplication
     namespaced,
     status = "CassandraSinkStatus",
     shortname = "cs",
+    // `cs` is also the built-in short name of the deprecated ComponentStatus, which
+    // kubectl resolves first while the apiserver still serves it; `csink` always works.
+    shortname = "csink",
     category = "homestream",
     doc = "A CassandraSink reads records from a Kafka topic and upserts each one as a row of a Cassandra table, which the operator creates from the declared columns and keys.",
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether the table exists and the workload runs"),

@@ -93,14 +93,24 @@ impl CassandraSinkSpec {
     pub fn validate(&self) -> Result<ValidatedCassandraSink, InvalidSpec> {
         let mut problems = Problems::default();
         let replication = replication(&self.keyspace.replication, &mut problems);
-        let columns: Vec<ValidatedColumn> =
-            self.table.columns.iter().filter_map(|column| self::column(column, &mut problems)).collect();
+        let columns: Vec<ValidatedColumn> = self
+            .table
+            .columns
+            .iter()
+            .filter_map(|column| self::column(column, &mut problems))
+            .collect();
         let key_columns = self
             .table
             .partition_key
             .iter()
             .map(|name| ("partitionKey", name.as_str()))
-            .chain(self.table.clustering_key.iter().flatten().map(|c| ("clusteringKey", c.column.as_str())));
+            .chain(
+                self.table
+                    .clustering_key
+                    .iter()
+                    .flatten()
+                    .map(|c| ("clusteringKey", c.column.as_str())),
+            );
         for (key, name) in key_columns {
             match columns.iter().find(|column| column.name == name) {
                 Some(column) if column.cql_type.is_multi_cell() => problems.push(
@@ -121,7 +131,9 @@ impl CassandraSinkSpec {
             "spec.table.options.defaultTimeToLive",
             options.and_then(|options| options.default_time_to_live.as_ref()),
             |ttl| {
-                let ttl = ttl.parse_within(StdDuration::from_secs(1), MAX_TTL).map_err(|e| e.to_string())?;
+                let ttl = ttl
+                    .parse_within(StdDuration::from_secs(1), MAX_TTL)
+                    .map_err(|e| e.to_string())?;
                 if ttl.subsec_nanos() != 0 {
                     return Err("must be whole seconds".to_owned());
                 }
@@ -131,7 +143,12 @@ impl CassandraSinkSpec {
         if let Some(dead_letter) = &self.dead_letter {
             topic::check_declared(&dead_letter.topic, "spec.deadLetter.topic", &mut problems);
         }
-        let on_error = topic::on_error(self.on_error, self.dead_letter.is_some(), "spec.onError", &mut problems);
+        let on_error = topic::on_error(
+            self.on_error,
+            self.dead_letter.is_some(),
+            "spec.onError",
+            &mut problems,
+        );
         let replicas = topic::replicas(self.replicas, &self.input, "spec.replicas", &mut problems);
         problems.finish(|| {
             Some(ValidatedCassandraSink {
@@ -140,7 +157,12 @@ impl CassandraSinkSpec {
                 replication: replication?,
                 table: self.table.name.as_str().to_owned(),
                 columns,
-                partition_key: self.table.partition_key.iter().map(|k| k.as_str().to_owned()).collect(),
+                partition_key: self
+                    .table
+                    .partition_key
+                    .iter()
+                    .map(|k| k.as_str().to_owned())
+                    .collect(),
                 clustering_key: self
                     .table
                     .clustering_key
@@ -169,11 +191,17 @@ impl CassandraSinkSpec {
 
 fn replication(replication: &Replication, problems: &mut Problems) -> Option<ValidatedReplication> {
     let factor = |value: i32| u32::try_from(value).ok().filter(|v| (1..=10).contains(v));
-    match (&replication.simple_strategy, &replication.network_topology_strategy) {
+    match (
+        &replication.simple_strategy,
+        &replication.network_topology_strategy,
+    ) {
         (Some(simple), None) => match factor(simple.replication_factor) {
             Some(factor) => Some(ValidatedReplication::Simple(factor)),
             None => {
-                problems.push("spec.keyspace.replication.simpleStrategy.replicationFactor", "must be between 1 and 10");
+                problems.push(
+                    "spec.keyspace.replication.simpleStrategy.replicationFactor",
+                    "must be between 1 and 10",
+                );
                 None
             }
         },
@@ -185,7 +213,9 @@ fn replication(replication: &Replication, problems: &mut Problems) -> Option<Val
                         data_centers.insert(dc.clone(), factor);
                     }
                     None => problems.push(
-                        format_args!("spec.keyspace.replication.networkTopologyStrategy.dataCenters[{dc}]"),
+                        format_args!(
+                            "spec.keyspace.replication.networkTopologyStrategy.dataCenters[{dc}]"
+                        ),
                         "must be between 1 and 10",
                     ),
                 }
@@ -193,7 +223,10 @@ fn replication(replication: &Replication, problems: &mut Problems) -> Option<Val
             Some(ValidatedReplication::NetworkTopology(data_centers))
         }
         _ => {
-            problems.push("spec.keyspace.replication", "exactly one of simpleStrategy or networkTopologyStrategy must be set");
+            problems.push(
+                "spec.keyspace.replication",
+                "exactly one of simpleStrategy or networkTopologyStrategy must be set",
+            );
             None
         }
     }
@@ -207,9 +240,15 @@ fn column(column: &Column, problems: &mut Problems) -> Option<ValidatedColumn> {
             problems.push(&path, "takes field or jsonPath, not both");
             return None;
         }
-        (None, Some(json_path)) => ColumnSource::JsonPath(problems.check(format!("{path}.jsonPath"), json_path.parse())?),
+        (None, Some(json_path)) => {
+            ColumnSource::JsonPath(problems.check(format!("{path}.jsonPath"), json_path.parse())?)
+        }
         (Some(field), None) => ColumnSource::Field(field.clone()),
         (None, None) => ColumnSource::Field(column.name.as_str().to_owned()),
     };
-    Some(ValidatedColumn { name: column.name.as_str().to_owned(), cql_type: cql_type?, source })
+    Some(ValidatedColumn {
+        name: column.name.as_str().to_owned(),
+        cql_type: cql_type?,
+        source,
+    })
 }

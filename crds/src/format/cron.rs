@@ -67,7 +67,9 @@ pub enum CronError {
         message: String,
     },
     /// Unknown `@` descriptor.
-    #[error("unknown descriptor {0:?} (use @yearly, @monthly, @weekly, @daily, @hourly or @every <duration>)")]
+    #[error(
+        "unknown descriptor {0:?} (use @yearly, @monthly, @weekly, @daily, @hourly or @every <duration>)"
+    )]
     Descriptor(String),
     /// A time zone inside the schedule.
     #[error("set the time zone in timeZone, not as TZ= or CRON_TZ= in the schedule")]
@@ -84,14 +86,31 @@ struct FieldSpec {
     names: &'static [&'static str],
 }
 
-const MINUTE: FieldSpec = FieldSpec { name: "minute", min: 0, max: 59, names: &[] };
-const HOUR: FieldSpec = FieldSpec { name: "hour", min: 0, max: 23, names: &[] };
-const DAY_OF_MONTH: FieldSpec = FieldSpec { name: "day-of-month", min: 1, max: 31, names: &[] };
+const MINUTE: FieldSpec = FieldSpec {
+    name: "minute",
+    min: 0,
+    max: 59,
+    names: &[],
+};
+const HOUR: FieldSpec = FieldSpec {
+    name: "hour",
+    min: 0,
+    max: 23,
+    names: &[],
+};
+const DAY_OF_MONTH: FieldSpec = FieldSpec {
+    name: "day-of-month",
+    min: 1,
+    max: 31,
+    names: &[],
+};
 const MONTH: FieldSpec = FieldSpec {
     name: "month",
     min: 1,
     max: 12,
-    names: &["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"],
+    names: &[
+        "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+    ],
 };
 const DAY_OF_WEEK: FieldSpec = FieldSpec {
     name: "day-of-week",
@@ -150,7 +169,10 @@ fn parse_descriptor(descriptor: &str) -> Result<Schedule, CronError> {
 }
 
 fn parse_field(text: &str, spec: &FieldSpec) -> Result<u64, CronError> {
-    let error = |message: String| CronError::Field { field: spec.name, message };
+    let error = |message: String| CronError::Field {
+        field: spec.name,
+        message,
+    };
     let mut bits = 0u64;
     for part in text.split(',') {
         let (range, step) = match part.split_once('/') {
@@ -167,7 +189,10 @@ fn parse_field(text: &str, spec: &FieldSpec) -> Result<u64, CronError> {
         let (start, end) = if range == "*" || range == "?" {
             (spec.min, spec.max)
         } else if let Some((start, end)) = range.split_once('-') {
-            (value(start, spec).map_err(error)?, value(end, spec).map_err(error)?)
+            (
+                value(start, spec).map_err(error)?,
+                value(end, spec).map_err(error)?,
+            )
         } else {
             let start = value(range, spec).map_err(error)?;
             // `N/step` runs from N to the end of the range, as in robfig/cron.
@@ -177,7 +202,9 @@ fn parse_field(text: &str, spec: &FieldSpec) -> Result<u64, CronError> {
             return Err(error(format!("range {range:?} runs backwards")));
         }
         let step = step.unwrap_or(1);
-        bits |= (start..=end).step_by(step as usize).fold(0u64, |acc, v| acc | (1 << v));
+        bits |= (start..=end)
+            .step_by(step as usize)
+            .fold(0u64, |acc, v| acc | (1 << v));
     }
     Ok(bits)
 }
@@ -191,7 +218,14 @@ fn value(text: &str, spec: &FieldSpec) -> Result<u32, String> {
     match parsed {
         Some(v) if (spec.min..=spec.max).contains(&v) => Ok(v),
         Some(v) => Err(format!("{v} is outside {}-{}", spec.min, spec.max)),
-        None => Err(format!("{text:?} is not a number{}", if spec.names.is_empty() { "" } else { " or name" })),
+        None => Err(format!(
+            "{text:?} is not a number{}",
+            if spec.names.is_empty() {
+                ""
+            } else {
+                " or name"
+            }
+        )),
     }
 }
 
@@ -225,26 +259,50 @@ mod tests {
     fn expands_descriptors() {
         assert_eq!(fields("@daily"), fields("0 0 * * *"));
         assert_eq!(fields("@weekly"), fields("0 0 * * sun"));
-        assert_eq!(parse("@every 1h30m").unwrap(), Schedule::Every(StdDuration::from_secs(5400)));
+        assert_eq!(
+            parse("@every 1h30m").unwrap(),
+            Schedule::Every(StdDuration::from_secs(5400))
+        );
     }
 
     #[test]
     fn refuses_what_a_cronjob_refuses() {
         let cases = [
-            ("0 0 * *", "expected 5 fields (minute hour day-of-month month day-of-week), found 4"),
-            ("0 0 * * * *", "expected 5 fields (minute hour day-of-month month day-of-week), found 6"),
+            (
+                "0 0 * *",
+                "expected 5 fields (minute hour day-of-month month day-of-week), found 4",
+            ),
+            (
+                "0 0 * * * *",
+                "expected 5 fields (minute hour day-of-month month day-of-week), found 6",
+            ),
             ("60 * * * *", "minute field: 60 is outside 0-59"),
             ("0 24 * * *", "hour field: 24 is outside 0-23"),
             ("0 0 0 * *", "day-of-month field: 0 is outside 1-31"),
             ("0 0 * 13 *", "month field: 13 is outside 1-12"),
             ("0 0 * * 7", "day-of-week field: 7 is outside 0-6"),
             ("0 0 L * *", "day-of-month field: \"L\" is not a number"),
-            ("*/0 * * * *", "minute field: step \"0\" must be a positive number"),
+            (
+                "*/0 * * * *",
+                "minute field: step \"0\" must be a positive number",
+            ),
             ("0 9-5 * * *", "hour field: range \"9-5\" runs backwards"),
-            ("0 0 * * funday", "day-of-week field: \"funday\" is not a number or name"),
-            ("@fortnightly", "unknown descriptor \"@fortnightly\" (use @yearly, @monthly, @weekly, @daily, @hourly or @every <duration>)"),
-            ("@every 500ms", "@every needs a duration of at least 1s: 500ms is shorter than 1s"),
-            ("TZ=Europe/London 0 0 * * *", "set the time zone in timeZone, not as TZ= or CRON_TZ= in the schedule"),
+            (
+                "0 0 * * funday",
+                "day-of-week field: \"funday\" is not a number or name",
+            ),
+            (
+                "@fortnightly",
+                "unknown descriptor \"@fortnightly\" (use @yearly, @monthly, @weekly, @daily, @hourly or @every <duration>)",
+            ),
+            (
+                "@every 500ms",
+                "@every needs a duration of at least 1s: 500ms is shorter than 1s",
+            ),
+            (
+                "TZ=Europe/London 0 0 * * *",
+                "set the time zone in timeZone, not as TZ= or CRON_TZ= in the schedule",
+            ),
         ];
         for (text, message) in cases {
             assert_eq!(parse(text).unwrap_err().to_string(), message, "{text}");

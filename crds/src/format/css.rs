@@ -38,14 +38,19 @@ mod tests {
             "script#__NEXT_DATA__",
             "ul > li:nth-child(2n+1) span",
         ] {
-            CssSelector::from(text).parse().unwrap_or_else(|error| panic!("{text}: {error}"));
+            CssSelector::from(text)
+                .parse()
+                .unwrap_or_else(|error| panic!("{text}: {error}"));
         }
     }
 
     #[test]
     fn refuses_broken_selectors() {
         let error = CssSelector::from("div[data-testid=").parse().unwrap_err();
-        assert!(error.to_string().starts_with("invalid CSS selector: "), "{error}");
+        assert!(
+            error.to_string().starts_with("invalid CSS selector: "),
+            "{error}"
+        );
         assert!(CssSelector::from("a >> b").parse().is_err());
         assert!(CssSelector::from("..price").parse().is_err());
     }

@@ -50,10 +50,17 @@ impl Duration {
     ///
     /// # Errors
     /// When the text does not parse or the value is out of range.
-    pub fn parse_within(&self, min: StdDuration, max: StdDuration) -> Result<StdDuration, DurationError> {
+    pub fn parse_within(
+        &self,
+        min: StdDuration,
+        max: StdDuration,
+    ) -> Result<StdDuration, DurationError> {
         let value = self.parse()?;
         if value < min || value > max {
-            return Err(DurationError::OutOfRange { min: display(min), max: display(max) });
+            return Err(DurationError::OutOfRange {
+                min: display(min),
+                max: display(max),
+            });
         }
         Ok(value)
     }
@@ -70,7 +77,9 @@ pub fn parse(text: &str) -> Result<StdDuration, DurationError> {
         return Err(DurationError::ExpectedNumber(String::new()));
     }
     while !rest.is_empty() {
-        let number_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         let (number, after) = rest.split_at(number_len);
         let value: f64 = match number.parse() {
             Ok(value) if !number.starts_with('.') && !number.ends_with('.') => value,
@@ -116,16 +125,34 @@ mod tests {
         assert_eq!(parse("30s").unwrap(), StdDuration::from_secs(30));
         assert_eq!(parse("1h30m").unwrap(), StdDuration::from_secs(5400));
         assert_eq!(parse("1.5s").unwrap(), StdDuration::from_millis(1500));
-        assert_eq!(parse("2m10s250ms").unwrap(), StdDuration::from_millis(130_250));
+        assert_eq!(
+            parse("2m10s250ms").unwrap(),
+            StdDuration::from_millis(130_250)
+        );
     }
 
     #[test]
     fn refuses_malformed_text_with_a_reason() {
-        assert_eq!(parse("").unwrap_err().to_string(), "expected a number at \"\"");
-        assert_eq!(parse("10").unwrap_err().to_string(), "missing unit after \"10\" (use ms, s, m or h)");
-        assert_eq!(parse("5d").unwrap_err().to_string(), "missing unit after \"5\" (use ms, s, m or h)");
-        assert_eq!(parse("s").unwrap_err().to_string(), "expected a number at \"s\"");
-        assert_eq!(parse("1.s").unwrap_err().to_string(), "expected a number at \"1.s\"");
+        assert_eq!(
+            parse("").unwrap_err().to_string(),
+            "expected a number at \"\""
+        );
+        assert_eq!(
+            parse("10").unwrap_err().to_string(),
+            "missing unit after \"10\" (use ms, s, m or h)"
+        );
+        assert_eq!(
+            parse("5d").unwrap_err().to_string(),
+            "missing unit after \"5\" (use ms, s, m or h)"
+        );
+        assert_eq!(
+            parse("s").unwrap_err().to_string(),
+            "expected a number at \"s\""
+        );
+        assert_eq!(
+            parse("1.s").unwrap_err().to_string(),
+            "expected a number at \"1.s\""
+        );
     }
 
     #[test]

@@ -24,7 +24,8 @@ impl JsonPath {
     /// # Errors
     /// When the text is not an RFC 9535 query.
     pub fn parse(&self) -> Result<serde_json_path::JsonPath, JsonPathError> {
-        serde_json_path::JsonPath::parse(self.as_str()).map_err(|error| JsonPathError(error.to_string()))
+        serde_json_path::JsonPath::parse(self.as_str())
+            .map_err(|error| JsonPathError(error.to_string()))
     }
 }
 
@@ -34,13 +35,20 @@ mod tests {
 
     #[test]
     fn parses_and_queries() {
-        let path = JsonPath::from("$.data.home_search.results[*].list_price").parse().unwrap();
+        let path = JsonPath::from("$.data.home_search.results[*].list_price")
+            .parse()
+            .unwrap();
         let document = serde_json::json!({"data": {"home_search": {"results": [
             {"list_price": 2_000_000}, {"list_price": 799_000}
         ]}}});
         let prices: Vec<_> = path.query(&document).all().into_iter().cloned().collect();
-        assert_eq!(prices, [serde_json::json!(2_000_000), serde_json::json!(799_000)]);
-        JsonPath::from("$..[?@.featured == true].id").parse().unwrap();
+        assert_eq!(
+            prices,
+            [serde_json::json!(2_000_000), serde_json::json!(799_000)]
+        );
+        JsonPath::from("$..[?@.featured == true].id")
+            .parse()
+            .unwrap();
         JsonPath::from("$['props']['pageProps']").parse().unwrap();
     }
 
@@ -48,7 +56,10 @@ mod tests {
     fn refuses_malformed_queries() {
         for text in ["$.props[", "$.a.[b]", "props.pageProps", "$[?(@.price > )]"] {
             let error = JsonPath::from(text).parse().unwrap_err();
-            assert!(error.to_string().starts_with("invalid JSONPath: "), "{text}: {error}");
+            assert!(
+                error.to_string().starts_with("invalid JSONPath: "),
+                "{text}: {error}"
+            );
         }
     }
 }

@@ -43,15 +43,3 @@ string_format! {
         "must be an HTTP header name of letters, digits and '-'"
     )]
 }
-
-impl HeaderName {
-    /// Headers that carry credentials: their value must come from a Secret.
-    pub const CREDENTIAL_HEADERS: [&'static str; 6] = [
-        "authorization",
-        "proxy-authorization",
-        "cookie",
-        "x-api-key",
-        "x-rapidapi-key",
-        "api-key",
-    ];
-}

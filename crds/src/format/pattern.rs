@@ -35,8 +35,14 @@ impl Pattern {
 /// The regex crate's messages draw the pattern over several lines; a condition
 /// message must be one line, so keep the part that says what is wrong.
 fn first_line(message: &str) -> String {
-    let mut lines = message.lines().map(str::trim).filter(|line| !line.is_empty());
-    let summary = lines.clone().find(|line| line.starts_with("error:")).map(|line| line.trim_start_matches("error:").trim());
+    let mut lines = message
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty());
+    let summary = lines
+        .clone()
+        .find(|line| line.starts_with("error:"))
+        .map(|line| line.trim_start_matches("error:").trim());
     summary.or_else(|| lines.next()).unwrap_or("").to_owned()
 }
 
@@ -47,7 +53,10 @@ mod tests {
     #[test]
     fn compiles_capturing_patterns() {
         let pattern = Pattern::from(r"listing_(\d+)").parse().unwrap();
-        assert_eq!(&pattern.captures("listing_73093762").unwrap()[1], "73093762");
+        assert_eq!(
+            &pattern.captures("listing_73093762").unwrap()[1],
+            "73093762"
+        );
     }
 
     #[test]
@@ -55,14 +64,20 @@ mod tests {
         let error = Pattern::from(r"(\d+ bed").parse().unwrap_err().to_string();
         assert_eq!(error, "invalid regular expression: unclosed group");
         let error = Pattern::from(r"\p{Bogus}").parse().unwrap_err().to_string();
-        assert_eq!(error, "invalid regular expression: Unicode property not found");
+        assert_eq!(
+            error,
+            "invalid regular expression: Unicode property not found"
+        );
         let error = Pattern::from(r"(?<=£)\d+").parse().unwrap_err().to_string();
         assert!(error.contains("look-around"), "{error}");
     }
 
     #[test]
     fn refuses_patterns_that_compile_too_large() {
-        let error = Pattern::from(r"\w{1000}\w{1000}\w{1000}").parse().unwrap_err().to_string();
+        let error = Pattern::from(r"\w{1000}\w{1000}\w{1000}")
+            .parse()
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("exceeds size limit"), "{error}");
     }
 }

@@ -54,7 +54,9 @@ impl Placeholder {
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [Self::Offset, Self::Limit, Self::Page, Self::Cursor].into_iter().find(|p| p.name() == name)
+        [Self::Offset, Self::Limit, Self::Page, Self::Cursor]
+            .into_iter()
+            .find(|p| p.name() == name)
     }
 }
 
@@ -65,7 +67,9 @@ pub enum TemplateError {
     #[error("unclosed placeholder after {0:?}")]
     Unclosed(String),
     /// A name that is not a pagination value.
-    #[error("unknown placeholder {{{{{0}}}}} (use {{{{offset}}}}, {{{{limit}}}}, {{{{page}}}} or {{{{cursor}}}})")]
+    #[error(
+        "unknown placeholder {{{{{0}}}}} (use {{{{offset}}}}, {{{{limit}}}}, {{{{page}}}} or {{{{cursor}}}})"
+    )]
     Unknown(String),
 }
 
@@ -94,9 +98,12 @@ impl Template {
                 parts.push(Part::Literal(rest[..start].to_owned()));
             }
             let after = &rest[start + 2..];
-            let end = after.find("}}").ok_or_else(|| TemplateError::Unclosed(rest[..start].to_owned()))?;
+            let end = after
+                .find("}}")
+                .ok_or_else(|| TemplateError::Unclosed(rest[..start].to_owned()))?;
             let name = after[..end].trim();
-            let placeholder = Placeholder::from_name(name).ok_or_else(|| TemplateError::Unknown(name.to_owned()))?;
+            let placeholder = Placeholder::from_name(name)
+                .ok_or_else(|| TemplateError::Unknown(name.to_owned()))?;
             parts.push(Part::Value(placeholder));
             rest = &after[end + 2..];
         }
@@ -135,23 +142,36 @@ mod tests {
 
     #[test]
     fn parses_and_renders_placeholders() {
-        let template = Template::parse(r#"{"limit": {{limit}}, "offset": {{ offset }}, "sort": {"field": "list_date"}}"#).unwrap();
-        assert_eq!(template.placeholders(), BTreeSet::from([Placeholder::Offset, Placeholder::Limit]));
+        let template = Template::parse(
+            r#"{"limit": {{limit}}, "offset": {{ offset }}, "sort": {"field": "list_date"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            template.placeholders(),
+            BTreeSet::from([Placeholder::Offset, Placeholder::Limit])
+        );
         let body = template.render(|p| match p {
             Placeholder::Offset => "42".into(),
             _ => "42".into(),
         });
-        assert_eq!(body, r#"{"limit": 42, "offset": 42, "sort": {"field": "list_date"}}"#);
+        assert_eq!(
+            body,
+            r#"{"limit": 42, "offset": 42, "sort": {"field": "list_date"}}"#
+        );
     }
 
     #[test]
     fn refuses_unknown_and_unclosed_placeholders() {
         assert_eq!(
-            Template::parse("https://api.example.com/list?p={{pg}}").unwrap_err().to_string(),
+            Template::parse("https://api.example.com/list?p={{pg}}")
+                .unwrap_err()
+                .to_string(),
             "unknown placeholder {{pg}} (use {{offset}}, {{limit}}, {{page}} or {{cursor}})"
         );
         assert_eq!(
-            Template::parse("https://api.example.com/list?p={{page").unwrap_err().to_string(),
+            Template::parse("https://api.example.com/list?p={{page")
+                .unwrap_err()
+                .to_string(),
             "unclosed placeholder after \"https://api.example.com/list?p=\""
         );
     }

@@ -4,9 +4,9 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
+use super::extract::{Field, JsonDocument};
 use crate::format::css::CssSelector;
 use crate::format::duration::Duration;
-use super::extract::{Field, JsonDocument};
 
 /// Links to follow from each page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]

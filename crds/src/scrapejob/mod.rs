@@ -4,7 +4,7 @@
 pub mod crawl;
 pub mod extract;
 pub mod source;
-mod validate;
+pub mod validate;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};

@@ -6,11 +6,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::format::css::CssSelector;
 use crate::format::duration::Duration;
+use crate::format::jsonpath::JsonPath;
 use crate::format::name::HeaderName;
 use crate::format::pattern::Pattern;
 use crate::format::string_format;
 use crate::format::url::{HttpUrl, UrlTemplate};
-use crate::format::jsonpath::JsonPath;
 use crate::secret::SecretKeyRef;
 
 /// How pages are fetched: exactly one of `browser` or `http`.

@@ -22,7 +22,8 @@ const DEFAULT_BACKOFF_INITIAL: StdDuration = StdDuration::from_secs(1);
 const DEFAULT_BACKOFF_MAX: StdDuration = StdDuration::from_secs(60);
 const DEFAULT_RUN_TIMEOUT: StdDuration = StdDuration::from_secs(3600);
 const DEFAULT_VIEWPORT: (u32, u32) = (1366, 900);
-const DEFAULT_BLOCKED: [ResourceType; 3] = [ResourceType::Image, ResourceType::Font, ResourceType::Media];
+const DEFAULT_BLOCKED: [ResourceType; 3] =
+    [ResourceType::Image, ResourceType::Font, ResourceType::Media];
 
 /// A ScrapeJob spec that parsed, with defaults filled in: what the operator builds from.
 #[derive(Debug, Clone)]
@@ -32,7 +33,7 @@ pub struct ValidatedScrapeJob {
     /// What is extracted.
     pub extract: ValidatedExtract,
     /// Next-page links to follow, with the page bound.
-    pub next_page: Option<(ValidatedLink, NonZeroU32)>,
+    pub next_page: Option<ValidatedNextPage>,
     /// Detail pages to visit.
     pub detail_pages: Option<ValidatedDetailPages>,
     /// Politeness limits.
@@ -212,6 +213,15 @@ pub struct ValidatedLink {
     pub attribute: String,
 }
 
+/// Next-page links.
+#[derive(Debug, Clone)]
+pub struct ValidatedNextPage {
+    /// The link on each page.
+    pub link: ValidatedLink,
+    /// Pages per start URL.
+    pub max_pages: NonZeroU32,
+}
+
 /// Detail pages.
 #[derive(Debug, Clone)]
 pub struct ValidatedDetailPages {
@@ -283,9 +293,16 @@ impl ScrapeJobSpec {
     pub fn validate(&self) -> Result<ValidatedScrapeJob, InvalidSpec> {
         let mut problems = Problems::default();
         topic::check_declared(&self.output.topic, "spec.output.topic", &mut problems);
-        let source = source(&self.source, self.extract.items.json.is_some(), &mut problems);
+        let source = source(
+            &self.source,
+            self.extract.items.json.is_some(),
+            &mut problems,
+        );
         let extract = extract(&self.extract, &mut problems);
-        let follow = self.follow.as_ref().map(|follow| self::follow(follow, &mut problems));
+        let follow = self
+            .follow
+            .as_ref()
+            .map(|follow| self::follow(follow, &mut problems));
         let politeness = politeness(self.politeness.as_ref(), &mut problems);
         let trigger = trigger(self, &mut problems);
         let run_timeout = duration(
@@ -350,16 +367,23 @@ fn source(source: &Source, json_items: bool, problems: &mut Problems) -> Option<
 fn browser(browser: &BrowserSource, problems: &mut Problems) -> Option<ValidatedBrowser> {
     let allowed_hosts: Vec<String> = match &browser.allowed_hosts {
         Some(hosts) => hosts.iter().map(|host| host.as_str().to_owned()).collect(),
-        None => browser.start_urls.iter().filter_map(|url| host_of(url.as_str())).map(str::to_owned).collect(),
+        None => browser
+            .start_urls
+            .iter()
+            .filter_map(|url| host_of(url.as_str()))
+            .map(str::to_owned)
+            .collect(),
     };
     for (index, url) in browser.start_urls.iter().enumerate() {
-        if let Some(host) = host_of(url.as_str()) {
-            if !allowed_hosts.iter().any(|pattern| host_matches(pattern, host)) {
-                problems.push(
-                    format_args!("spec.source.browser.startUrls[{index}]"),
-                    format_args!("host {host} is not in allowedHosts, so the page could not load"),
-                );
-            }
+        if let Some(host) = host_of(url.as_str())
+            && !allowed_hosts
+                .iter()
+                .any(|pattern| host_matches(pattern, host))
+        {
+            problems.push(
+                format_args!("spec.source.browser.startUrls[{index}]"),
+                format_args!("host {host} is not in allowedHosts, so the page could not load"),
+            );
         }
     }
     let wait = browser.wait_for.as_ref();
@@ -377,20 +401,33 @@ fn browser(browser: &BrowserSource, problems: &mut Problems) -> Option<Validated
     );
     let mut capture_responses = Vec::new();
     for capture in browser.capture_responses.iter().flatten() {
-        let path = format!("spec.source.browser.captureResponses[{}].urlPattern", capture.name);
+        let path = format!(
+            "spec.source.browser.captureResponses[{}].urlPattern",
+            capture.name
+        );
         if let Some(pattern) = problems.check(path, capture.url_pattern.parse()) {
             capture_responses.push((capture.name.clone(), pattern));
         }
     }
     Some(ValidatedBrowser {
-        start_urls: browser.start_urls.iter().map(|url| url.as_str().to_owned()).collect(),
+        start_urls: browser
+            .start_urls
+            .iter()
+            .map(|url| url.as_str().to_owned())
+            .collect(),
         allowed_hosts,
         wait_selector,
         wait_network_idle: wait.and_then(|wait| wait.network_idle).unwrap_or(false),
         wait_timeout: wait_timeout?,
-        block_resource_types: browser.block_resource_types.clone().unwrap_or_else(|| DEFAULT_BLOCKED.to_vec()),
+        block_resource_types: browser
+            .block_resource_types
+            .clone()
+            .unwrap_or_else(|| DEFAULT_BLOCKED.to_vec()),
         viewport: browser.viewport.map_or(DEFAULT_VIEWPORT, |viewport| {
-            (viewport.width.unsigned_abs(), viewport.height.unsigned_abs())
+            (
+                viewport.width.unsigned_abs(),
+                viewport.height.unsigned_abs(),
+            )
         }),
         capture_responses,
     })
@@ -413,36 +450,56 @@ fn host_matches(pattern: &str, host: &str) -> bool {
 
 fn http(http: &HttpSource, json_items: bool, problems: &mut Problems) -> Option<ValidatedHttp> {
     let url = problems.check("spec.source.http.url", Template::parse(http.url.as_str()));
-    let body = problems.check_opt("spec.source.http.body", http.body.as_ref(), |body| Template::parse(body));
-    let pagination = http.pagination.as_ref().and_then(|pagination| self::pagination(pagination, problems));
+    let body = problems.check_opt("spec.source.http.body", http.body.as_ref(), |body| {
+        Template::parse(body)
+    });
+    let pagination = http
+        .pagination
+        .as_ref()
+        .and_then(|pagination| self::pagination(pagination, problems));
     let body_ok = http.body.is_none() || body.is_some();
     if let Some(url) = &url
         && body_ok
     {
         let mut used = url.placeholders();
         used.extend(body.iter().flat_map(Template::placeholders));
-        let offered = pagination.as_ref().map_or(&[][..], |pagination| pagination.mode.placeholders());
+        let offered = pagination
+            .as_ref()
+            .map_or(&[][..], |pagination| pagination.mode.placeholders());
         for placeholder in &used {
             if !offered.contains(placeholder) {
                 problems.push(
                     "spec.source.http",
-                    format_args!("{{{{{}}}}} is used but no pagination mode fills it in", placeholder.name()),
+                    format_args!(
+                        "{{{{{}}}}} is used but no pagination mode fills it in",
+                        placeholder.name()
+                    ),
                 );
             }
         }
-        if let Some(first) = offered.first() {
-            if !used.contains(first) {
-                problems.push(
-                    "spec.source.http.pagination",
-                    format_args!("url or body must use {{{{{}}}}}, or every request would fetch the same page", first.name()),
-                );
-            }
+        if let Some(first) = offered.first()
+            && !used.contains(first)
+        {
+            problems.push(
+                "spec.source.http.pagination",
+                format_args!(
+                    "url or body must use {{{{{}}}}}, or every request would fetch the same page",
+                    first.name()
+                ),
+            );
         }
     }
-    if pagination.as_ref().is_some_and(|p| matches!(p.mode, PaginationMode::Cursor(_) | PaginationMode::NextLink(_)))
-        && !json_items
+    if pagination.as_ref().is_some_and(|p| {
+        matches!(
+            p.mode,
+            PaginationMode::Cursor(_) | PaginationMode::NextLink(_)
+        )
+    }) && !json_items
     {
-        problems.push("spec.source.http.pagination", "cursor and nextLink read JSON responses: use extract.items.json");
+        problems.push(
+            "spec.source.http.pagination",
+            "cursor and nextLink read JSON responses: use extract.items.json",
+        );
     }
     Some(ValidatedHttp {
         method: http.method.unwrap_or(HttpMethod::Get),
@@ -455,55 +512,96 @@ fn http(http: &HttpSource, json_items: bool, problems: &mut Problems) -> Option<
 
 fn pagination(pagination: &Pagination, problems: &mut Problems) -> Option<ValidatedPagination> {
     let base = "spec.source.http.pagination";
-    let mode = match (&pagination.offset_limit, &pagination.page_number, &pagination.cursor, &pagination.next_link) {
+    let mode = match (
+        &pagination.offset_limit,
+        &pagination.page_number,
+        &pagination.cursor,
+        &pagination.next_link,
+    ) {
         (Some(offset), None, None, None) => PaginationMode::OffsetLimit {
             limit: positive(offset.limit),
             start: offset.start.unwrap_or(0).unsigned_abs(),
-            total_path: problems.check_opt(format!("{base}.offsetLimit.totalPath"), offset.total_path.as_ref(), |p| p.parse()),
+            total_path: problems.check_opt(
+                format!("{base}.offsetLimit.totalPath"),
+                offset.total_path.as_ref(),
+                |p| p.parse(),
+            ),
         },
-        (None, Some(page), None, None) => PaginationMode::PageNumber { start: page.start.unwrap_or(1).unsigned_abs() },
-        (None, None, Some(cursor), None) => {
-            PaginationMode::Cursor(problems.check(format!("{base}.cursor.path"), cursor.path.parse())?)
-        }
-        (None, None, None, Some(next)) => {
-            PaginationMode::NextLink(problems.check(format!("{base}.nextLink.path"), next.path.parse())?)
-        }
+        (None, Some(page), None, None) => PaginationMode::PageNumber {
+            start: page.start.unwrap_or(1).unsigned_abs(),
+        },
+        (None, None, Some(cursor), None) => PaginationMode::Cursor(
+            problems.check(format!("{base}.cursor.path"), cursor.path.parse())?,
+        ),
+        (None, None, None, Some(next)) => PaginationMode::NextLink(
+            problems.check(format!("{base}.nextLink.path"), next.path.parse())?,
+        ),
         _ => {
-            problems.push(base, "exactly one of offsetLimit, pageNumber, cursor or nextLink must be set");
+            problems.push(
+                base,
+                "exactly one of offsetLimit, pageNumber, cursor or nextLink must be set",
+            );
             return None;
         }
     };
-    Some(ValidatedPagination { mode, max_pages: positive(pagination.max_pages) })
+    Some(ValidatedPagination {
+        mode,
+        max_pages: positive(pagination.max_pages),
+    })
 }
 
 fn extract(extract: &Extract, problems: &mut Problems) -> Option<ValidatedExtract> {
     let items = match (&extract.items.css, &extract.items.json) {
-        (Some(css), None) => problems.check("spec.extract.items.css", css.parse()).map(ValidatedItems::Css),
+        (Some(css), None) => problems
+            .check("spec.extract.items.css", css.parse())
+            .map(ValidatedItems::Css),
         (None, Some(json)) => {
             let from = document(json.from.as_ref(), "spec.extract.items.json.from", problems);
             let path = problems.check("spec.extract.items.json.path", json.path.parse());
-            from.zip(path).map(|(from, path)| ValidatedItems::Json { from, path })
+            from.zip(path)
+                .map(|(from, path)| ValidatedItems::Json { from, path })
         }
         _ => {
-            problems.push("spec.extract.items", "exactly one of css or json must be set");
+            problems.push(
+                "spec.extract.items",
+                "exactly one of css or json must be set",
+            );
             None
         }
     };
     let fields = fields(&extract.fields, "spec.extract.fields", problems);
     if !extract.fields.iter().any(|field| field.name == extract.key) {
-        problems.push("spec.extract.key", format_args!("{:?} is not one of extract.fields", extract.key));
+        problems.push(
+            "spec.extract.key",
+            format_args!("{:?} is not one of extract.fields", extract.key),
+        );
     }
-    Some(ValidatedExtract { items: items?, fields, key: extract.key.clone() })
+    Some(ValidatedExtract {
+        items: items?,
+        fields,
+        key: extract.key.clone(),
+    })
 }
 
-fn document(document: Option<&JsonDocument>, path: &str, problems: &mut Problems) -> Option<DocumentSource> {
-    let Some(document) = document else { return Some(DocumentSource::Body) };
+fn document(
+    document: Option<&JsonDocument>,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<DocumentSource> {
+    let Some(document) = document else {
+        return Some(DocumentSource::Body);
+    };
     match (&document.script, &document.expression, &document.response) {
-        (Some(script), None, None) => problems.check(format!("{path}.script"), script.parse()).map(DocumentSource::Script),
+        (Some(script), None, None) => problems
+            .check(format!("{path}.script"), script.parse())
+            .map(DocumentSource::Script),
         (None, Some(expression), None) => Some(DocumentSource::Expression(expression.clone())),
         (None, None, Some(response)) => Some(DocumentSource::Response(response.clone())),
         _ => {
-            problems.push(path, "exactly one of script, expression or response must be set");
+            problems.push(
+                path,
+                "exactly one of script, expression or response must be set",
+            );
             None
         }
     }
@@ -515,13 +613,22 @@ fn fields(fields: &[Field], base: &str, problems: &mut Problems) -> Vec<Validate
         .filter_map(|field| {
             let path = format!("{base}[{}]", field.name);
             let value = if let Some(json_path) = &field.json_path {
-                problems.check(format!("{path}.jsonPath"), json_path.parse()).map(FieldValue::Json)
+                problems
+                    .check(format!("{path}.jsonPath"), json_path.parse())
+                    .map(FieldValue::Json)
             } else {
-                let css = problems.check_opt(format!("{path}.css"), field.css.as_ref(), |css| css.parse());
+                let css = problems
+                    .check_opt(format!("{path}.css"), field.css.as_ref(), |css| css.parse());
                 let css_ok = field.css.is_none() || css.is_some();
-                css_ok.then(|| FieldValue::Dom { css, attribute: field.attribute.clone() })
+                css_ok.then(|| FieldValue::Dom {
+                    css,
+                    attribute: field.attribute.clone(),
+                })
             };
-            let regex = problems.check_opt(format!("{path}.regex"), field.regex.as_ref(), |regex| regex.parse());
+            let regex =
+                problems.check_opt(format!("{path}.regex"), field.regex.as_ref(), |regex| {
+                    regex.parse()
+                });
             let regex_ok = field.regex.is_none() || regex.is_some();
             Some(ValidatedField {
                 name: field.name.clone(),
@@ -540,23 +647,41 @@ fn link(link: &Link, path: &str, problems: &mut Problems) -> Option<ValidatedLin
     })
 }
 
-fn follow(follow: &Follow, problems: &mut Problems) -> (Option<(ValidatedLink, NonZeroU32)>, Option<ValidatedDetailPages>) {
+fn follow(
+    follow: &Follow,
+    problems: &mut Problems,
+) -> (Option<ValidatedNextPage>, Option<ValidatedDetailPages>) {
     let next_page = follow.next_page.as_ref().and_then(|next| {
-        link(&next.link, "spec.follow.nextPage.link", problems).map(|link| (link, positive(next.max_pages)))
+        link(&next.link, "spec.follow.nextPage.link", problems).map(|link| ValidatedNextPage {
+            link,
+            max_pages: positive(next.max_pages),
+        })
     });
     let detail_pages = follow.detail_pages.as_ref().and_then(|detail| {
         let link = link(&detail.link, "spec.follow.detailPages.link", problems);
         let from = match &detail.from {
-            Some(from) => Some(document(Some(from), "spec.follow.detailPages.from", problems)?),
+            Some(from) => Some(document(
+                Some(from),
+                "spec.follow.detailPages.from",
+                problems,
+            )?),
             None => None,
         };
         let fields = self::fields(&detail.fields, "spec.follow.detailPages.fields", problems);
-        Some(ValidatedDetailPages { link: link?, from, fields, max_pages: positive(detail.max_pages) })
+        Some(ValidatedDetailPages {
+            link: link?,
+            from,
+            fields,
+            max_pages: positive(detail.max_pages),
+        })
     });
     (next_page, detail_pages)
 }
 
-fn politeness(politeness: Option<&Politeness>, problems: &mut Problems) -> Option<ValidatedPoliteness> {
+fn politeness(
+    politeness: Option<&Politeness>,
+    problems: &mut Problems,
+) -> Option<ValidatedPoliteness> {
     let backoff = politeness.and_then(|p| p.backoff.as_ref());
     let initial = duration(
         problems,
@@ -572,10 +697,10 @@ fn politeness(politeness: Option<&Politeness>, problems: &mut Problems) -> Optio
         (StdDuration::from_secs(1), StdDuration::from_secs(600)),
         DEFAULT_BACKOFF_MAX,
     );
-    if let (Some(initial), Some(max)) = (initial, max) {
-        if initial > max {
-            problems.push("spec.politeness.backoff", "initial must not exceed max");
-        }
+    if let (Some(initial), Some(max)) = (initial, max)
+        && initial > max
+    {
+        problems.push("spec.politeness.backoff", "initial must not exceed max");
     }
     let timeout = duration(
         problems,
@@ -586,9 +711,16 @@ fn politeness(politeness: Option<&Politeness>, problems: &mut Problems) -> Optio
     );
     Some(ValidatedPoliteness {
         concurrency: positive(politeness.and_then(|p| p.concurrency).unwrap_or(2)),
-        requests_per_second_per_host: politeness.and_then(|p| p.requests_per_second_per_host).unwrap_or(1.0),
-        respect_robots_txt: politeness.and_then(|p| p.respect_robots_txt).unwrap_or(true),
-        retries: politeness.and_then(|p| p.retries).unwrap_or(3).unsigned_abs(),
+        requests_per_second_per_host: politeness
+            .and_then(|p| p.requests_per_second_per_host)
+            .unwrap_or(1.0),
+        respect_robots_txt: politeness
+            .and_then(|p| p.respect_robots_txt)
+            .unwrap_or(true),
+        retries: politeness
+            .and_then(|p| p.retries)
+            .unwrap_or(3)
+            .unsigned_abs(),
         backoff_initial: initial?,
         backoff_max: max?,
         timeout: timeout?,
@@ -598,7 +730,9 @@ fn politeness(politeness: Option<&Politeness>, problems: &mut Problems) -> Optio
 
 fn trigger(spec: &ScrapeJobSpec, problems: &mut Problems) -> Option<Trigger> {
     let suspend = spec.suspend.unwrap_or(false);
-    let Some(schedule) = &spec.schedule else { return Some(Trigger::Once { suspend }) };
+    let Some(schedule) = &spec.schedule else {
+        return Some(Trigger::Once { suspend });
+    };
     let parsed = problems.check("spec.schedule", schedule.parse())?;
     Some(Trigger::Scheduled {
         schedule: schedule.clone(),
@@ -606,7 +740,10 @@ fn trigger(spec: &ScrapeJobSpec, problems: &mut Problems) -> Option<Trigger> {
         time_zone: spec.time_zone.clone(),
         suspend,
         concurrency_policy: spec.concurrency_policy.unwrap_or_default(),
-        successful_jobs_history_limit: spec.successful_jobs_history_limit.unwrap_or(3).unsigned_abs(),
+        successful_jobs_history_limit: spec
+            .successful_jobs_history_limit
+            .unwrap_or(3)
+            .unsigned_abs(),
         failed_jobs_history_limit: spec.failed_jobs_history_limit.unwrap_or(1).unsigned_abs(),
         starting_deadline_seconds: spec.starting_deadline_seconds,
     })

@@ -1,7 +1,7 @@
 //! The StreamTransform kind: read records from a topic, run a VRL program on each, and
 //! write the results to another topic.
 
-mod validate;
+pub mod validate;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, KubeSchema};

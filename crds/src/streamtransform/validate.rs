@@ -41,13 +41,21 @@ impl StreamTransformSpec {
         if let Some(dead_letter) = &self.dead_letter {
             topic::check_declared(&dead_letter.topic, "spec.deadLetter.topic", &mut problems);
         }
-        let on_error = topic::on_error(self.on_error, self.dead_letter.is_some(), "spec.onError", &mut problems);
+        let on_error = topic::on_error(
+            self.on_error,
+            self.dead_letter.is_some(),
+            "spec.onError",
+            &mut problems,
+        );
         let replicas = topic::replicas(self.replicas, &self.input, "spec.replicas", &mut problems);
         problems.finish(|| {
             Some(ValidatedStreamTransform {
                 input: self.input.clone(),
                 output: self.output.topic.clone(),
-                dead_letter: self.dead_letter.as_ref().map(|dead_letter| dead_letter.topic.clone()),
+                dead_letter: self
+                    .dead_letter
+                    .as_ref()
+                    .map(|dead_letter| dead_letter.topic.clone()),
                 program: self.program.clone(),
                 on_error: on_error?,
                 delivery: self.delivery.unwrap_or_default(),

@@ -42,5 +42,10 @@ pub fn config_hash(config_map: &ConfigMap) -> String {
         hasher.update(value.as_bytes());
         hasher.update([0]);
     }
-    hasher.finalize().iter().take(8).map(|b| format!("{b:02x}")).collect()
+    hasher
+        .finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -51,7 +51,9 @@ impl Owner {
         Self {
             namespace: meta.namespace.clone().expect("namespaced resource"),
             name: meta.name.clone().expect("named resource"),
-            reference: resource.controller_owner_ref(&()).expect("resource with a uid"),
+            reference: resource
+                .controller_owner_ref(&())
+                .expect("resource with a uid"),
             component,
         }
     }
@@ -60,7 +62,10 @@ impl Owner {
     pub fn selector_labels(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             ("app.kubernetes.io/name".to_owned(), "homestream".to_owned()),
-            ("app.kubernetes.io/component".to_owned(), self.component.as_str().to_owned()),
+            (
+                "app.kubernetes.io/component".to_owned(),
+                self.component.as_str().to_owned(),
+            ),
             ("app.kubernetes.io/instance".to_owned(), self.name.clone()),
         ])
     }
@@ -68,7 +73,10 @@ impl Owner {
     /// The selector labels plus `managed-by`.
     pub fn labels(&self) -> BTreeMap<String, String> {
         let mut labels = self.selector_labels();
-        labels.insert("app.kubernetes.io/managed-by".to_owned(), "homestream-operator".to_owned());
+        labels.insert(
+            "app.kubernetes.io/managed-by".to_owned(),
+            "homestream-operator".to_owned(),
+        );
         labels
     }
 

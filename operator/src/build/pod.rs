@@ -53,7 +53,10 @@ pub fn pod_template(inputs: PodInputs<'_>) -> PodTemplateSpec {
     let mut labels = overrides.labels.unwrap_or_default();
     labels.extend(owner.labels());
     let mut annotations = overrides.annotations.unwrap_or_default();
-    annotations.insert(CONFIG_HASH_ANNOTATION.to_owned(), inputs.config_hash.to_owned());
+    annotations.insert(
+        CONFIG_HASH_ANNOTATION.to_owned(),
+        inputs.config_hash.to_owned(),
+    );
     let config_path = format!("{CONFIG_DIR}/{CONFIG_KEY}");
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
@@ -161,7 +164,10 @@ fn container_security() -> SecurityContext {
         read_only_root_filesystem: Some(true),
         allow_privilege_escalation: Some(false),
         privileged: Some(false),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".to_owned()]), add: None }),
+        capabilities: Some(Capabilities {
+            drop: Some(vec!["ALL".to_owned()]),
+            add: None,
+        }),
         seccomp_profile: Some(SeccompProfile {
             type_: "RuntimeDefault".to_owned(),
             ..SeccompProfile::default()
@@ -178,7 +184,10 @@ fn default_resources() -> ResourceRequirements {
             ("cpu".to_owned(), Quantity("100m".to_owned())),
             ("memory".to_owned(), Quantity("128Mi".to_owned())),
         ])),
-        limits: Some(BTreeMap::from([("memory".to_owned(), Quantity("512Mi".to_owned()))])),
+        limits: Some(BTreeMap::from([(
+            "memory".to_owned(),
+            Quantity("512Mi".to_owned()),
+        )])),
         ..ResourceRequirements::default()
     }
 }
@@ -193,10 +202,20 @@ pub fn credential_env(
 ) -> Vec<EnvVar> {
     let mut env = Vec::new();
     if let Some(credentials) = kafka.and_then(|k| k.sasl.as_ref()).map(|s| &s.credentials) {
-        push_credentials(&mut env, credentials, KAFKA_USERNAME_ENV, KAFKA_PASSWORD_ENV);
+        push_credentials(
+            &mut env,
+            credentials,
+            KAFKA_USERNAME_ENV,
+            KAFKA_PASSWORD_ENV,
+        );
     }
     if let Some(credentials) = cassandra.and_then(|c| c.credentials.as_ref()) {
-        push_credentials(&mut env, credentials, CASSANDRA_USERNAME_ENV, CASSANDRA_PASSWORD_ENV);
+        push_credentials(
+            &mut env,
+            credentials,
+            CASSANDRA_USERNAME_ENV,
+            CASSANDRA_PASSWORD_ENV,
+        );
     }
     for secret in other_secrets {
         let name = secret_env_var(secret);

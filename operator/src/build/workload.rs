@@ -51,9 +51,9 @@ pub fn deployment(owner: &Owner, replicas: u32, template: PodTemplateSpec) -> De
 #[derive(Clone, Debug, PartialEq)]
 pub enum ScrapeWorkload {
     /// One run.
-    Once(Job),
+    Once(Box<Job>),
     /// Scheduled runs.
-    Scheduled(CronJob),
+    Scheduled(Box<CronJob>),
 }
 
 /// The Job or CronJob for a ScrapeJob's trigger; `run_timeout` bounds each run.
@@ -71,14 +71,14 @@ pub fn scrape_workload(
         ..JobSpec::default()
     };
     match trigger {
-        Trigger::Once { suspend } => ScrapeWorkload::Once(Job {
+        Trigger::Once { suspend } => ScrapeWorkload::Once(Box::new(Job {
             metadata: metadata(owner),
             spec: Some(JobSpec {
                 ttl_seconds_after_finished: Some(FINISHED_JOB_TTL_SECONDS),
                 ..job_spec(Some(*suspend))
             }),
             ..Job::default()
-        }),
+        })),
         Trigger::Scheduled {
             schedule,
             time_zone,
@@ -88,7 +88,7 @@ pub fn scrape_workload(
             failed_jobs_history_limit,
             starting_deadline_seconds,
             parsed: _,
-        } => ScrapeWorkload::Scheduled(CronJob {
+        } => ScrapeWorkload::Scheduled(Box::new(CronJob {
             metadata: metadata(owner),
             spec: CronJobSpec {
                 schedule: schedule.to_string(),
@@ -99,12 +99,15 @@ pub fn scrape_workload(
                 failed_jobs_history_limit: Some(history_limit(*failed_jobs_history_limit)),
                 starting_deadline_seconds: *starting_deadline_seconds,
                 job_template: JobTemplateSpec {
-                    metadata: Some(ObjectMeta { labels: Some(owner.labels()), ..ObjectMeta::default() }),
+                    metadata: Some(ObjectMeta {
+                        labels: Some(owner.labels()),
+                        ..ObjectMeta::default()
+                    }),
                     spec: Some(job_spec(None)),
                 },
             },
             ..CronJob::default()
-        }),
+        })),
     }
 }
 

@@ -1,7 +1,9 @@
 //! CQL statements built from a validated CassandraSink (pure functions).
 
 use homestream_crds::cassandrasink::table::{ClusteringOrder, CompactionClass};
-use homestream_crds::cassandrasink::{ValidatedCassandraSink, ValidatedColumn, ValidatedReplication};
+use homestream_crds::cassandrasink::{
+    ValidatedCassandraSink, ValidatedColumn, ValidatedReplication,
+};
 
 /// `CREATE KEYSPACE IF NOT EXISTS` with the declared replication.
 pub fn create_keyspace(sink: &ValidatedCassandraSink) -> String {
@@ -10,18 +12,29 @@ pub fn create_keyspace(sink: &ValidatedCassandraSink) -> String {
             format!("{{'class': 'SimpleStrategy', 'replication_factor': {factor}}}")
         }
         ValidatedReplication::NetworkTopology(data_centers) => {
-            let factors: Vec<String> =
-                data_centers.iter().map(|(dc, factor)| format!("{}: {factor}", quote_string(dc))).collect();
-            format!("{{'class': 'NetworkTopologyStrategy', {}}}", factors.join(", "))
+            let factors: Vec<String> = data_centers
+                .iter()
+                .map(|(dc, factor)| format!("{}: {factor}", quote_string(dc)))
+                .collect();
+            format!(
+                "{{'class': 'NetworkTopologyStrategy', {}}}",
+                factors.join(", ")
+            )
         }
     };
-    format!("CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {replication}", quote_ident(&sink.keyspace))
+    format!(
+        "CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {replication}",
+        quote_ident(&sink.keyspace)
+    )
 }
 
 /// `CREATE TABLE IF NOT EXISTS` with columns, primary key and options.
 pub fn create_table(sink: &ValidatedCassandraSink) -> String {
-    let columns: Vec<String> =
-        sink.columns.iter().map(|c| format!("{} {}", quote_ident(&c.name), c.cql_type)).collect();
+    let columns: Vec<String> = sink
+        .columns
+        .iter()
+        .map(|c| format!("{} {}", quote_ident(&c.name), c.cql_type))
+        .collect();
     let partition: Vec<String> = sink.partition_key.iter().map(|c| quote_ident(c)).collect();
     let mut key = format!("({})", partition.join(", "));
     for (column, _) in &sink.clustering_key {
@@ -56,7 +69,11 @@ pub fn create_table(sink: &ValidatedCassandraSink) -> String {
     if let Some(comment) = &sink.comment {
         options.push(format!("comment = {}", quote_string(comment)));
     }
-    let with = if options.is_empty() { String::new() } else { format!(" WITH {}", options.join(" AND ")) };
+    let with = if options.is_empty() {
+        String::new()
+    } else {
+        format!(" WITH {}", options.join(" AND "))
+    };
     format!(
         "CREATE TABLE IF NOT EXISTS {}.{} ({}, PRIMARY KEY ({key})){with}",
         quote_ident(&sink.keyspace),
@@ -78,7 +95,11 @@ pub fn add_column(sink: &ValidatedCassandraSink, column: &ValidatedColumn) -> St
 
 /// `DROP TABLE IF EXISTS` (deletionPolicy `Delete`).
 pub fn drop_table(sink: &ValidatedCassandraSink) -> String {
-    format!("DROP TABLE IF EXISTS {}.{}", quote_ident(&sink.keyspace), quote_ident(&sink.table))
+    format!(
+        "DROP TABLE IF EXISTS {}.{}",
+        quote_ident(&sink.keyspace),
+        quote_ident(&sink.table)
+    )
 }
 
 fn compaction_class(class: CompactionClass) -> &'static str {

@@ -39,12 +39,22 @@ pub enum TableDiff<'a> {
 pub fn diff<'a>(sink: &'a ValidatedCassandraSink, existing: &[ExistingColumn]) -> TableDiff<'a> {
     let table = format!("{}.{}", sink.keyspace, sink.table);
     let key_of = |kind: &str| {
-        let mut columns: Vec<&ExistingColumn> = existing.iter().filter(|c| c.kind == kind).collect();
+        let mut columns: Vec<&ExistingColumn> =
+            existing.iter().filter(|c| c.kind == kind).collect();
         columns.sort_by_key(|c| c.position);
         columns
     };
-    let partition: Vec<&str> = key_of("partition_key").iter().map(|c| c.name.as_str()).collect();
-    if partition != sink.partition_key.iter().map(String::as_str).collect::<Vec<_>>() {
+    let partition: Vec<&str> = key_of("partition_key")
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    if partition
+        != sink
+            .partition_key
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+    {
         return TableDiff::Refused {
             reason: "PrimaryKeyChanged",
             message: format!(
@@ -91,7 +101,9 @@ pub fn diff<'a>(sink: &'a ValidatedCassandraSink, existing: &[ExistingColumn]) -
                     ),
                 };
             }
-            Some(declared) if normalize(&declared.cql_type.to_string()) != normalize(&column.cql_type) => {
+            Some(declared)
+                if normalize(&declared.cql_type.to_string()) != normalize(&column.cql_type) =>
+            {
                 return TableDiff::Refused {
                     reason: "ColumnTypeChanged",
                     message: format!(
@@ -104,11 +116,22 @@ pub fn diff<'a>(sink: &'a ValidatedCassandraSink, existing: &[ExistingColumn]) -
             Some(_) => {}
         }
     }
-    let missing: Vec<&ValidatedColumn> =
-        sink.columns.iter().filter(|d| !existing.iter().any(|c| c.name == d.name)).collect();
-    if missing.is_empty() { TableDiff::Matches } else { TableDiff::MissingColumns(missing) }
+    let missing: Vec<&ValidatedColumn> = sink
+        .columns
+        .iter()
+        .filter(|d| !existing.iter().any(|c| c.name == d.name))
+        .collect();
+    if missing.is_empty() {
+        TableDiff::Matches
+    } else {
+        TableDiff::MissingColumns(missing)
+    }
 }
 
 fn normalize(cql_type: &str) -> String {
-    cql_type.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_lowercase()
+    cql_type
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_lowercase()
 }

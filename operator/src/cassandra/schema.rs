@@ -21,7 +21,7 @@ pub enum CassandraError {
         /// The contact points tried.
         contact_points: String,
         /// The cause.
-        source: scylla::errors::NewSessionError,
+        source: Box<scylla::errors::NewSessionError>,
     },
     /// A statement failed.
     #[error("{statement}: {source}")]
@@ -71,7 +71,10 @@ impl Sessions {
             .connection_timeout(Duration::from_secs(5))
             .build()
             .await
-            .map_err(|source| CassandraError::Connect { contact_points: contact_points.join(","), source })?;
+            .map_err(|source| CassandraError::Connect {
+                contact_points: contact_points.join(","),
+                source: Box::new(source),
+            })?;
         let session = Arc::new(session);
         open.insert(contact_points.to_vec(), session.clone());
         Ok(session)
@@ -82,7 +85,10 @@ async fn execute(session: &Session, statement: String) -> Result<(), CassandraEr
     session
         .query_unpaged(statement.as_str(), &[])
         .await
-        .map_err(|source| CassandraError::Statement { statement, source: Box::new(source) })?;
+        .map_err(|source| CassandraError::Statement {
+            statement,
+            source: Box::new(source),
+        })?;
     Ok(())
 }
 
@@ -105,13 +111,15 @@ async fn existing_columns(
     rows.rows::<(String, String, String, i32, String)>()
         .map_err(|e| boxed(Box::new(e)))?
         .map(|row| {
-            row.map(|(name, cql_type, kind, position, clustering_order)| ExistingColumn {
-                name,
-                cql_type,
-                kind,
-                position,
-                clustering_order,
-            })
+            row.map(
+                |(name, cql_type, kind, position, clustering_order)| ExistingColumn {
+                    name,
+                    cql_type,
+                    kind,
+                    position,
+                    clustering_order,
+                },
+            )
             .map_err(|e| boxed(Box::new(e)))
         })
         .collect()
@@ -121,7 +129,10 @@ async fn existing_columns(
 ///
 /// # Errors
 /// When Cassandra cannot be reached or a statement fails.
-pub async fn ensure(session: &Session, sink: &ValidatedCassandraSink) -> Result<SchemaOutcome, CassandraError> {
+pub async fn ensure(
+    session: &Session,
+    sink: &ValidatedCassandraSink,
+) -> Result<SchemaOutcome, CassandraError> {
     let mut existing = existing_columns(session, sink).await?;
     let mut action = "matches the spec".to_owned();
     if existing.is_empty() {
@@ -147,7 +158,9 @@ pub async fn ensure(session: &Session, sink: &ValidatedCassandraSink) -> Result<
             for column in &missing {
                 execute(session, ddl::add_column(sink, column)).await?;
             }
-            Ok(SchemaOutcome::Ready { action: format!("added columns {}", names.join(", ")) })
+            Ok(SchemaOutcome::Ready {
+                action: format!("added columns {}", names.join(", ")),
+            })
         }
         TableDiff::MissingColumns(missing) => {
             let names: Vec<&str> = missing.iter().map(|c| c.name.as_str()).collect();
@@ -171,6 +184,9 @@ pub async fn ensure(session: &Session, sink: &ValidatedCassandraSink) -> Result<
 ///
 /// # Errors
 /// When Cassandra cannot be reached or refuses.
-pub async fn drop_table(session: &Session, sink: &ValidatedCassandraSink) -> Result<(), CassandraError> {
+pub async fn drop_table(
+    session: &Session,
+    sink: &ValidatedCassandraSink,
+) -> Result<(), CassandraError> {
     execute(session, ddl::drop_table(sink)).await
 }

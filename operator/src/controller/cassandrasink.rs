@@ -39,7 +39,8 @@ pub async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Ac
         |sink| async move { cleanup(&sink, context).await },
     )
     .await;
-    ctx.metrics.reconciled(KIND, started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconciled(KIND, started.elapsed().as_secs_f64());
     outcome
 }
 
@@ -47,34 +48,62 @@ pub async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Ac
 /// outage keeps the finalizer (and the resource) until it succeeds.
 async fn cleanup(sink: &CassandraSink, ctx: &Context) -> Result<Action, Error> {
     if let Ok(validated) = sink.spec.validate() {
-        let contact_points = ctx.config.resolve_cassandra(sink.spec.cassandra.as_ref()).contact_points;
-        let dropped = async { schema::drop_table(&*ctx.cassandra.get(&contact_points).await?, &validated).await }.await;
+        let contact_points = ctx
+            .config
+            .resolve_cassandra(sink.spec.cassandra.as_ref())
+            .contact_points;
+        let dropped = async {
+            schema::drop_table(&*ctx.cassandra.get(&contact_points).await?, &validated).await
+        }
+        .await;
         if let Err(error) = dropped {
             tracing::warn!(%error, "Could not drop the table; retrying.");
             return Ok(ctx.backoff(&backoff_key(sink)));
         }
     }
     if let Some(dead_letter) = &sink.spec.dead_letter {
-        let admin = ctx.kafka(&ctx.config.resolve_kafka(sink.spec.kafka.as_ref()).bootstrap_servers)?;
+        let admin = ctx.kafka(
+            &ctx.config
+                .resolve_kafka(sink.spec.kafka.as_ref())
+                .bootstrap_servers,
+        )?;
         admin.delete(dead_letter.topic.name.as_str()).await?;
     }
     Ok(Action::await_change())
 }
 
-async fn schema_condition(ctx: &Context, sink: &CassandraSink, validated: &ValidatedCassandraSink) -> (Observed, bool) {
-    let contact_points = ctx.config.resolve_cassandra(sink.spec.cassandra.as_ref()).contact_points;
-    let outcome = async { schema::ensure(&*ctx.cassandra.get(&contact_points).await?, validated).await }.await;
+async fn schema_condition(
+    ctx: &Context,
+    sink: &CassandraSink,
+    validated: &ValidatedCassandraSink,
+) -> (Observed, bool) {
+    let contact_points = ctx
+        .config
+        .resolve_cassandra(sink.spec.cassandra.as_ref())
+        .contact_points;
+    let outcome =
+        async { schema::ensure(&*ctx.cassandra.get(&contact_points).await?, validated).await }
+            .await;
     match outcome {
         Ok(SchemaOutcome::Ready { action }) => (
-            Observed::ok(SCHEMA_READY, "SchemaReady", format!("table {}.{} {action}", validated.keyspace, validated.table)),
+            Observed::ok(
+                SCHEMA_READY,
+                "SchemaReady",
+                format!("table {}.{} {action}", validated.keyspace, validated.table),
+            ),
             true,
         ),
-        Ok(SchemaOutcome::Refused { reason, message }) => (Observed::failed(SCHEMA_READY, reason, message), true),
+        Ok(SchemaOutcome::Refused { reason, message }) => {
+            (Observed::failed(SCHEMA_READY, reason, message), true)
+        }
         Err(error) => (
             Observed::failed(
                 SCHEMA_READY,
                 "CassandraUnavailable",
-                format!("Cassandra at {} is unreachable: {error}", contact_points.join(",")),
+                format!(
+                    "Cassandra at {} is unreachable: {error}",
+                    contact_points.join(",")
+                ),
             ),
             false,
         ),
@@ -88,10 +117,20 @@ async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action,
         Ok(validated) => validated,
         Err(invalid) => {
             ctx.metrics.failed(KIND, "InvalidSpec");
-            let observed = vec![Observed::failed(SCHEMA_READY, "InvalidSpec", invalid.to_string())];
+            let observed = vec![Observed::failed(
+                SCHEMA_READY,
+                "InvalidSpec",
+                invalid.to_string(),
+            )];
             let status = CassandraSinkStatus {
                 observed_generation: generation,
-                conditions: conditions(&previous.conditions, observed, None, generation, Timestamp::now()),
+                conditions: conditions(
+                    &previous.conditions,
+                    observed,
+                    None,
+                    generation,
+                    Timestamp::now(),
+                ),
                 ..previous.clone()
             };
             write_status(&ctx.client, sink, &previous, &status).await?;
@@ -100,7 +139,13 @@ async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action,
     };
     let (schema, cassandra_up) = schema_condition(ctx, sink, &validated).await;
     if !schema.status && cassandra_up {
-        ctx.event(sink, EventType::Warning, &schema.reason, schema.message.clone()).await;
+        ctx.event(
+            sink,
+            EventType::Warning,
+            &schema.reason,
+            schema.message.clone(),
+        )
+        .await;
     }
     let owner = Owner::of(sink, Component::Sink);
     let observation = converge(
@@ -121,7 +166,13 @@ async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action,
     .await?;
     let status = CassandraSinkStatus {
         observed_generation: generation,
-        conditions: conditions(&previous.conditions, observation.conditions, observation.rollout, generation, Timestamp::now()),
+        conditions: conditions(
+            &previous.conditions,
+            observation.conditions,
+            observation.rollout,
+            generation,
+            Timestamp::now(),
+        ),
         ready_replicas: Some(observation.ready_replicas),
         consumer_lag: observation.lag.or(previous.consumer_lag),
         ..previous.clone()
@@ -132,7 +183,11 @@ async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action,
         ctx.recovered(&key);
         Ok(Action::requeue(ctx.config.resync()))
     } else {
-        let outage = if cassandra_up { "KafkaUnavailable" } else { "CassandraUnavailable" };
+        let outage = if cassandra_up {
+            "KafkaUnavailable"
+        } else {
+            "CassandraUnavailable"
+        };
         ctx.metrics.failed(KIND, outage);
         Ok(ctx.backoff(&key))
     }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::finalizer::{Error as FinalizerError, Event, finalizer};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -43,7 +43,10 @@ where
     C: FnOnce(Arc<K>) -> CF,
     CF: Future<Output = Result<Action, Error>>,
 {
-    let api: Api<K> = Api::namespaced(ctx.client.clone(), &resource.namespace().unwrap_or_default());
+    let api: Api<K> = Api::namespaced(
+        ctx.client.clone(),
+        &resource.namespace().unwrap_or_default(),
+    );
     let has_finalizer = resource.finalizers().iter().any(|f| f == FINALIZER);
     if !delete_on_removal {
         if has_finalizer {
@@ -61,18 +64,33 @@ where
         }
     })
     .await
-    .map_err(|error| Error::Finalizer(Box::new(error)))
+    .or_else(|error| match error {
+        // Another reconcile of the same deletion removed the finalizer first: done.
+        FinalizerError::RemoveFinalizer(kube::Error::Api(status)) if status.code == 404 => {
+            Ok(Action::await_change())
+        }
+        error => Err(Error::Finalizer(Box::new(error))),
+    })
 }
 
 async fn remove_finalizer<K>(api: &Api<K>, resource: &K) -> Result<(), Error>
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
 {
-    let remaining: Vec<&String> = resource.finalizers().iter().filter(|f| *f != FINALIZER).collect();
+    let remaining: Vec<&String> = resource
+        .finalizers()
+        .iter()
+        .filter(|f| *f != FINALIZER)
+        .collect();
     let patch = serde_json::json!({ "metadata": {
         "finalizers": remaining,
         "resourceVersion": resource.resource_version(),
     }});
-    api.patch(&resource.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    api.patch(
+        &resource.name_any(),
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
     Ok(())
 }

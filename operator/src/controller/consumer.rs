@@ -64,7 +64,10 @@ pub struct ConsumerObservation {
 ///
 /// # Errors
 /// When the apiserver fails a request.
-pub async fn converge<S: Serialize + Clone>(ctx: &Context, consumer: ConsumerSpec<'_, S>) -> Result<ConsumerObservation, Error> {
+pub async fn converge<S: Serialize + Clone>(
+    ctx: &Context,
+    consumer: ConsumerSpec<'_, S>,
+) -> Result<ConsumerObservation, Error> {
     let owner = consumer.owner;
     let kafka_settings = ctx.config.resolve_kafka(consumer.kafka);
     let admin = ctx.kafka(&kafka_settings.bootstrap_servers)?;
@@ -75,14 +78,15 @@ pub async fn converge<S: Serialize + Clone>(ctx: &Context, consumer: ConsumerSpe
         generation: consumer.generation,
     };
     let owner_name = format!("{} {}/{}", identity.kind, identity.namespace, identity.name);
-    let everyone = topics::all_declarations(&ctx.client).await?;
+    let everyone = ctx.declarations.all();
     let defaults = TopicDefaults {
         partitions: ctx.config.default_partitions,
         replication_factor: ctx.config.default_replication_factor,
     };
     let kafka_outcome = async {
         let input = topics::input(&admin, consumer.input.topic.as_str()).await?;
-        let output = topics::converge(&admin, &owner_name, &consumer.declared, &everyone, defaults).await?;
+        let output =
+            topics::converge(&admin, &owner_name, &consumer.declared, &everyone, defaults).await?;
         Ok::<_, crate::kafka::KafkaAdminError>((input, output))
     }
     .await;
@@ -94,9 +98,11 @@ pub async fn converge<S: Serialize + Clone>(ctx: &Context, consumer: ConsumerSpe
             false,
         ),
     };
-    let gates_hold = consumer.gates.iter().all(|g| g.status) && input_condition.status && topic_condition.status;
+    let gates_hold =
+        consumer.gates.iter().all(|g| g.status) && input_condition.status && topic_condition.status;
     if gates_hold {
-        let cassandra: Option<ResolvedCassandra> = consumer.cassandra.map(|c| ctx.config.resolve_cassandra(c));
+        let cassandra: Option<ResolvedCassandra> =
+            consumer.cassandra.map(|c| ctx.config.resolve_cassandra(c));
         let config = RuntimeConfig {
             resource: identity.clone(),
             spec: consumer.spec.clone(),
@@ -119,10 +125,14 @@ pub async fn converge<S: Serialize + Clone>(ctx: &Context, consumer: ConsumerSpe
     }
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &owner.namespace);
     let current = deployments.get_opt(&owner.child_name()).await?;
-    let (workload, rollout, ready_replicas) = workload_status::deployment(current.as_ref(), consumer.replicas);
+    let (workload, rollout, ready_replicas) =
+        workload_status::deployment(current.as_ref(), consumer.replicas);
     let lag = if kafka_up && input_condition.status {
         let group = identity.consumer_group(consumer.input);
-        match admin.consumer_lag(&group, consumer.input.topic.as_str()).await {
+        match admin
+            .consumer_lag(&group, consumer.input.topic.as_str())
+            .await
+        {
             Ok(lag) => Some(lag),
             Err(error) => {
                 tracing::warn!(%error, "Could not read consumer lag.");
@@ -134,5 +144,12 @@ pub async fn converge<S: Serialize + Clone>(ctx: &Context, consumer: ConsumerSpe
     };
     let mut conditions = consumer.gates;
     conditions.extend([input_condition, topic_condition, workload]);
-    Ok(ConsumerObservation { conditions, rollout, ready_replicas, lag, kafka_up, applied: gates_hold })
+    Ok(ConsumerObservation {
+        conditions,
+        rollout,
+        ready_replicas,
+        lag,
+        kafka_up,
+        applied: gates_hold,
+    })
 }

@@ -6,12 +6,12 @@
 //! [`crate::build`]), apply them, observe the workload, and write the status.
 
 pub mod cassandrasink;
-pub mod scrapejob;
-pub mod streamtransform;
 mod cleanup;
 mod consumer;
 mod program;
-mod topics;
+pub mod scrapejob;
+pub mod streamtransform;
+pub mod topics;
 mod workload_status;
 
 use std::collections::HashMap;
@@ -77,6 +77,8 @@ pub struct Context {
     pub cassandra: Sessions,
     /// Metrics.
     pub metrics: Metrics,
+    /// The topics every watched resource declares.
+    pub declarations: topics::Declarations,
     kafka: Mutex<HashMap<Vec<String>, KafkaAdmin>>,
     failures: Mutex<HashMap<String, u32>>,
     reporter: Reporter,
@@ -84,15 +86,25 @@ pub struct Context {
 
 impl Context {
     /// A context for controllers running as `instance` (the pod name).
-    pub fn new(client: Client, config: OperatorConfig, metrics: Metrics, instance: Option<String>) -> Self {
+    pub fn new(
+        client: Client,
+        config: OperatorConfig,
+        metrics: Metrics,
+        declarations: topics::Declarations,
+        instance: Option<String>,
+    ) -> Self {
         Self {
             client,
             config,
             cassandra: Sessions::default(),
             metrics,
+            declarations,
             kafka: Mutex::default(),
             failures: Mutex::default(),
-            reporter: Reporter { controller: FIELD_MANAGER.to_owned(), instance },
+            reporter: Reporter {
+                controller: FIELD_MANAGER.to_owned(),
+                instance,
+            },
         }
     }
 
@@ -121,7 +133,10 @@ impl Context {
 
     /// Forgets the failures of `key` once it is healthy again.
     pub fn recovered(&self, key: &str) {
-        self.failures.lock().expect("failure counter lock").remove(key);
+        self.failures
+            .lock()
+            .expect("failure counter lock")
+            .remove(key);
     }
 
     /// Publishes a Kubernetes Event about `resource`; a failure to publish is only logged.
@@ -149,11 +164,20 @@ impl Context {
 /// When the apiserver refuses it.
 pub async fn apply<K>(client: &Client, object: &K) -> Result<K, kube::Error>
 where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope> + Clone + Debug + Serialize + DeserializeOwned,
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned,
 {
     let namespace = object.meta().namespace.clone().unwrap_or_default();
     let api: Api<K> = Api::namespaced(client.clone(), &namespace);
-    api.patch(&object.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object)).await
+    api.patch(
+        &object.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(object),
+    )
+    .await
 }
 
 /// Writes `status` to `resource`'s status subresource when it differs from `previous`
@@ -162,9 +186,17 @@ where
 ///
 /// # Errors
 /// When the apiserver refuses it.
-pub async fn write_status<K, S>(client: &Client, resource: &K, previous: &S, status: &S) -> Result<(), kube::Error>
+pub async fn write_status<K, S>(
+    client: &Client,
+    resource: &K,
+    previous: &S,
+    status: &S,
+) -> Result<(), kube::Error>
 where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope> + Clone + Debug + DeserializeOwned,
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
     S: Serialize + PartialEq,
 {
     if status == previous {
@@ -176,18 +208,31 @@ where
         "kind": K::kind(&()),
         "status": status,
     });
-    api.patch_status(&resource.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await?;
+    api.patch_status(
+        &resource.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
     Ok(())
 }
 
 /// The key under which a resource's outage backoff is counted.
 pub fn backoff_key<K: Resource<DynamicType = ()>>(resource: &K) -> String {
-    format!("{}/{}/{}", K::kind(&()), resource.meta().namespace.as_deref().unwrap_or(""), resource.meta().name.as_deref().unwrap_or(""))
+    format!(
+        "{}/{}/{}",
+        K::kind(&()),
+        resource.meta().namespace.as_deref().unwrap_or(""),
+        resource.meta().name.as_deref().unwrap_or("")
+    )
 }
 
 /// `error_policy` shared by the controllers: count and requeue with a pause.
-pub fn error_policy<K: Resource<DynamicType = ()>>(resource: Arc<K>, error: &Error, ctx: Arc<Context>) -> Action {
+pub fn error_policy<K: Resource<DynamicType = ()>>(
+    resource: Arc<K>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
     tracing::warn!(error = %error, kind = %K::kind(&()), name = %resource.meta().name.as_deref().unwrap_or(""), "Reconcile failed.");
     ctx.metrics.failed(&K::kind(&()), error.metric_label());
     ctx.backoff(&backoff_key(resource.as_ref()))

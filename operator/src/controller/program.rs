@@ -20,14 +20,22 @@ pub struct ProgramCheck {
 pub fn check(source: &str) -> ProgramCheck {
     match Program::compile(source) {
         Ok(program) => ProgramCheck {
-            condition: Observed::ok(PROGRAM_VALID, "Compiled", format!("program {} compiles", short(program.hash()))),
+            condition: Observed::ok(
+                PROGRAM_VALID,
+                "Compiled",
+                format!("program {} compiles", short(program.hash())),
+            ),
             hash: Some(program.hash().to_owned()),
         },
         Err(diagnostics) => ProgramCheck {
             condition: Observed::failed(
                 PROGRAM_VALID,
                 "CompileError",
-                diagnostics.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+                diagnostics
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join("; "),
             ),
             hash: None,
         },
@@ -54,7 +62,11 @@ mod tests {
         let check = check(".a = 1\n.b = nope(.a)\n");
         assert!(!check.condition.status);
         assert_eq!(check.condition.reason, "CompileError");
-        assert!(check.condition.message.starts_with("2:"), "{}", check.condition.message);
+        assert!(
+            check.condition.message.starts_with("2:"),
+            "{}",
+            check.condition.message
+        );
         assert!(check.hash.is_none());
     }
 }

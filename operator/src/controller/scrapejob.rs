@@ -44,13 +44,18 @@ pub async fn reconcile(job: Arc<ScrapeJob>, ctx: Arc<Context>) -> Result<Action,
         |job| async move { cleanup(&job, context).await },
     )
     .await;
-    ctx.metrics.reconciled(KIND, started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconciled(KIND, started.elapsed().as_secs_f64());
     outcome
 }
 
 /// `deletionPolicy: Delete`: deletes the output topic.
 async fn cleanup(job: &ScrapeJob, ctx: &Context) -> Result<Action, Error> {
-    let admin = ctx.kafka(&ctx.config.resolve_kafka(job.spec.kafka.as_ref()).bootstrap_servers)?;
+    let admin = ctx.kafka(
+        &ctx.config
+            .resolve_kafka(job.spec.kafka.as_ref())
+            .bootstrap_servers,
+    )?;
     admin.delete(job.spec.output.topic.name.as_str()).await?;
     Ok(Action::await_change())
 }
@@ -73,10 +78,20 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
         Ok(validated) => validated,
         Err(invalid) => {
             ctx.metrics.failed(KIND, "InvalidSpec");
-            let observed = vec![Observed::failed(TOPIC_READY, "InvalidSpec", invalid.to_string())];
+            let observed = vec![Observed::failed(
+                TOPIC_READY,
+                "InvalidSpec",
+                invalid.to_string(),
+            )];
             let status = ScrapeJobStatus {
                 observed_generation: generation,
-                conditions: conditions(&previous.conditions, observed, None, generation, Timestamp::now()),
+                conditions: conditions(
+                    &previous.conditions,
+                    observed,
+                    None,
+                    generation,
+                    Timestamp::now(),
+                ),
                 ..previous.clone()
             };
             write_status(&ctx.client, job, &previous, &status).await?;
@@ -86,23 +101,38 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     let owner = Owner::of(job, Component::Scrape);
     let kafka_settings = ctx.config.resolve_kafka(job.spec.kafka.as_ref());
     let admin = ctx.kafka(&kafka_settings.bootstrap_servers)?;
-    let everyone = topics::all_declarations(&ctx.client).await?;
+    let everyone = ctx.declarations.all();
     let owner_name = format!("{KIND} {}/{}", owner.namespace, owner.name);
     let defaults = TopicDefaults {
         partitions: ctx.config.default_partitions,
         replication_factor: ctx.config.default_replication_factor,
     };
-    let (topic_condition, kafka_up) =
-        match topics::converge(&admin, &owner_name, &[&validated.output], &everyone, defaults).await {
-            Ok(condition) => (condition, true),
-            Err(error) => (topics::kafka_unavailable(TOPIC_READY, &admin, &error), false),
-        };
+    let (topic_condition, kafka_up) = match topics::converge(
+        &admin,
+        &owner_name,
+        &[&validated.output],
+        &everyone,
+        defaults,
+    )
+    .await
+    {
+        Ok(condition) => (condition, true),
+        Err(error) => (
+            topics::kafka_unavailable(TOPIC_READY, &admin, &error),
+            false,
+        ),
+    };
     let topic_status = if kafka_up {
-        admin.describe(validated.output.name.as_str()).await.ok().flatten().map(|(partitions, replication)| TopicStatus {
-            name: validated.output.name.to_string(),
-            partitions: i32::try_from(partitions).ok(),
-            replication_factor: i32::try_from(replication).ok(),
-        })
+        admin
+            .describe(validated.output.name.as_str())
+            .await
+            .ok()
+            .flatten()
+            .map(|(partitions, replication)| TopicStatus {
+                name: validated.output.name.to_string(),
+                partitions: i32::try_from(partitions).ok(),
+                replication_factor: i32::try_from(replication).ok(),
+            })
     } else {
         previous.topic.clone()
     };
@@ -134,17 +164,23 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
             ScrapeWorkload::Once(run) => {
                 delete_if_present::<CronJob>(ctx, &owner).await?;
                 replace_outdated_job(ctx, &owner, &hash).await?;
-                apply(&ctx.client, &run).await?;
+                apply(&ctx.client, run.as_ref()).await?;
             }
             ScrapeWorkload::Scheduled(cron_job) => {
-                apply(&ctx.client, &cron_job).await?;
+                apply(&ctx.client, cron_job.as_ref()).await?;
             }
         }
     }
     let (workload, rollout, last_run, last_successful_time) = observe_runs(ctx, &owner).await?;
     let status = ScrapeJobStatus {
         observed_generation: generation,
-        conditions: conditions(&previous.conditions, vec![topic_condition, workload], rollout, generation, Timestamp::now()),
+        conditions: conditions(
+            &previous.conditions,
+            vec![topic_condition, workload],
+            rollout,
+            generation,
+            Timestamp::now(),
+        ),
         topic: topic_status,
         last_run: last_run.or(previous.last_run.clone()),
         last_successful_time: last_successful_time.or(previous.last_successful_time.clone()),
@@ -170,7 +206,8 @@ where
 {
     let api: Api<K> = Api::namespaced(ctx.client.clone(), &owner.namespace);
     if api.get_opt(&owner.child_name()).await?.is_some() {
-        api.delete(&owner.child_name(), &DeleteParams::background()).await?;
+        api.delete(&owner.child_name(), &DeleteParams::background())
+            .await?;
     }
     Ok(())
 }
@@ -189,7 +226,8 @@ async fn replace_outdated_job(ctx: &Context, owner: &Owner, hash: &str) -> Resul
         .and_then(|meta| meta.annotations.as_ref())
         .and_then(|annotations| annotations.get(CONFIG_HASH_ANNOTATION));
     if existing_hash.map(String::as_str) != Some(hash) {
-        jobs.delete(&owner.child_name(), &DeleteParams::foreground()).await?;
+        jobs.delete(&owner.child_name(), &DeleteParams::foreground())
+            .await?;
     }
     Ok(())
 }
@@ -199,10 +237,26 @@ async fn replace_outdated_job(ctx: &Context, owner: &Owner, hash: &str) -> Resul
 async fn observe_runs(
     ctx: &Context,
     owner: &Owner,
-) -> Result<(Observed, Option<String>, Option<RunStatus>, Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>), Error> {
+) -> Result<
+    (
+        Observed,
+        Option<String>,
+        Option<RunStatus>,
+        Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
+    ),
+    Error,
+> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &owner.namespace);
-    let selector = owner.selector_labels().iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
-    let mut runs = jobs.list(&ListParams::default().labels(&selector)).await?.items;
+    let selector = owner
+        .selector_labels()
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut runs = jobs
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items;
     runs.sort_by_key(|run| run.metadata.creation_timestamp.as_ref().map(|t| t.0));
     let last_successful = runs
         .iter()
@@ -211,26 +265,65 @@ async fn observe_runs(
         .filter_map(|status| status.completion_time.clone())
         .max_by_key(|time| time.0);
     let Some(latest) = runs.last() else {
-        return Ok((Observed::ok(WORKLOAD_READY, "Scheduled", "no run yet"), None, None, last_successful));
+        return Ok((
+            Observed::ok(WORKLOAD_READY, "Scheduled", "no run yet"),
+            None,
+            None,
+            last_successful,
+        ));
     };
     let status = latest.status.clone().unwrap_or_default();
     let succeeded = status.succeeded.unwrap_or(0) > 0;
-    let failed = status.conditions.iter().flatten().any(|c| c.type_ == "Failed" && c.status == "True");
+    let failed = status
+        .conditions
+        .iter()
+        .flatten()
+        .any(|c| c.type_ == "Failed" && c.status == "True");
     let run = RunStatus {
         name: latest.name_any(),
         start_time: status.start_time.clone(),
         finish_time: status.completion_time.clone().or_else(|| {
-            failed.then(|| status.conditions.iter().flatten().find(|c| c.type_ == "Failed")).flatten().and_then(|c| c.last_transition_time.clone())
+            failed
+                .then(|| {
+                    status
+                        .conditions
+                        .iter()
+                        .flatten()
+                        .find(|c| c.type_ == "Failed")
+                })
+                .flatten()
+                .and_then(|c| c.last_transition_time.clone())
         }),
         succeeded: (succeeded || failed).then_some(succeeded),
         ..RunStatus::default()
     };
     let (condition, progress) = if failed {
-        (Observed::failed(WORKLOAD_READY, "RunFailed", format!("run {} failed: see kubectl logs job/{}", run.name, run.name)), None)
+        (
+            Observed::failed(
+                WORKLOAD_READY,
+                "RunFailed",
+                format!("run {} failed: see kubectl logs job/{}", run.name, run.name),
+            ),
+            None,
+        )
     } else if succeeded {
-        (Observed::ok(WORKLOAD_READY, "RunSucceeded", format!("run {} succeeded", run.name)), None)
+        (
+            Observed::ok(
+                WORKLOAD_READY,
+                "RunSucceeded",
+                format!("run {} succeeded", run.name),
+            ),
+            None,
+        )
     } else {
-        (Observed::ok(WORKLOAD_READY, "Running", format!("run {} is running", run.name)), Some(format!("run {} is running", run.name)))
+        (
+            Observed::ok(
+                WORKLOAD_READY,
+                "Running",
+                format!("run {} is running", run.name),
+            ),
+            Some(format!("run {} is running", run.name)),
+        )
     };
     Ok((condition, progress, Some(run), last_successful))
 }

@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
 use super::consumer::{ConsumerSpec, converge};
-use super::{Context, Error, backoff_key, write_status, program};
+use super::{Context, Error, backoff_key, program, write_status};
 use crate::build::labels::{Component, Owner};
 use crate::status::{Observed, conditions};
 
@@ -25,7 +25,10 @@ const KIND: &str = "StreamTransform";
 /// # Errors
 /// When the apiserver fails a request.
 #[tracing::instrument(skip_all, fields(namespace = %transform.namespace().unwrap_or_default(), name = %transform.name_any()))]
-pub async fn reconcile(transform: Arc<StreamTransform>, ctx: Arc<Context>) -> Result<Action, Error> {
+pub async fn reconcile(
+    transform: Arc<StreamTransform>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
     let started = Instant::now();
     let delete = transform.spec.deletion_policy == Some(DeletionPolicy::Delete);
     let context = &*ctx;
@@ -37,14 +40,21 @@ pub async fn reconcile(transform: Arc<StreamTransform>, ctx: Arc<Context>) -> Re
         |transform| async move { cleanup(&transform, context).await },
     )
     .await;
-    ctx.metrics.reconciled(KIND, started.elapsed().as_secs_f64());
+    ctx.metrics
+        .reconciled(KIND, started.elapsed().as_secs_f64());
     outcome
 }
 
 /// `deletionPolicy: Delete`: deletes the output and dead-letter topics.
 async fn cleanup(transform: &StreamTransform, ctx: &Context) -> Result<Action, Error> {
-    let admin = ctx.kafka(&ctx.config.resolve_kafka(transform.spec.kafka.as_ref()).bootstrap_servers)?;
-    admin.delete(transform.spec.output.topic.name.as_str()).await?;
+    let admin = ctx.kafka(
+        &ctx.config
+            .resolve_kafka(transform.spec.kafka.as_ref())
+            .bootstrap_servers,
+    )?;
+    admin
+        .delete(transform.spec.output.topic.name.as_str())
+        .await?;
     if let Some(dead_letter) = &transform.spec.dead_letter {
         admin.delete(dead_letter.topic.name.as_str()).await?;
     }
@@ -58,10 +68,20 @@ async fn reconcile_phases(transform: &StreamTransform, ctx: &Context) -> Result<
         Ok(validated) => validated,
         Err(invalid) => {
             ctx.metrics.failed(KIND, "InvalidSpec");
-            let observed = vec![Observed::failed(TOPIC_READY, "InvalidSpec", invalid.to_string())];
+            let observed = vec![Observed::failed(
+                TOPIC_READY,
+                "InvalidSpec",
+                invalid.to_string(),
+            )];
             let status = StreamTransformStatus {
                 observed_generation: generation,
-                conditions: conditions(&previous.conditions, observed, None, generation, Timestamp::now()),
+                conditions: conditions(
+                    &previous.conditions,
+                    observed,
+                    None,
+                    generation,
+                    Timestamp::now(),
+                ),
                 ..previous.clone()
             };
             write_status(&ctx.client, transform, &previous, &status).await?;
@@ -71,7 +91,13 @@ async fn reconcile_phases(transform: &StreamTransform, ctx: &Context) -> Result<
     let program = program::check(&validated.program);
     if !program.condition.status {
         ctx.metrics.failed(KIND, "ProgramInvalid");
-        ctx.event(transform, EventType::Warning, "ProgramInvalid", program.condition.message.clone()).await;
+        ctx.event(
+            transform,
+            EventType::Warning,
+            "ProgramInvalid",
+            program.condition.message.clone(),
+        )
+        .await;
     }
     let owner = Owner::of(transform, Component::Transform);
     let mut declared = vec![&validated.output];
@@ -94,10 +120,20 @@ async fn reconcile_phases(transform: &StreamTransform, ctx: &Context) -> Result<
     .await?;
     let status = StreamTransformStatus {
         observed_generation: generation,
-        conditions: conditions(&previous.conditions, observation.conditions, observation.rollout, generation, Timestamp::now()),
+        conditions: conditions(
+            &previous.conditions,
+            observation.conditions,
+            observation.rollout,
+            generation,
+            Timestamp::now(),
+        ),
         ready_replicas: Some(observation.ready_replicas),
         consumer_lag: observation.lag.or(previous.consumer_lag),
-        program_hash: if observation.applied { program.hash } else { previous.program_hash.clone() },
+        program_hash: if observation.applied {
+            program.hash
+        } else {
+            previous.program_hash.clone()
+        },
         ..previous.clone()
     };
     write_status(&ctx.client, transform, &previous, &status).await?;

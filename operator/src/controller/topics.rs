@@ -4,40 +4,59 @@
 use homestream_crds::conditions::{INPUT_TOPIC_READY, TOPIC_READY};
 use homestream_crds::topic::TopicSpec;
 use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
-use kube::api::ListParams;
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
 
 use crate::kafka::{KafkaAdmin, KafkaAdminError, TopicDefaults, TopicOutcome};
 use crate::status::Observed;
 use crate::topic_conflict::{TopicDeclaration, winning_conflict};
 
-/// Every topic declared by any resource in the cluster (topics are global to Kafka).
-///
-/// # Errors
-/// When the resources cannot be listed.
-pub async fn all_declarations(client: &Client) -> Result<Vec<TopicDeclaration>, kube::Error> {
-    let mut declarations = Vec::new();
-    for job in Api::<ScrapeJob>::all(client.clone()).list(&ListParams::default()).await? {
-        declarations.push(declaration(&job, &job.spec.output.topic));
-    }
-    for transform in Api::<StreamTransform>::all(client.clone()).list(&ListParams::default()).await? {
-        declarations.push(declaration(&transform, &transform.spec.output.topic));
-        if let Some(dead_letter) = &transform.spec.dead_letter {
-            declarations.push(declaration(&transform, &dead_letter.topic));
+/// The controllers' caches of all three kinds: topic declarations are read from them,
+/// not listed from the apiserver on every reconcile.
+#[derive(Clone)]
+pub struct Declarations {
+    /// ScrapeJobs (output topics).
+    pub scrape_jobs: Store<ScrapeJob>,
+    /// StreamTransforms (output and dead-letter topics).
+    pub transforms: Store<StreamTransform>,
+    /// CassandraSinks (dead-letter topics).
+    pub sinks: Store<CassandraSink>,
+}
+
+impl Declarations {
+    /// Every topic declared by a watched resource.
+    pub fn all(&self) -> Vec<TopicDeclaration> {
+        let mut declarations = Vec::new();
+        for job in self.scrape_jobs.state() {
+            declarations.push(declaration(job.as_ref(), &job.spec.output.topic));
         }
-    }
-    for sink in Api::<CassandraSink>::all(client.clone()).list(&ListParams::default()).await? {
-        if let Some(dead_letter) = &sink.spec.dead_letter {
-            declarations.push(declaration(&sink, &dead_letter.topic));
+        for transform in self.transforms.state() {
+            declarations.push(declaration(transform.as_ref(), &transform.spec.output.topic));
+            if let Some(dead_letter) = &transform.spec.dead_letter {
+                declarations.push(declaration(transform.as_ref(), &dead_letter.topic));
+            }
         }
+        for sink in self.sinks.state() {
+            if let Some(dead_letter) = &sink.spec.dead_letter {
+                declarations.push(declaration(sink.as_ref(), &dead_letter.topic));
+            }
+        }
+        declarations
     }
-    Ok(declarations)
 }
 
 /// The declaration of `topic` by `resource`.
-pub fn declaration<K: Resource<DynamicType = ()>>(resource: &K, topic: &TopicSpec) -> TopicDeclaration {
+pub fn declaration<K: Resource<DynamicType = ()>>(
+    resource: &K,
+    topic: &TopicSpec,
+) -> TopicDeclaration {
     TopicDeclaration {
-        owner: format!("{} {}/{}", K::kind(&()), resource.namespace().unwrap_or_default(), resource.name_any()),
+        owner: format!(
+            "{} {}/{}",
+            K::kind(&()),
+            resource.namespace().unwrap_or_default(),
+            resource.name_any()
+        ),
         created: resource.meta().creation_timestamp.as_ref().map(|t| t.0),
         topic: topic.clone(),
     }
@@ -56,8 +75,15 @@ pub async fn converge(
 ) -> Result<Observed, KafkaAdminError> {
     let mut created = Vec::new();
     for topic in declared {
-        let mine = TopicDeclaration { owner: owner.to_owned(), created: None, topic: (*topic).clone() };
-        let mine = everyone.iter().find(|d| d.owner == owner && d.topic.name == topic.name).unwrap_or(&mine);
+        let mine = TopicDeclaration {
+            owner: owner.to_owned(),
+            created: None,
+            topic: (*topic).clone(),
+        };
+        let mine = everyone
+            .iter()
+            .find(|d| d.owner == owner && d.topic.name == topic.name)
+            .unwrap_or(&mine);
         if let Some(winner) = winning_conflict(mine, everyone) {
             return Ok(Observed::failed(
                 TOPIC_READY,
@@ -72,14 +98,20 @@ pub async fn converge(
         match admin.ensure(topic, defaults).await? {
             TopicOutcome::Ready { created: true } => created.push(topic.name.to_string()),
             TopicOutcome::Ready { created: false } => {}
-            TopicOutcome::Refused { reason, message } => return Ok(Observed::failed(TOPIC_READY, reason, message)),
+            TopicOutcome::Refused { reason, message } => {
+                return Ok(Observed::failed(TOPIC_READY, reason, message));
+            }
         }
     }
     let names: Vec<String> = declared.iter().map(|t| t.name.to_string()).collect();
     let message = if created.is_empty() {
         format!("topics {} match the spec", names.join(", "))
     } else {
-        format!("created {}; topics {} match the spec", created.join(", "), names.join(", "))
+        format!(
+            "created {}; topics {} match the spec",
+            created.join(", "),
+            names.join(", ")
+        )
     };
     Ok(Observed::ok(TOPIC_READY, "TopicsReady", message))
 }
@@ -90,18 +122,30 @@ pub async fn converge(
 /// When Kafka cannot be reached.
 pub async fn input(admin: &KafkaAdmin, topic: &str) -> Result<Observed, KafkaAdminError> {
     Ok(match admin.describe(topic).await? {
-        Some((partitions, _)) => {
-            Observed::ok(INPUT_TOPIC_READY, "Exists", format!("topic {topic} exists with {partitions} partitions"))
-        }
+        Some((partitions, _)) => Observed::ok(
+            INPUT_TOPIC_READY,
+            "Exists",
+            format!("topic {topic} exists with {partitions} partitions"),
+        ),
         None => Observed::failed(
             INPUT_TOPIC_READY,
             "InputTopicMissing",
-            format!("waiting for topic {topic} to exist (declare it as another resource's output, or create it)"),
+            format!(
+                "waiting for topic {topic} to exist (declare it as another resource's output, or create it)"
+            ),
         ),
     })
 }
 
 /// The condition reporting that Kafka could not be reached.
-pub fn kafka_unavailable(type_: &'static str, admin: &KafkaAdmin, error: &KafkaAdminError) -> Observed {
-    Observed::failed(type_, "KafkaUnavailable", format!("Kafka at {} is unreachable: {error}", admin.bootstrap()))
+pub fn kafka_unavailable(
+    type_: &'static str,
+    admin: &KafkaAdmin,
+    error: &KafkaAdminError,
+) -> Observed {
+    Observed::failed(
+        type_,
+        "KafkaUnavailable",
+        format!("Kafka at {} is unreachable: {error}", admin.bootstrap()),
+    )
 }

@@ -7,10 +7,17 @@ use crate::status::Observed;
 
 /// What a Deployment's status says: the condition, the rollout still under way (if
 /// any) and the ready replicas.
-pub fn deployment(deployment: Option<&Deployment>, replicas: u32) -> (Observed, Option<String>, i32) {
+pub fn deployment(
+    deployment: Option<&Deployment>,
+    replicas: u32,
+) -> (Observed, Option<String>, i32) {
     let Some(deployment) = deployment else {
         return (
-            Observed::failed(WORKLOAD_READY, "Pending", "the Deployment is not created yet"),
+            Observed::failed(
+                WORKLOAD_READY,
+                "Pending",
+                "the Deployment is not created yet",
+            ),
             Some("creating the Deployment".to_owned()),
             0,
         );
@@ -23,9 +30,17 @@ pub fn deployment(deployment: Option<&Deployment>, replicas: u32) -> (Observed, 
     let rollout = (!current || updated < wanted || status.replicas.unwrap_or(0) > wanted)
         .then(|| format!("rolling out: {updated} of {wanted} pods updated, {ready} ready"));
     let condition = if ready >= wanted && current {
-        Observed::ok(WORKLOAD_READY, "Available", format!("{ready} of {wanted} pods ready"))
+        Observed::ok(
+            WORKLOAD_READY,
+            "Available",
+            format!("{ready} of {wanted} pods ready"),
+        )
     } else {
-        Observed::failed(WORKLOAD_READY, "PodsNotReady", format!("{ready} of {wanted} pods ready"))
+        Observed::failed(
+            WORKLOAD_READY,
+            "PodsNotReady",
+            format!("{ready} of {wanted} pods ready"),
+        )
     };
     (condition, rollout, ready)
 }

@@ -20,7 +20,7 @@ pub const CONVERGE: Duration = Duration::from_secs(60);
 
 /// The operator binary running for one namespace; killed when dropped.
 pub struct Operator {
-    _child: Child,
+    child: Child,
     /// Its metrics address.
     pub metrics: String,
 }
@@ -29,13 +29,28 @@ impl Operator {
     /// Starts `homestream-operator` watching `namespace`, with a 2 s resync so tests see
     /// drift and recovery quickly.
     pub fn start(env: &StackEnv, namespace: &str) -> Result<Self> {
+        Self::start_with(env, namespace, &[], "homestream-operator-test")
+    }
+
+    /// Starts the operator with extra arguments, as replica `instance`.
+    pub fn start_with(
+        env: &StackEnv,
+        namespace: &str,
+        args: &[&str],
+        instance: &str,
+    ) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let metrics = format!("127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_homestream-operator"))
             .args(["--namespace", namespace, "--listen", &metrics])
+            .args(args)
+            .env("POD_NAME", instance)
             .env("KUBECONFIG", &env.kubeconfig)
             .env("HOMESTREAM_KAFKA_BOOTSTRAP", &env.kafka_bootstrap)
-            .env("HOMESTREAM_CASSANDRA_CONTACT_POINTS", &env.cassandra_contact_points)
+            .env(
+                "HOMESTREAM_CASSANDRA_CONTACT_POINTS",
+                &env.cassandra_contact_points,
+            )
             .env("HOMESTREAM_RESYNC_SECONDS", "2")
             .env("RUST_LOG", "info,homestream_operator=debug")
             .stdout(Stdio::null())
@@ -43,7 +58,19 @@ impl Operator {
             .kill_on_drop(true)
             .spawn()
             .context("starting homestream-operator")?;
-        Ok(Self { _child: child, metrics })
+        Ok(Self { child, metrics })
+    }
+
+    /// Peak resident memory of the operator process so far, in KiB (`VmHWM`).
+    pub fn peak_rss_kib(&self) -> Option<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()?)).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Kills the operator with SIGKILL (no chance to release anything) and reaps it.
+    pub async fn kill(&mut self) -> Result<()> {
+        self.child.kill().await.context("killing the operator")
     }
 }
 
@@ -51,7 +78,9 @@ impl Operator {
 pub async fn metrics(operator: &Operator) -> Result<String> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(&operator.metrics).await?;
-    stream.write_all(b"GET /metrics HTTP/1.1\r\nhost: operator\r\nconnection: close\r\n\r\n").await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: operator\r\nconnection: close\r\n\r\n")
+        .await?;
     let mut response = String::new();
     stream.read_to_string(&mut response).await?;
     Ok(response)
@@ -62,30 +91,54 @@ pub async fn apply<K>(api: &Api<K>, object: &K) -> Result<K>
 where
     K: Resource + Clone + std::fmt::Debug + Serialize + DeserializeOwned,
 {
-    let name = object.meta().name.clone().context("object without a name")?;
-    Ok(api.patch(&name, &PatchParams::apply("kubectl").force(), &Patch::Apply(object)).await?)
+    let name = object
+        .meta()
+        .name
+        .clone()
+        .context("object without a name")?;
+    Ok(api
+        .patch(
+            &name,
+            &PatchParams::apply("kubectl").force(),
+            &Patch::Apply(object),
+        )
+        .await?)
 }
 
 /// The condition `type_` of an object's status, read through its JSON.
 pub fn condition<K: Serialize>(object: &K, type_: &str) -> Option<Condition> {
     let value = serde_json::to_value(object).ok()?;
-    let conditions: Vec<Condition> = serde_json::from_value(value["status"]["conditions"].clone()).ok()?;
+    let conditions: Vec<Condition> =
+        serde_json::from_value(value["status"]["conditions"].clone()).ok()?;
     conditions.into_iter().find(|c| c.type_ == type_)
 }
 
 /// Waits until the condition `type_` of `name` has `status` and `reason`; returns it.
-pub async fn wait_condition<K>(api: &Api<K>, name: &str, type_: &str, status: &str, reason: &str) -> Result<Condition>
+pub async fn wait_condition<K>(
+    api: &Api<K>,
+    name: &str,
+    type_: &str,
+    status: &str,
+    reason: &str,
+) -> Result<Condition>
 where
     K: Resource + Clone + std::fmt::Debug + Serialize + DeserializeOwned,
 {
-    homestream_tests::wait::until(&format!("{name} {type_}={status} ({reason})"), CONVERGE, || async {
-        let object = api.get(name).await?;
-        Ok(match condition(&object, type_) {
-            Some(c) if c.status == status && c.reason == reason => Ok(c),
-            Some(c) => Err(format!("{}={} ({}): {}", c.type_, c.status, c.reason, c.message)),
-            None => Err(format!("no {type_} condition yet")),
-        })
-    })
+    homestream_tests::wait::until(
+        &format!("{name} {type_}={status} ({reason})"),
+        CONVERGE,
+        || async {
+            let object = api.get(name).await?;
+            Ok(match condition(&object, type_) {
+                Some(c) if c.status == status && c.reason == reason => Ok(c),
+                Some(c) => Err(format!(
+                    "{}={} ({}): {}",
+                    c.type_, c.status, c.reason, c.message
+                )),
+                None => Err(format!("no {type_} condition yet")),
+            })
+        },
+    )
     .await
 }
 
