@@ -181,7 +181,13 @@ async fn main() -> Result<()> {
         sinks: sinks.store(),
     };
     tokio::spawn(count_resources(declarations.clone(), metrics.clone()));
-    let ctx = Arc::new(Context::new(client.clone(), cli.config.clone(), metrics, declarations, cli.instance.clone()));
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        cli.config.clone(),
+        metrics,
+        declarations,
+        cli.instance.clone(),
+    ));
     tracing::info!("Starting the ScrapeJob, StreamTransform and CassandraSink controllers.");
     tokio::join!(
         scrape_jobs
@@ -190,11 +196,19 @@ async fn main() -> Result<()> {
             .for_each(|_| async {}),
         transforms
             .graceful_shutdown_on(stopped(shutdown.clone(), lost.clone()))
-            .run(streamtransform::reconcile, controller::error_policy, ctx.clone())
+            .run(
+                streamtransform::reconcile,
+                controller::error_policy,
+                ctx.clone()
+            )
             .for_each(|_| async {}),
         sinks
             .graceful_shutdown_on(stopped(shutdown.clone(), lost.clone()))
-            .run(cassandrasink::reconcile, controller::error_policy, ctx.clone())
+            .run(
+                cassandrasink::reconcile,
+                controller::error_policy,
+                ctx.clone()
+            )
             .for_each(|_| async {}),
     );
     tracing::info!("Controllers stopped.");

@@ -22,9 +22,16 @@ use support::{Operator, apply, condition};
 const RESOURCES: usize = 200;
 
 fn converged(transform: &StreamTransform) -> bool {
-    let current = transform.status.as_ref().and_then(|s| s.observed_generation) == transform.metadata.generation;
+    let current = transform
+        .status
+        .as_ref()
+        .and_then(|s| s.observed_generation)
+        == transform.metadata.generation;
     let holds = |type_: &str| condition(transform, type_).is_some_and(|c| c.status == "True");
-    current && ["ProgramValid", "InputTopicReady", "TopicReady"].iter().all(|t| holds(t))
+    current
+        && ["ProgramValid", "InputTopicReady", "TopicReady"]
+            .iter()
+            .all(|t| holds(t))
 }
 
 #[tokio::test]
@@ -36,7 +43,7 @@ async fn reconcile_200_stream_transforms() -> Result<()> {
         let input = random_name("bench-in");
         kafka::create_topic(&env, &input, 4).await?;
         // The default resync (30 s), so reconciles count what the changes cause.
-        let operator = Operator::start_with(&env, &ns, &["--resync-seconds", "30"], "bench")?;
+        let operator = Operator::start_with(&env, &ns, &["--resync-seconds", "30"], "bench", None)?;
         let transforms: Api<StreamTransform> = Api::namespaced(client.clone(), &ns);
         let started = Instant::now();
         let manifests: Vec<StreamTransform> = (0..RESOURCES)

@@ -43,7 +43,7 @@ async fn one_replica_acts_and_the_other_takes_over_when_it_dies() -> Result<()> 
             "--leader-election-namespace",
             ns.as_str(),
         ];
-        let mut first = Operator::start_with(&env, &ns, &args, "replica-a")?;
+        let mut first = Operator::start_with(&env, &ns, &args, "replica-a", None)?;
         let leases: Api<Lease> = Api::namespaced(client.clone(), &ns);
         wait::until("replica-a to lead", support::CONVERGE, || async {
             Ok(holder(&leases)
@@ -52,7 +52,7 @@ async fn one_replica_acts_and_the_other_takes_over_when_it_dies() -> Result<()> 
                 .ok_or_else(|| "not yet".to_owned()))
         })
         .await?;
-        let second = Operator::start_with(&env, &ns, &args, "replica-b")?;
+        let second = Operator::start_with(&env, &ns, &args, "replica-b", None)?;
 
         let input = random_name("leader-in");
         kafka::create_topic(&env, &input, 1).await?;

@@ -8,6 +8,7 @@ pub mod chromium;
 pub mod crds;
 pub mod kafka;
 pub mod kubernetes;
+pub mod node;
 pub mod stack;
 pub mod wait;
 

@@ -31,7 +31,10 @@ impl Declarations {
             declarations.push(declaration(job.as_ref(), &job.spec.output.topic));
         }
         for transform in self.transforms.state() {
-            declarations.push(declaration(transform.as_ref(), &transform.spec.output.topic));
+            declarations.push(declaration(
+                transform.as_ref(),
+                &transform.spec.output.topic,
+            ));
             if let Some(dead_letter) = &transform.spec.dead_letter {
                 declarations.push(declaration(transform.as_ref(), &dead_letter.topic));
             }

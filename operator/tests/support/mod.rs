@@ -29,15 +29,17 @@ impl Operator {
     /// Starts `homestream-operator` watching `namespace`, with a 2 s resync so tests see
     /// drift and recovery quickly.
     pub fn start(env: &StackEnv, namespace: &str) -> Result<Self> {
-        Self::start_with(env, namespace, &[], "homestream-operator-test")
+        Self::start_with(env, namespace, &[], "homestream-operator-test", None)
     }
 
-    /// Starts the operator with extra arguments, as replica `instance`.
+    /// Starts the operator with extra arguments, as replica `instance`, with another
+    /// kubeconfig than the stack's admin one when given.
     pub fn start_with(
         env: &StackEnv,
         namespace: &str,
         args: &[&str],
         instance: &str,
+        kubeconfig: Option<&std::path::Path>,
     ) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let metrics = format!("127.0.0.1:{port}");
@@ -45,7 +47,7 @@ impl Operator {
             .args(["--namespace", namespace, "--listen", &metrics])
             .args(args)
             .env("POD_NAME", instance)
-            .env("KUBECONFIG", &env.kubeconfig)
+            .env("KUBECONFIG", kubeconfig.unwrap_or(&env.kubeconfig))
             .env("HOMESTREAM_KAFKA_BOOTSTRAP", &env.kafka_bootstrap)
             .env(
                 "HOMESTREAM_CASSANDRA_CONTACT_POINTS",

@@ -1,0 +1,325 @@
+//! Turning a pod's container into a local process (pure): the binary found by image
+//! name, the args with mount paths and listen ports rewritten to this machine, the env
+//! with values from ConfigMaps and Secrets, and the files of ConfigMap volumes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+/// Runtime images the node runs, by image name (without registry and tag), and the
+/// binary that stands in for each.
+#[derive(Clone, Debug, Default)]
+pub struct Images(pub BTreeMap<String, PathBuf>);
+
+impl Images {
+    /// The binary for `image` (e.g. `ghcr.io/x/homestream-transformer:0.1.0`), if it is ours.
+    pub fn binary(&self, image: &str) -> Option<&PathBuf> {
+        let without_tag = image.split('@').next().unwrap_or(image);
+        let last = without_tag.rsplit('/').next().unwrap_or(without_tag);
+        let name = last.split(':').next().unwrap_or(last);
+        self.0.get(name)
+    }
+}
+
+/// ConfigMaps and Secrets the pod references, read by the caller.
+#[derive(Clone, Debug, Default)]
+pub struct Resolved {
+    /// ConfigMap data by name.
+    pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
+    /// Secret data (decoded) by name.
+    pub secrets: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// How a container's process is restarted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RestartPolicy {
+    /// Always (Deployments).
+    Always,
+    /// After a failure only.
+    OnFailure,
+    /// Never (Jobs with `Never`).
+    Never,
+}
+
+/// What the node runs for one container.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessSpec {
+    /// The executable.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its environment (in addition to `PATH` and `HOME`).
+    pub env: Vec<(String, String)>,
+    /// Files to write before starting (ConfigMap volumes).
+    pub files: Vec<(PathBuf, String)>,
+    /// Directories to create (emptyDir volumes).
+    pub dirs: Vec<PathBuf>,
+    /// The readiness probe: local port and path.
+    pub readiness: Option<(u16, String)>,
+    /// Restart policy of the pod.
+    pub restart_policy: RestartPolicy,
+    /// Time between SIGTERM and SIGKILL.
+    pub grace: Duration,
+}
+
+/// Builds the process of the pod's first container. `ports` maps each container port to
+/// the local port allocated for it; `dir` is the pod's directory on this machine.
+///
+/// # Errors
+/// A message like the kubelet's when the image is not a runtime image or a referenced
+/// ConfigMap or Secret key is missing.
+pub fn process_spec(
+    pod: &Pod,
+    images: &Images,
+    resolved: &Resolved,
+    ports: &BTreeMap<i32, u16>,
+    dir: &Path,
+) -> Result<ProcessSpec, String> {
+    let spec = pod.spec.as_ref().ok_or("pod without spec")?;
+    let container: &Container = spec.containers.first().ok_or("pod without containers")?;
+    let image = container.image.clone().unwrap_or_default();
+    let program = images
+        .binary(&image)
+        .ok_or_else(|| format!("image {image} is not a homestream runtime image"))?;
+    let mut mounts: Vec<(String, PathBuf)> = Vec::new();
+    let mut files = Vec::new();
+    let mut dirs = Vec::new();
+    for mount in container.volume_mounts.iter().flatten() {
+        let volume = spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == mount.name)
+            .ok_or_else(|| format!("volume {} is not declared", mount.name))?;
+        let local = dir.join("volumes").join(&volume.name);
+        if let Some(source) = &volume.config_map {
+            let data = resolved
+                .config_maps
+                .get(&source.name)
+                .ok_or_else(|| format!("configmap {} not found", source.name))?;
+            for (key, value) in data {
+                files.push((local.join(key), value.clone()));
+            }
+        } else if volume.empty_dir.is_some() {
+            dirs.push(local.clone());
+        } else {
+            return Err(format!(
+                "volume {} has a type the local node does not support",
+                volume.name
+            ));
+        }
+        mounts.push((mount.mount_path.clone(), local));
+    }
+    let rewrite = |arg: &str| -> String {
+        for (container_port, local_port) in ports {
+            if arg.ends_with(&format!(":{container_port}")) {
+                return format!("127.0.0.1:{local_port}");
+            }
+        }
+        for (mount_path, local) in &mounts {
+            if let Some(rest) = arg.strip_prefix(mount_path.as_str()) {
+                return format!("{}{rest}", local.display());
+            }
+        }
+        arg.to_owned()
+    };
+    let mut args: Vec<String> = container
+        .command
+        .iter()
+        .flatten()
+        .skip(1)
+        .map(|a| rewrite(a))
+        .collect();
+    args.extend(container.args.iter().flatten().map(|a| rewrite(a)));
+    let mut env = Vec::new();
+    for var in container.env.iter().flatten() {
+        let value = match (&var.value, &var.value_from) {
+            (Some(value), _) => value.clone(),
+            (None, Some(from)) => {
+                if let Some(key) = &from.secret_key_ref {
+                    lookup(&resolved.secrets, "secret", &key.name, &key.key)?
+                } else if let Some(key) = &from.config_map_key_ref {
+                    lookup(&resolved.config_maps, "configmap", &key.name, &key.key)?
+                } else {
+                    return Err(format!(
+                        "env {} has a source the local node does not support",
+                        var.name
+                    ));
+                }
+            }
+            (None, None) => String::new(),
+        };
+        env.push((var.name.clone(), value));
+    }
+    if let Some((_, tmp)) = mounts.iter().find(|(path, _)| path == "/tmp") {
+        env.push(("TMPDIR".to_owned(), tmp.display().to_string()));
+    }
+    let readiness = container
+        .readiness_probe
+        .as_ref()
+        .and_then(|probe| probe.http_get.as_ref())
+        .and_then(|get| {
+            let container_port = match &get.port {
+                IntOrString::Int(port) => Some(*port),
+                IntOrString::String(name) => container
+                    .ports
+                    .iter()
+                    .flatten()
+                    .find(|p| p.name.as_deref() == Some(name.as_str()))
+                    .map(|p| p.container_port),
+            }?;
+            Some((
+                *ports.get(&container_port)?,
+                get.path.clone().unwrap_or_else(|| "/".to_owned()),
+            ))
+        });
+    let restart_policy = match spec.restart_policy.as_deref() {
+        Some("Never") => RestartPolicy::Never,
+        Some("OnFailure") => RestartPolicy::OnFailure,
+        _ => RestartPolicy::Always,
+    };
+    let grace = Duration::from_secs(
+        spec.termination_grace_period_seconds
+            .unwrap_or(30)
+            .try_into()
+            .unwrap_or(30),
+    );
+    Ok(ProcessSpec {
+        program: program.clone(),
+        args,
+        env,
+        files,
+        dirs,
+        readiness,
+        restart_policy,
+        grace,
+    })
+}
+
+fn lookup(
+    sources: &BTreeMap<String, BTreeMap<String, String>>,
+    kind: &str,
+    name: &str,
+    key: &str,
+) -> Result<String, String> {
+    sources
+        .get(name)
+        .ok_or_else(|| format!("{kind} {name} not found"))?
+        .get(key)
+        .cloned()
+        .ok_or_else(|| format!("key {key} not found in {kind} {name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_runtime_pod_becomes_a_local_process() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": { "name": "p" },
+            "spec": {
+                "restartPolicy": "Never",
+                "containers": [{
+                    "name": "runtime", "image": "registry.local/homestream-transformer:0.1.0",
+                    "args": ["sink", "--config", "/etc/homestream/config.yaml", "--listen", "0.0.0.0:8080"],
+                    "ports": [{ "name": "http-metrics", "containerPort": 8080 }],
+                    "readinessProbe": { "httpGet": { "path": "/readyz", "port": "http-metrics" } },
+                    "env": [
+                        { "name": "PLAIN", "value": "1" },
+                        { "name": "HOMESTREAM_CASSANDRA_PASSWORD",
+                          "valueFrom": { "secretKeyRef": { "name": "db", "key": "password" } } }
+                    ],
+                    "volumeMounts": [
+                        { "name": "config", "mountPath": "/etc/homestream" },
+                        { "name": "tmp", "mountPath": "/tmp" }
+                    ]
+                }],
+                "volumes": [
+                    { "name": "config", "configMap": { "name": "p-sink" } },
+                    { "name": "tmp", "emptyDir": {} }
+                ]
+            }
+        }))
+        .unwrap();
+        let images = Images(BTreeMap::from([(
+            "homestream-transformer".to_owned(),
+            PathBuf::from("/bin/rt"),
+        )]));
+        let resolved = Resolved {
+            config_maps: BTreeMap::from([(
+                "p-sink".to_owned(),
+                BTreeMap::from([("config.yaml".to_owned(), "kind: x".to_owned())]),
+            )]),
+            secrets: BTreeMap::from([(
+                "db".to_owned(),
+                BTreeMap::from([("password".to_owned(), "s3cret".to_owned())]),
+            )]),
+        };
+        let spec = process_spec(
+            &pod,
+            &images,
+            &resolved,
+            &BTreeMap::from([(8080, 41234)]),
+            Path::new("/pods/p"),
+        )
+        .unwrap();
+        assert_eq!(spec.program, PathBuf::from("/bin/rt"));
+        assert_eq!(
+            spec.args,
+            [
+                "sink",
+                "--config",
+                "/pods/p/volumes/config/config.yaml",
+                "--listen",
+                "127.0.0.1:41234"
+            ]
+        );
+        assert_eq!(
+            spec.files,
+            [(
+                PathBuf::from("/pods/p/volumes/config/config.yaml"),
+                "kind: x".to_owned()
+            )]
+        );
+        assert!(spec.env.contains(&(
+            "HOMESTREAM_CASSANDRA_PASSWORD".to_owned(),
+            "s3cret".to_owned()
+        )));
+        assert!(
+            spec.env
+                .contains(&("TMPDIR".to_owned(), "/pods/p/volumes/tmp".to_owned()))
+        );
+        assert_eq!(spec.readiness, Some((41234, "/readyz".to_owned())));
+        assert_eq!(spec.restart_policy, RestartPolicy::Never);
+    }
+
+    #[test]
+    fn a_missing_secret_is_reported_like_the_kubelet_does() {
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": { "name": "p" },
+            "spec": { "containers": [{
+                "name": "c", "image": "homestream-scraper:1",
+                "env": [{ "name": "K", "valueFrom": { "secretKeyRef": { "name": "api", "key": "key" } } }]
+            }] }
+        }))
+        .unwrap();
+        let images = Images(BTreeMap::from([(
+            "homestream-scraper".to_owned(),
+            PathBuf::from("/bin/rt"),
+        )]));
+        let error = process_spec(
+            &pod,
+            &images,
+            &Resolved::default(),
+            &BTreeMap::new(),
+            Path::new("/p"),
+        )
+        .unwrap_err();
+        assert_eq!(error, "secret api not found");
+    }
+}
