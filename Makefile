@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 STACK := tests/env/stack
 
-.PHONY: help test lint fmt generate stack-up stack-down stack-status toolchain
+.PHONY: help test lint fmt generate stack-up stack-down stack-status toolchain bench-operator
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -20,6 +20,9 @@ fmt: ## Format the code.
 
 generate: ## Regenerate the CRD YAML in manifests/crds/ from the Rust types.
 	$(CARGO) run -q -p homestream-crds --bin crdgen
+
+bench-operator: stack-up ## 200 StreamTransforms through one operator: time to converge, reconciles/s, peak RSS.
+	$(CARGO) test -q -p homestream-operator --test bench_reconcile -- --ignored --nocapture
 
 stack-up: ## Start etcd, the Kubernetes control plane, Kafka, Cassandra (and install Chromium).
 	$(STACK) up

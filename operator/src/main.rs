@@ -154,14 +154,14 @@ async fn main() -> Result<()> {
         ))
     });
     readiness.set(true);
-    if let Some(elector) = &elector {
-        if !lead(elector.clone(), shutdown.clone(), lost_trigger).await {
-            server
-                .await
-                .context("metrics server task")?
-                .context("metrics server")?;
-            return Ok(());
-        }
+    if let Some(elector) = &elector
+        && !lead(elector.clone(), shutdown.clone(), lost_trigger).await
+    {
+        server
+            .await
+            .context("metrics server task")?
+            .context("metrics server")?;
+        return Ok(());
     }
     let namespace = cli.namespace.as_deref();
     let watch = watcher::Config::default;

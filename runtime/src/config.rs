@@ -14,5 +14,6 @@ use serde::de::DeserializeOwned;
 pub fn load<S: DeserializeOwned>(path: &Path) -> Result<RuntimeConfig<S>> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("reading runtime config {}", path.display()))?;
-    serde_yaml::from_str(&text).with_context(|| format!("parsing runtime config {}", path.display()))
+    serde_yaml::from_str(&text)
+        .with_context(|| format!("parsing runtime config {}", path.display()))
 }

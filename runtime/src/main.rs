@@ -14,10 +14,20 @@ use homestream_runtime::{scrape, shutdown, stream, telemetry};
 #[command(name = "homestream-runtime", version, about)]
 struct Cli {
     /// Address of the /metrics, /healthz and /readyz endpoints.
-    #[arg(long, env = "HOMESTREAM_LISTEN", default_value = "0.0.0.0:8080", global = true)]
+    #[arg(
+        long,
+        env = "HOMESTREAM_LISTEN",
+        default_value = "0.0.0.0:8080",
+        global = true
+    )]
     listen: SocketAddr,
     /// The runtime configuration file (the operator mounts it from a ConfigMap).
-    #[arg(long, env = "HOMESTREAM_CONFIG", default_value = "/etc/homestream/config.yaml", global = true)]
+    #[arg(
+        long,
+        env = "HOMESTREAM_CONFIG",
+        default_value = "/etc/homestream/config.yaml",
+        global = true
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Command,
@@ -39,7 +49,11 @@ async fn main() -> Result<()> {
     telemetry::init_logging();
     let (trigger, shutdown) = shutdown::channel();
     trigger.on_signals()?;
-    let process = Process { listen: cli.listen, readiness: Readiness::default(), shutdown };
+    let process = Process {
+        listen: cli.listen,
+        readiness: Readiness::default(),
+        shutdown,
+    };
     let outcome = match cli.command {
         Command::Scrape => scrape::run(&cli.config, process).await,
         Command::Transform => stream::transform::run(&cli.config, process).await,

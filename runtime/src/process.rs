@@ -23,6 +23,11 @@ pub struct Process {
 impl Process {
     /// Starts serving the endpoints with the metrics a subcommand registered in `registry`.
     pub fn serve(&self, registry: Registry) -> JoinHandle<std::io::Result<()>> {
-        tokio::spawn(serve(self.listen, registry, self.readiness.clone(), self.shutdown.clone()))
+        tokio::spawn(serve(
+            self.listen,
+            registry,
+            self.readiness.clone(),
+            self.shutdown.clone(),
+        ))
     }
 }

@@ -46,7 +46,10 @@ pub async fn serve(
     readiness: Readiness,
     mut shutdown: Shutdown,
 ) -> std::io::Result<()> {
-    let state = AppState { registry: Arc::new(registry), readiness };
+    let state = AppState {
+        registry: Arc::new(registry),
+        readiness,
+    };
     let app = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok" }))
@@ -54,7 +57,9 @@ pub async fn serve(
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(%addr, "Serving /metrics, /healthz and /readyz.");
-    axum::serve(listener, app).with_graceful_shutdown(async move { shutdown.requested().await }).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { shutdown.requested().await })
+        .await
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
@@ -62,7 +67,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     match prometheus_client::encoding::text::encode(&mut body, &state.registry) {
         Ok(()) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
             body,
         ),
         Err(error) => (

@@ -13,19 +13,22 @@ use homestream_crds::secret::SecretKeyRef;
 use homestream_crds::workload::PodTemplate;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume, VolumeMount,
+    EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
 
-use super::labels::Owner;
+use super::labels::{Component, Owner};
 
 /// The annotation that carries the configuration hash on the pod template.
 pub const CONFIG_HASH_ANNOTATION: &str = "homestream.io/config-hash";
 /// The port of the runtime's `/metrics`, `/healthz` and `/readyz`.
 pub const RUNTIME_PORT: u16 = 8080;
+/// The label the Job controller puts on a Job's pods, naming the Job.
+pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
 /// The user the runtime runs as: not root, and not a user that exists in the image.
 const RUNTIME_UID: i64 = 65532;
 
@@ -58,6 +61,21 @@ pub fn pod_template(inputs: PodInputs<'_>) -> PodTemplateSpec {
         inputs.config_hash.to_owned(),
     );
     let config_path = format!("{CONFIG_DIR}/{CONFIG_KEY}");
+    let mut env = inputs.env;
+    if owner.component == Component::Scrape {
+        // The run's name in records' `_meta.run`: the Job's name, through the downward API.
+        env.push(EnvVar {
+            name: "HOMESTREAM_RUN_NAME".to_owned(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector {
+                    field_path: format!("metadata.labels['{JOB_NAME_LABEL}']"),
+                    ..ObjectFieldSelector::default()
+                }),
+                ..EnvVarSource::default()
+            }),
+            ..EnvVar::default()
+        });
+    }
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(labels),
@@ -75,7 +93,7 @@ pub fn pod_template(inputs: PodInputs<'_>) -> PodTemplateSpec {
                     "--listen".to_owned(),
                     format!("0.0.0.0:{RUNTIME_PORT}"),
                 ]),
-                env: (!inputs.env.is_empty()).then_some(inputs.env),
+                env: (!env.is_empty()).then_some(env),
                 ports: Some(vec![ContainerPort {
                     name: Some("http-metrics".to_owned()),
                     container_port: RUNTIME_PORT.into(),

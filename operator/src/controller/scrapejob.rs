@@ -11,6 +11,7 @@ use homestream_crds::scrapejob::{RunStatus, TopicStatus};
 use homestream_crds::secret::SecretKeyRef;
 use homestream_crds::{ScrapeJob, ScrapeJobStatus};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::controller::Action;
@@ -20,7 +21,9 @@ use super::cleanup::with_cleanup;
 use super::{Context, Error, apply, backoff_key, topics, write_status};
 use crate::build::config_map::{config_hash, config_map};
 use crate::build::labels::{Component, Owner};
-use crate::build::pod::{CONFIG_HASH_ANNOTATION, PodInputs, credential_env, pod_template};
+use crate::build::pod::{
+    CONFIG_HASH_ANNOTATION, JOB_NAME_LABEL, PodInputs, credential_env, pod_template,
+};
 use crate::build::workload::{ScrapeWorkload, scrape_workload};
 use crate::kafka::TopicDefaults;
 use crate::status::{Observed, conditions};
@@ -279,7 +282,17 @@ async fn observe_runs(
         .iter()
         .flatten()
         .any(|c| c.type_ == "Failed" && c.status == "True");
+    let totals = run_totals(ctx, owner, &latest.name_any()).await?;
+    let total = |key: &str| {
+        totals
+            .as_ref()
+            .and_then(|t| t.get(key))
+            .and_then(serde_json::Value::as_i64)
+    };
     let run = RunStatus {
+        pages_fetched: total("pagesFetched"),
+        records_published: total("recordsPublished"),
+        errors: total("errors"),
         name: latest.name_any(),
         start_time: status.start_time.clone(),
         finish_time: status.completion_time.clone().or_else(|| {
@@ -295,7 +308,6 @@ async fn observe_runs(
                 .and_then(|c| c.last_transition_time.clone())
         }),
         succeeded: (succeeded || failed).then_some(succeeded),
-        ..RunStatus::default()
     };
     let (condition, progress) = if failed {
         (
@@ -326,4 +338,32 @@ async fn observe_runs(
         )
     };
     Ok((condition, progress, Some(run), last_successful))
+}
+
+/// The totals a finished run wrote to its termination message (`pagesFetched`,
+/// `recordsPublished`, `errors`), from the run's newest terminated pod.
+async fn run_totals(
+    ctx: &Context,
+    owner: &Owner,
+    run: &str,
+) -> Result<Option<serde_json::Value>, Error> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    let selector = format!("{JOB_NAME_LABEL}={run}");
+    let pods = pods.list(&ListParams::default().labels(&selector)).await?;
+    Ok(pods
+        .items
+        .iter()
+        .filter_map(|pod| {
+            pod.status
+                .as_ref()?
+                .container_statuses
+                .as_ref()?
+                .first()?
+                .state
+                .as_ref()?
+                .terminated
+                .clone()
+        })
+        .filter_map(|terminated| serde_json::from_str(terminated.message.as_deref()?).ok())
+        .next_back())
 }

@@ -84,7 +84,8 @@ impl<'p> Dom<'p> {
     }
 
     fn html(&mut self) -> &Html {
-        self.html.get_or_insert_with(|| Html::parse_document(&self.page.body))
+        self.html
+            .get_or_insert_with(|| Html::parse_document(&self.page.body))
     }
 }
 
@@ -101,7 +102,9 @@ pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems,
             let html = dom.html();
             for element in html.select(selector) {
                 let fields = dom_fields(&rules.extract.fields, element, base, &mut out.missing);
-                let detail = rules.detail_link.and_then(|link| link_in(element, link, base));
+                let detail = rules
+                    .detail_link
+                    .and_then(|link| link_in(element, link, base));
                 out.items.push(Item { fields, detail });
             }
         }
@@ -109,7 +112,10 @@ pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems,
             let document = document(from, &mut dom)?;
             for value in path.query(&document).all() {
                 let fields = json_fields(&rules.extract.fields, value, &mut out.missing);
-                out.items.push(Item { fields, detail: None });
+                out.items.push(Item {
+                    fields,
+                    detail: None,
+                });
             }
         }
     }
@@ -138,14 +144,21 @@ pub fn detail_fields(
         }
         None => {
             let html = dom.html();
-            Ok(dom_fields(fields, html.root_element(), page.url.as_ref(), missing))
+            Ok(dom_fields(
+                fields,
+                html.root_element(),
+                page.url.as_ref(),
+                missing,
+            ))
         }
     }
 }
 
 fn document(source: &Document, dom: &mut Dom<'_>) -> Result<Value, ExtractError> {
     let page = dom.page;
-    let parse = |what, text: &str| serde_json::from_str(text).map_err(|source| ExtractError::NotJson { what, source });
+    let parse = |what, text: &str| {
+        serde_json::from_str(text).map_err(|source| ExtractError::NotJson { what, source })
+    };
     match source {
         Document::Body => parse("response body", &page.body),
         Document::Script(selector) => {
@@ -153,20 +166,32 @@ fn document(source: &Document, dom: &mut Dom<'_>) -> Result<Value, ExtractError>
             let script = html
                 .select(selector)
                 .next()
-                .ok_or_else(|| ExtractError::NoScript { selector: format!("{selector:?}") })?;
+                .ok_or_else(|| ExtractError::NoScript {
+                    selector: format!("{selector:?}"),
+                })?;
             parse("script", &script.text().collect::<String>())
         }
-        Document::Expression(expression) => {
-            page.expressions.get(expression).cloned().ok_or(ExtractError::NoExpression)
-        }
+        Document::Expression(expression) => page
+            .expressions
+            .get(expression)
+            .cloned()
+            .ok_or(ExtractError::NoExpression),
         Document::Response(name) => {
-            let body = page.responses.get(name).ok_or_else(|| ExtractError::NoResponse { name: name.clone() })?;
+            let body = page
+                .responses
+                .get(name)
+                .ok_or_else(|| ExtractError::NoResponse { name: name.clone() })?;
             parse("captured response", body)
         }
     }
 }
 
-fn dom_fields(fields: &[FieldRule], item: ElementRef<'_>, base: Option<&Url>, missing: &mut Vec<String>) -> Map<String, Value> {
+fn dom_fields(
+    fields: &[FieldRule],
+    item: ElementRef<'_>,
+    base: Option<&Url>,
+    missing: &mut Vec<String>,
+) -> Map<String, Value> {
     fields
         .iter()
         .map(|field| {
@@ -184,12 +209,19 @@ fn dom_fields(fields: &[FieldRule], item: ElementRef<'_>, base: Option<&Url>, mi
                 // Validation keeps JSONPath fields off CSS items; such a field has no value here.
                 FieldValue::Json(_) => None,
             };
-            (field.name.clone(), value.unwrap_or_else(|| note_missing(field, missing)))
+            (
+                field.name.clone(),
+                value.unwrap_or_else(|| note_missing(field, missing)),
+            )
         })
         .collect()
 }
 
-fn json_fields(fields: &[FieldRule], item: &Value, missing: &mut Vec<String>) -> Map<String, Value> {
+fn json_fields(
+    fields: &[FieldRule],
+    item: &Value,
+    missing: &mut Vec<String>,
+) -> Map<String, Value> {
     fields
         .iter()
         .map(|field| {
@@ -202,14 +234,19 @@ fn json_fields(fields: &[FieldRule], item: &Value, missing: &mut Vec<String>) ->
                         _ => Some(Value::Array(matches.into_iter().cloned().collect())),
                     };
                     match (value, &field.regex) {
-                        (Some(value), Some(_)) => narrow(field, scalar_text(&value)).map(Value::String),
+                        (Some(value), Some(_)) => {
+                            narrow(field, scalar_text(&value)).map(Value::String)
+                        }
                         (value, None) => value,
                         (None, Some(_)) => None,
                     }
                 }
                 FieldValue::Dom(..) => None,
             };
-            (field.name.clone(), value.unwrap_or_else(|| note_missing(field, missing)))
+            (
+                field.name.clone(),
+                value.unwrap_or_else(|| note_missing(field, missing)),
+            )
         })
         .collect()
 }
@@ -221,15 +258,19 @@ fn note_missing(field: &FieldRule, missing: &mut Vec<String>) -> Value {
 
 /// The text (whitespace collapsed) or attribute of an element; `href` and `src` are
 /// made absolute.
-fn dom_value(element: ElementRef<'_>, attribute: Option<&str>, base: Option<&Url>) -> Option<String> {
+fn dom_value(
+    element: ElementRef<'_>,
+    attribute: Option<&str>,
+    base: Option<&Url>,
+) -> Option<String> {
     match attribute {
         None => Some(collapse_whitespace(element.text())),
         Some(name) => {
             let value = element.value().attr(name)?;
-            if matches!(name, "href" | "src") {
-                if let Some(absolute) = base.and_then(|base| base.join(value).ok()) {
-                    return Some(absolute.into());
-                }
+            if matches!(name, "href" | "src")
+                && let Some(absolute) = base.and_then(|base| base.join(value).ok())
+            {
+                return Some(absolute.into());
             }
             Some(value.to_owned())
         }
@@ -249,9 +290,14 @@ fn collapse_whitespace<'a>(parts: impl Iterator<Item = &'a str>) -> String {
 
 /// Applies the field's regex: the first capture group, or the whole match.
 fn narrow(field: &FieldRule, text: String) -> Option<String> {
-    let Some(regex) = &field.regex else { return Some(text) };
+    let Some(regex) = &field.regex else {
+        return Some(text);
+    };
     let captures = regex.captures(&text)?;
-    captures.get(1).or_else(|| captures.get(0)).map(|m| m.as_str().to_owned())
+    captures
+        .get(1)
+        .or_else(|| captures.get(0))
+        .map(|m| m.as_str().to_owned())
 }
 
 fn scalar_text(value: &Value) -> String {
@@ -262,7 +308,10 @@ fn scalar_text(value: &Value) -> String {
 }
 
 fn link_in(scope: ElementRef<'_>, link: &Link, base: Option<&Url>) -> Option<Url> {
-    let element = std::iter::once(scope).filter(|e| link.css.matches(e)).chain(scope.select(&link.css)).next()?;
+    let element = std::iter::once(scope)
+        .filter(|e| link.css.matches(e))
+        .chain(scope.select(&link.css))
+        .next()?;
     let value = element.value().attr(&link.attribute)?.trim();
     match base {
         Some(base) => base.join(value).ok(),
@@ -288,15 +337,28 @@ mod tests {
     fn extract(yaml: &str) -> ExtractRules {
         let spec = format!(
             "source: {{http: {{url: 'https://example.com/'}}}}\noutput: {{topic: {{name: t}}}}\nextract:\n{}",
-            yaml.lines().map(|line| format!("  {line}\n")).collect::<String>()
+            yaml.lines()
+                .map(|line| format!("  {line}\n"))
+                .collect::<String>()
         );
         let spec: homestream_crds::ScrapeJobSpec = serde_yaml::from_str(&spec).unwrap();
-        let resource = ResourceIdentity { kind: "ScrapeJob".into(), namespace: "ns".into(), name: "job".into(), generation: 1 };
-        Job::new(&spec, &resource, "run".into(), |_| None).unwrap().extract
+        let resource = ResourceIdentity {
+            kind: "ScrapeJob".into(),
+            namespace: "ns".into(),
+            name: "job".into(),
+            generation: 1,
+        };
+        Job::new(&spec, &resource, "run".into(), |_| None)
+            .unwrap()
+            .extract
     }
 
     fn page(body: &str) -> FetchedPage {
-        FetchedPage { url: Some(Url::parse("https://example.com/list/").unwrap()), body: body.to_owned(), ..FetchedPage::default() }
+        FetchedPage {
+            url: Some(Url::parse("https://example.com/list/").unwrap()),
+            body: body.to_owned(),
+            ..FetchedPage::default()
+        }
     }
 
     #[test]
@@ -316,7 +378,11 @@ fields:
             r#"<ul><li class="home" data-id="1"><a href="/h/1">x</a><h2>  Nice
             flat </h2><span>2 beds</span></li><li class="home" data-id="2"><span>studio</span></li></ul>"#,
         );
-        let rules = PageRules { extract: &extract, next_page: None, detail_link: None };
+        let rules = PageRules {
+            extract: &extract,
+            next_page: None,
+            detail_link: None,
+        };
         let items = page_items(rules, &page).unwrap();
         assert_eq!(items.items.len(), 2);
         assert_eq!(
@@ -348,7 +414,11 @@ fields:
               {"id": 7, "features": [{"icon": "bath", "n": 1}, {"icon": "bed", "n": 3}], "tags": ["a", "b"], "address": "Acton Street, London WC1X"},
               {"id": 8, "features": [], "tags": [], "address": "nowhere"}]}</script>"#,
         );
-        let rules = PageRules { extract: &extract, next_page: None, detail_link: None };
+        let rules = PageRules {
+            extract: &extract,
+            next_page: None,
+            detail_link: None,
+        };
         let items = page_items(rules, &page).unwrap();
         assert_eq!(
             Value::Object(items.items[0].fields.clone()),
@@ -363,12 +433,28 @@ fields:
 
     #[test]
     fn a_missing_document_is_an_error_not_a_panic() {
-        let extract = extract("items: {json: {from: {script: 'script#none'}, path: '$[*]'}}\nkey: id\nfields: [{name: id, jsonPath: '$.id'}]");
-        let rules = PageRules { extract: &extract, next_page: None, detail_link: None };
-        assert!(matches!(page_items(rules, &page("<p>hi</p>")), Err(ExtractError::NoScript { .. })));
+        let extract = extract(
+            "items: {json: {from: {script: 'script#none'}, path: '$[*]'}}\nkey: id\nfields: [{name: id, jsonPath: '$.id'}]",
+        );
+        let rules = PageRules {
+            extract: &extract,
+            next_page: None,
+            detail_link: None,
+        };
+        assert!(matches!(
+            page_items(rules, &page("<p>hi</p>")),
+            Err(ExtractError::NoScript { .. })
+        ));
         let extract = extract_body();
-        let rules = PageRules { extract: &extract, next_page: None, detail_link: None };
-        assert!(matches!(page_items(rules, &page("<html>")), Err(ExtractError::NotJson { .. })));
+        let rules = PageRules {
+            extract: &extract,
+            next_page: None,
+            detail_link: None,
+        };
+        assert!(matches!(
+            page_items(rules, &page("<html>")),
+            Err(ExtractError::NotJson { .. })
+        ));
     }
 
     fn extract_body() -> ExtractRules {

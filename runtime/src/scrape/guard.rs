@@ -15,7 +15,9 @@ use url::{Host, Url};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refused {
     /// The address is in a range a ScrapeJob may not reach.
-    #[error("{host} resolves to {address}, a {range} address; set network.allowPrivateAddresses to reach it")]
+    #[error(
+        "{host} resolves to {address}, a {range} address; set network.allowPrivateAddresses to reach it"
+    )]
     Address {
         /// Host as written in the URL.
         host: String,
@@ -55,7 +57,11 @@ impl Guard {
     /// [`Refused::Address`] for a non-public address when private addresses are not allowed.
     pub fn check_address(&self, host: &str, address: IpAddr) -> Result<(), Refused> {
         match (self.allow_private, non_public_range(address)) {
-            (false, Some(range)) => Err(Refused::Address { host: host.to_owned(), address, range }),
+            (false, Some(range)) => Err(Refused::Address {
+                host: host.to_owned(),
+                address,
+                range,
+            }),
             _ => Ok(()),
         }
     }
@@ -85,7 +91,8 @@ impl Guard {
     pub async fn check_url(&self, url: &Url) -> Result<(), Refused> {
         self.check_url_literal(url)?;
         if let Some(Host::Domain(host)) = url.host() {
-            self.resolve(host, url.port_or_known_default().unwrap_or(80)).await?;
+            self.resolve(host, url.port_or_known_default().unwrap_or(80))
+                .await?;
         }
         Ok(())
     }
@@ -98,10 +105,16 @@ impl Guard {
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refused> {
         let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
-            .map_err(|error| Refused::Unresolved { host: host.to_owned(), reason: error.to_string() })?
+            .map_err(|error| Refused::Unresolved {
+                host: host.to_owned(),
+                reason: error.to_string(),
+            })?
             .collect();
         if addresses.is_empty() {
-            return Err(Refused::Unresolved { host: host.to_owned(), reason: "no addresses".to_owned() });
+            return Err(Refused::Unresolved {
+                host: host.to_owned(),
+                reason: "no addresses".to_owned(),
+            });
         }
         for address in &addresses {
             self.check_address(host, address.ip())?;
@@ -136,9 +149,11 @@ fn v4_range(ip: Ipv4Addr) -> Option<&'static str> {
         // 100.64.0.0/10, carrier-grade NAT, also used for in-cluster and metadata
         // services (Alibaba Cloud's 100.100.100.200).
         Some("shared")
-    } else if ip.is_broadcast() || ip.is_multicast() || a >= 240 {
-        Some("reserved")
-    } else if a == 192 && b == 0 && ip.octets()[2] == 0 {
+    } else if ip.is_broadcast()
+        || ip.is_multicast()
+        || a >= 240
+        || (a == 192 && b == 0 && ip.octets()[2] == 0)
+    {
         Some("reserved")
     } else if a == 198 && (b == 18 || b == 19) {
         Some("benchmarking")
@@ -217,25 +232,50 @@ mod tests {
                 other => panic!("{address}: {other:?}"),
             }
         }
-        for address in ["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c", "8.8.8.8"] {
-            assert!(guard.check_address("h", address.parse().unwrap()).is_ok(), "{address}");
+        for address in [
+            "93.184.215.14",
+            "2606:2800:21f:cb07:6820:80da:af6b:8b2c",
+            "8.8.8.8",
+        ] {
+            assert!(
+                guard.check_address("h", address.parse().unwrap()).is_ok(),
+                "{address}"
+            );
         }
     }
 
     #[test]
     fn allows_everything_when_the_job_says_so() {
         let guard = Guard::new(true);
-        assert!(guard.check_address("h", "169.254.169.254".parse().unwrap()).is_ok());
-        assert!(guard.check_address("h", "127.0.0.1".parse().unwrap()).is_ok());
+        assert!(
+            guard
+                .check_address("h", "169.254.169.254".parse().unwrap())
+                .is_ok()
+        );
+        assert!(
+            guard
+                .check_address("h", "127.0.0.1".parse().unwrap())
+                .is_ok()
+        );
     }
 
     #[test]
     fn checks_literal_urls_without_resolving() {
         let guard = Guard::new(false);
         let url = Url::parse("http://169.254.169.254/latest/meta-data/").unwrap();
-        assert!(matches!(guard.check_url_literal(&url), Err(Refused::Address { range: "link-local", .. })));
+        assert!(matches!(
+            guard.check_url_literal(&url),
+            Err(Refused::Address {
+                range: "link-local",
+                ..
+            })
+        ));
         let url = Url::parse("http://[::1]:8080/").unwrap();
         assert!(guard.check_url_literal(&url).is_err());
-        assert!(guard.check_url_literal(&Url::parse("file:///etc/passwd").unwrap()).is_err());
+        assert!(
+            guard
+                .check_url_literal(&Url::parse("file:///etc/passwd").unwrap())
+                .is_err()
+        );
     }
 }

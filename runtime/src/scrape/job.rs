@@ -24,10 +24,15 @@ use url::Url;
 use super::politeness::RetryPolicy;
 
 /// The user agent when the job sets none: names the project so sites can reach its operators.
-pub const DEFAULT_USER_AGENT: &str = concat!("homestream/", env!("CARGO_PKG_VERSION"), " (+https://github.com/homestream/homestream)");
+pub const DEFAULT_USER_AGENT: &str = concat!(
+    "homestream/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/homestream/homestream)"
+);
 const DEFAULT_WAIT_TIMEOUT: Duration = Duration::from_secs(30);
 const DEFAULT_VIEWPORT: (u32, u32) = (1366, 900);
-const DEFAULT_BLOCKED: [ResourceType; 3] = [ResourceType::Image, ResourceType::Font, ResourceType::Media];
+const DEFAULT_BLOCKED: [ResourceType; 3] =
+    [ResourceType::Image, ResourceType::Font, ResourceType::Media];
 
 /// A ScrapeJob that cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -44,7 +49,9 @@ pub enum JobError {
         message: String,
     },
     /// A header's Secret value is not in the environment.
-    #[error("header {header} takes its value from Secret {secret}, but {variable} is not set in the environment")]
+    #[error(
+        "header {header} takes its value from Secret {secret}, but {variable} is not set in the environment"
+    )]
     MissingSecret {
         /// Header name.
         header: String,
@@ -76,6 +83,8 @@ pub struct Job {
     pub allow_private_addresses: bool,
     /// Output topic.
     pub topic: String,
+    /// Longest run.
+    pub run_timeout: Duration,
 }
 
 /// How pages are fetched.
@@ -269,7 +278,12 @@ impl Job {
         let source = match (&spec.source.browser, &spec.source.http) {
             (Some(browser), _) => Source::Browser(browser_settings(browser)?),
             (None, Some(http)) => Source::Http(http_settings(http, &env)?),
-            (None, None) => return Err(parse_error("spec.source", "exactly one of browser or http must be set")),
+            (None, None) => {
+                return Err(parse_error(
+                    "spec.source",
+                    "exactly one of browser or http must be set",
+                ));
+            }
         };
         let items = match (&spec.extract.items.css, &spec.extract.items.json) {
             (Some(css), _) => Items::Css(parse("spec.extract.items.css", css.parse())?),
@@ -277,9 +291,18 @@ impl Job {
                 from: document(json.from.as_ref(), "spec.extract.items.json.from")?,
                 path: parse("spec.extract.items.json.path", json.path.parse())?,
             },
-            (None, None) => return Err(parse_error("spec.extract.items", "exactly one of css or json must be set")),
+            (None, None) => {
+                return Err(parse_error(
+                    "spec.extract.items",
+                    "exactly one of css or json must be set",
+                ));
+            }
         };
-        let detail = match spec.follow.as_ref().and_then(|follow| follow.detail_pages.as_ref()) {
+        let detail = match spec
+            .follow
+            .as_ref()
+            .and_then(|follow| follow.detail_pages.as_ref())
+        {
             Some(detail) => Some(DetailRules {
                 link: link(&detail.link, "spec.follow.detailPages.link")?,
                 from: detail
@@ -288,14 +311,24 @@ impl Job {
                     .map(|from| document(Some(from), "spec.follow.detailPages.from"))
                     .transpose()?,
                 fields: fields(&detail.fields, "spec.follow.detailPages.fields")?,
-                max_pages: validated.detail_pages.as_ref().map_or(NonZeroU32::MIN, |detail| detail.max_pages),
+                max_pages: validated
+                    .detail_pages
+                    .as_ref()
+                    .map_or(NonZeroU32::MIN, |detail| detail.max_pages),
             }),
             None => None,
         };
-        let next_page = match spec.follow.as_ref().and_then(|follow| follow.next_page.as_ref()) {
+        let next_page = match spec
+            .follow
+            .as_ref()
+            .and_then(|follow| follow.next_page.as_ref())
+        {
             Some(next) => Some((
                 link(&next.link, "spec.follow.nextPage.link")?,
-                validated.next_page.as_ref().map_or(NonZeroU32::MIN, |(_, max)| *max),
+                validated
+                    .next_page
+                    .as_ref()
+                    .map_or(NonZeroU32::MIN, |next| next.max_pages),
             )),
             None => None,
         };
@@ -317,23 +350,32 @@ impl Job {
                 respect_robots_txt: politeness.respect_robots_txt,
                 retry: RetryPolicy::of(&validated),
                 timeout: politeness.timeout,
-                user_agent: politeness.user_agent.clone().unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
+                user_agent: politeness
+                    .user_agent
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_USER_AGENT.to_owned()),
             },
             allow_private_addresses: validated.allow_private_addresses,
             topic: validated.output.name.as_str().to_owned(),
+            run_timeout: validated.run_timeout,
         })
     }
 }
 
 fn parse_error(path: impl Into<String>, message: impl ToString) -> JobError {
-    JobError::Parse { path: path.into(), message: message.to_string() }
+    JobError::Parse {
+        path: path.into(),
+        message: message.to_string(),
+    }
 }
 
 fn parse<T, E: ToString>(path: &str, result: Result<T, E>) -> Result<T, JobError> {
     result.map_err(|error| parse_error(path, error))
 }
 
-fn browser_settings(browser: &homestream_crds::scrapejob::source::BrowserSource) -> Result<BrowserSettings, JobError> {
+fn browser_settings(
+    browser: &homestream_crds::scrapejob::source::BrowserSource,
+) -> Result<BrowserSettings, JobError> {
     let start_urls = browser
         .start_urls
         .iter()
@@ -341,7 +383,11 @@ fn browser_settings(browser: &homestream_crds::scrapejob::source::BrowserSource)
         .collect::<Result<Vec<_>, _>>()?;
     let allowed_hosts = match &browser.allowed_hosts {
         Some(hosts) => hosts.iter().map(|host| host.as_str().to_owned()).collect(),
-        None => start_urls.iter().filter_map(Url::host_str).map(str::to_owned).collect(),
+        None => start_urls
+            .iter()
+            .filter_map(Url::host_str)
+            .map(str::to_owned)
+            .collect(),
     };
     let wait = browser.wait_for.as_ref();
     let wait_timeout = match wait.and_then(|wait| wait.timeout.as_ref()) {
@@ -352,16 +398,31 @@ fn browser_settings(browser: &homestream_crds::scrapejob::source::BrowserSource)
         .capture_responses
         .iter()
         .flatten()
-        .map(|capture| Ok((capture.name.clone(), parse("spec.source.browser.captureResponses", capture.url_pattern.parse())?)))
+        .map(|capture| {
+            Ok((
+                capture.name.clone(),
+                parse(
+                    "spec.source.browser.captureResponses",
+                    capture.url_pattern.parse(),
+                )?,
+            ))
+        })
         .collect::<Result<Vec<_>, JobError>>()?;
     Ok(BrowserSettings {
         start_urls,
         allowed_hosts,
-        wait_selector: wait.and_then(|wait| wait.selector.as_ref()).map(|selector| selector.as_str().to_owned()),
+        wait_selector: wait
+            .and_then(|wait| wait.selector.as_ref())
+            .map(|selector| selector.as_str().to_owned()),
         wait_network_idle: wait.and_then(|wait| wait.network_idle).unwrap_or(false),
         wait_timeout,
-        block_resource_types: browser.block_resource_types.clone().unwrap_or_else(|| DEFAULT_BLOCKED.to_vec()),
-        viewport: browser.viewport.map_or(DEFAULT_VIEWPORT, |v| (v.width.unsigned_abs(), v.height.unsigned_abs())),
+        block_resource_types: browser
+            .block_resource_types
+            .clone()
+            .unwrap_or_else(|| DEFAULT_BLOCKED.to_vec()),
+        viewport: browser.viewport.map_or(DEFAULT_VIEWPORT, |v| {
+            (v.width.unsigned_abs(), v.height.unsigned_abs())
+        }),
         capture_responses,
     })
 }
@@ -386,9 +447,13 @@ fn http_settings(
             }
             (None, None) => return Err(parse_error(path, "a header takes value or valueFrom")),
         };
-        let name = parse(&path, HeaderName::from_bytes(header.name.as_str().as_bytes()))?;
+        let name = parse(
+            &path,
+            HeaderName::from_bytes(header.name.as_str().as_bytes()),
+        )?;
         // Never echo a value into an error: it may be a credential.
-        let value = HeaderValue::from_str(&value).map_err(|_| parse_error(&path, "the value is not a valid header value"))?;
+        let value = HeaderValue::from_str(&value)
+            .map_err(|_| parse_error(&path, "the value is not a valid header value"))?;
         headers.append(name, value);
     }
     let pagination = match &http.pagination {
@@ -398,10 +463,16 @@ fn http_settings(
                 PaginationMode::OffsetLimit {
                     limit: offset.limit.unsigned_abs().max(1),
                     start: offset.start.unwrap_or(0).unsigned_abs(),
-                    total_path: offset.total_path.as_ref().map(|p| parse(base, p.parse())).transpose()?,
+                    total_path: offset
+                        .total_path
+                        .as_ref()
+                        .map(|p| parse(base, p.parse()))
+                        .transpose()?,
                 }
             } else if let Some(page) = &pagination.page_number {
-                PaginationMode::PageNumber { start: page.start.unwrap_or(1).unsigned_abs() }
+                PaginationMode::PageNumber {
+                    start: page.start.unwrap_or(1).unsigned_abs(),
+                }
             } else if let Some(cursor) = &pagination.cursor {
                 PaginationMode::Cursor(parse(base, cursor.path.parse())?)
             } else if let Some(next) = &pagination.next_link {
@@ -409,7 +480,11 @@ fn http_settings(
             } else {
                 return Err(parse_error(base, "no pagination mode is set"));
             };
-            Some(Pagination { mode, max_pages: NonZeroU32::new(pagination.max_pages.unsigned_abs()).unwrap_or(NonZeroU32::MIN) })
+            Some(Pagination {
+                mode,
+                max_pages: NonZeroU32::new(pagination.max_pages.unsigned_abs())
+                    .unwrap_or(NonZeroU32::MIN),
+            })
         }
         None => None,
     };
@@ -419,19 +494,28 @@ fn http_settings(
             HttpMethod::Post => reqwest::Method::POST,
         },
         url: parse("spec.source.http.url", Template::parse(http.url.as_str()))?,
-        body: http.body.as_deref().map(|body| parse("spec.source.http.body", Template::parse(body))).transpose()?,
+        body: http
+            .body
+            .as_deref()
+            .map(|body| parse("spec.source.http.body", Template::parse(body)))
+            .transpose()?,
         headers,
         pagination,
     })
 }
 
 fn document(from: Option<&JsonDocument>, path: &str) -> Result<Document, JobError> {
-    let Some(from) = from else { return Ok(Document::Body) };
+    let Some(from) = from else {
+        return Ok(Document::Body);
+    };
     match (&from.script, &from.expression, &from.response) {
         (Some(script), None, None) => Ok(Document::Script(parse(path, script.parse())?)),
         (None, Some(expression), None) => Ok(Document::Expression(expression.clone())),
         (None, None, Some(response)) => Ok(Document::Response(response.clone())),
-        _ => Err(parse_error(path, "exactly one of script, expression or response must be set")),
+        _ => Err(parse_error(
+            path,
+            "exactly one of script, expression or response must be set",
+        )),
     }
 }
 
@@ -443,14 +527,22 @@ fn fields(fields: &[SpecField], base: &str) -> Result<Vec<FieldRule>, JobError> 
             let value = match &field.json_path {
                 Some(json_path) => FieldValue::Json(parse(&path, json_path.parse())?),
                 None => FieldValue::Dom(
-                    field.css.as_ref().map(|css| parse(&path, css.parse())).transpose()?,
+                    field
+                        .css
+                        .as_ref()
+                        .map(|css| parse(&path, css.parse()))
+                        .transpose()?,
                     field.attribute.clone(),
                 ),
             };
             Ok(FieldRule {
                 name: field.name.clone(),
                 value,
-                regex: field.regex.as_ref().map(|regex| parse(&path, regex.parse())).transpose()?,
+                regex: field
+                    .regex
+                    .as_ref()
+                    .map(|regex| parse(&path, regex.parse()))
+                    .transpose()?,
                 required: field.required.unwrap_or(false),
             })
         })

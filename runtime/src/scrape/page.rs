@@ -27,7 +27,12 @@ pub struct PageRequest {
 impl PageRequest {
     /// A plain `GET`.
     pub fn get(url: Url) -> Self {
-        Self { method: Method::GET, url, headers: HeaderMap::new(), body: None }
+        Self {
+            method: Method::GET,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+        }
     }
 }
 
@@ -110,5 +115,8 @@ impl FetchError {
 /// Fetches pages: the HTTP client or the browser pool.
 pub trait Fetcher: Send + Sync {
     /// Fetches one page, with the job's politeness and retries.
-    fn fetch(&self, request: &PageRequest) -> impl Future<Output = Result<FetchedPage, FetchError>> + Send;
+    fn fetch(
+        &self,
+        request: &PageRequest,
+    ) -> impl Future<Output = Result<FetchedPage, FetchError>> + Send;
 }

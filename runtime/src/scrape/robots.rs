@@ -31,8 +31,15 @@ impl Robots {
     /// A cache for `user_agent`, matched in robots.txt by its product token (the part
     /// before the first `/` or space, e.g. `homestream`).
     pub fn new(user_agent: &str) -> Self {
-        let product = user_agent.split(['/', ' ']).next().unwrap_or(user_agent).to_owned();
-        Self { product, origins: Mutex::new(HashMap::new()) }
+        let product = user_agent
+            .split(['/', ' '])
+            .next()
+            .unwrap_or(user_agent)
+            .to_owned();
+        Self {
+            product,
+            origins: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Whether `url` may be fetched. The first call for an origin fetches its robots.txt
@@ -40,7 +47,10 @@ impl Robots {
     pub async fn allowed(&self, client: &reqwest::Client, url: &Url) -> bool {
         let origin = url.origin().ascii_serialization();
         let cell = {
-            let mut origins = self.origins.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut origins = self
+                .origins
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             origins.entry(origin.clone()).or_default().clone()
         };
         let rules = cell.get_or_init(|| self.fetch(client, origin)).await;
@@ -72,7 +82,11 @@ impl Robots {
             Ok(body) => match Robot::new(&self.product, &body) {
                 Ok(robot) => Rules::Parsed(Box::new(robot)),
                 Err(error) => {
-                    tracing::warn!(url = robots_url, error = format!("{error:#}"), "Unparseable robots.txt; treating it as empty.");
+                    tracing::warn!(
+                        url = robots_url,
+                        error = format!("{error:#}"),
+                        "Unparseable robots.txt; treating it as empty."
+                    );
                     Rules::AllowAll
                 }
             },

@@ -1,4 +1,25 @@
-//! Stream processing between Kafka and Kafka or Cassandra. (Being written: see issue 6.)
+//! Stream processing between Kafka and Kafka ([`transform`]) or Cassandra ([`sink`]).
+//!
+//! Both components share the Kafka plumbing ([`kafka`]), the dead-letter records
+//! ([`dead_letter`]) and their metrics ([`metrics`]); the transform runs a VRL
+//! [`program`], the sink converts record fields into CQL values ([`cql`]).
 
+pub mod cql;
+pub mod dead_letter;
+pub mod kafka;
+pub mod metrics;
+pub mod program;
 pub mod sink;
 pub mod transform;
+
+/// An error and its sources, joined by `: `, for logs and dead-letter headers.
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -95,13 +95,19 @@ pub struct Origin<'a> {
 /// The stable identity of a program's source: lower-case hex SHA-256. It goes into
 /// dead-letter headers and the StreamTransform status.
 pub fn program_hash(source: &str) -> String {
-    Sha256::digest(source.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+    Sha256::digest(source.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }
 
 /// The functions a program may call: VRL's base standard library without
 /// [`DENIED_FUNCTIONS`].
 pub fn functions() -> Vec<Box<dyn Function>> {
-    vrl::stdlib::all().into_iter().filter(|function| !DENIED_FUNCTIONS.contains(&function.identifier())).collect()
+    vrl::stdlib::all()
+        .into_iter()
+        .filter(|function| !DENIED_FUNCTIONS.contains(&function.identifier()))
+        .collect()
 }
 
 impl Program {
@@ -132,7 +138,11 @@ impl Program {
             Ok(value) => value,
             Err(error) => return Outcome::Failed(format!("payload is not JSON: {error}")),
         };
-        let mut target = TargetValue { value, metadata: metadata(origin), secrets: Secrets::default() };
+        let mut target = TargetValue {
+            value,
+            metadata: metadata(origin),
+            secrets: Secrets::default(),
+        };
         runtime.clear();
         match runtime.resolve(&mut target, &self.compiled, &self.timezone) {
             Ok(_) => outputs(target),
@@ -144,21 +154,34 @@ impl Program {
 
 fn metadata(origin: Origin<'_>) -> Value {
     let mut metadata = ObjectMap::new();
-    metadata.insert("key".into(), origin.key.map_or(Value::Null, |key| Value::from(key.to_vec())));
+    // A UTF-8 key is a string, so that string functions work on it; other keys are bytes.
+    let key = origin.key.map_or(Value::Null, |key| {
+        std::str::from_utf8(key).map_or_else(|_| Value::from(key), Value::from)
+    });
+    metadata.insert("key".into(), key);
     metadata.insert("topic".into(), Value::from(origin.topic));
     metadata.insert("partition".into(), Value::from(i64::from(origin.partition)));
     metadata.insert("offset".into(), Value::from(origin.offset));
-    metadata.insert("timestamp".into(), origin.timestamp.map_or(Value::Null, Value::from));
+    metadata.insert(
+        "timestamp".into(),
+        origin.timestamp.map_or(Value::Null, Value::from),
+    );
     Value::Object(metadata)
 }
 
 fn outputs(target: TargetValue) -> Outcome {
-    let key = match target.metadata.get("key") {
+    let key = match target
+        .metadata
+        .as_object()
+        .and_then(|metadata| metadata.get("key"))
+    {
         None | Some(Value::Null) => None,
-        Some(Value::Bytes(bytes)) => Some(bytes.to_vec()),
-        Some(other) => match serde_json::to_vec(other) {
-            Ok(encoded) => Some(encoded),
-            Err(error) => return Outcome::Failed(format!("%key cannot be encoded: {error}")),
+        Some(key) => match key.as_bytes() {
+            Some(bytes) => Some(bytes.to_vec()),
+            None => match serde_json::to_vec(key) {
+                Ok(encoded) => Some(encoded),
+                Err(error) => return Outcome::Failed(format!("%key cannot be encoded: {error}")),
+            },
         },
     };
     let values = match target.value {
@@ -168,8 +191,13 @@ fn outputs(target: TargetValue) -> Outcome {
     let mut records = Vec::with_capacity(values.len());
     for value in values {
         match serde_json::to_vec(&value) {
-            Ok(encoded) => records.push(Output { key: key.clone(), value: encoded }),
-            Err(error) => return Outcome::Failed(format!("result cannot be encoded as JSON: {error}")),
+            Ok(encoded) => records.push(Output {
+                key: key.clone(),
+                value: encoded,
+            }),
+            Err(error) => {
+                return Outcome::Failed(format!("result cannot be encoded as JSON: {error}"));
+            }
         }
     }
     Outcome::Records(records)
@@ -181,7 +209,8 @@ fn diagnostics_at(source: &str, diagnostics: &DiagnosticList) -> Vec<Diagnostic>
         .filter(|diagnostic| diagnostic.is_problem())
         .map(|diagnostic| {
             let primary = diagnostic.labels.iter().find(|label| label.primary);
-            let (line, column) = primary.map_or((1, 1), |label| line_column(source, label.span.start()));
+            let (line, column) =
+                primary.map_or((1, 1), |label| line_column(source, label.span.start()));
             let mut message = format!("E{:03}: {}", diagnostic.code, diagnostic.message);
             if let Some(label) = primary
                 && !label.message.is_empty()
@@ -189,7 +218,11 @@ fn diagnostics_at(source: &str, diagnostics: &DiagnosticList) -> Vec<Diagnostic>
             {
                 message = format!("{message} ({})", label.message);
             }
-            Diagnostic { line, column, message }
+            Diagnostic {
+                line,
+                column,
+                message,
+            }
         })
         .collect()
 }
@@ -198,15 +231,23 @@ fn diagnostics_at(source: &str, diagnostics: &DiagnosticList) -> Vec<Diagnostic>
 fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let before = source.get(..offset).unwrap_or(source);
     let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
-    (before.matches('\n').count() + 1, before[line_start..].chars().count() + 1)
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ORIGIN: Origin<'static> =
-        Origin { key: Some(b"k1"), topic: "in", partition: 2, offset: 40, timestamp: Some(1_700_000_000_000) };
+    const ORIGIN: Origin<'static> = Origin {
+        key: Some(b"k1"),
+        topic: "in",
+        partition: 2,
+        offset: 40,
+        timestamp: Some(1_700_000_000_000),
+    };
 
     fn run(source: &str, payload: &str) -> Outcome {
         let program = Program::compile(source).unwrap();
@@ -214,10 +255,15 @@ mod tests {
     }
 
     fn single(outcome: Outcome) -> (Option<String>, serde_json::Value) {
-        let Outcome::Records(mut records) = outcome else { panic!("expected records, got {outcome:?}") };
+        let Outcome::Records(mut records) = outcome else {
+            panic!("expected records, got {outcome:?}")
+        };
         assert_eq!(records.len(), 1);
         let record = records.remove(0);
-        (record.key.map(|k| String::from_utf8(k).unwrap()), serde_json::from_slice(&record.value).unwrap())
+        (
+            record.key.map(|k| String::from_utf8(k).unwrap()),
+            serde_json::from_slice(&record.value).unwrap(),
+        )
     }
 
     #[test]
@@ -226,7 +272,10 @@ mod tests {
             (".home = get_env_var!(\"HOME\")", "get_env_var"),
             (".ip = dns_lookup!(\"example.com\")", "dns_lookup"),
             (".h = get_hostname!()", "get_hostname"),
-            (".r = http_request!(\"http://169.254.169.254/\")", "http_request"),
+            (
+                ".r = http_request!(\"http://169.254.169.254/\")",
+                "http_request",
+            ),
         ] {
             let diagnostics = Program::compile(source).unwrap_err();
             assert_eq!(
@@ -239,7 +288,10 @@ mod tests {
                 "{source}"
             );
         }
-        let available: Vec<&str> = functions().iter().map(|function| function.identifier()).collect();
+        let available: Vec<&str> = functions()
+            .iter()
+            .map(|function| function.identifier())
+            .collect();
         assert!(available.contains(&"parse_regex"));
         for denied in DENIED_FUNCTIONS {
             assert!(!available.contains(denied), "{denied} is available");
@@ -251,18 +303,33 @@ mod tests {
         let diagnostics = Program::compile(".a = 1\n.b = upcase(.a)\n").unwrap_err();
         assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
         assert_eq!((diagnostics[0].line, diagnostics[0].column), (2, 6));
-        assert!(diagnostics[0].message.starts_with("E110: invalid argument type"), "{}", diagnostics[0]);
+        assert!(
+            diagnostics[0]
+                .message
+                .starts_with("E110: invalid argument type"),
+            "{}",
+            diagnostics[0]
+        );
     }
 
     #[test]
     fn hash_is_stable_hex_sha256() {
-        assert_eq!(program_hash(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(Program::compile(".a = 1").unwrap().hash(), program_hash(".a = 1"));
+        assert_eq!(
+            program_hash(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(
+            Program::compile(".a = 1").unwrap().hash(),
+            program_hash(".a = 1")
+        );
     }
 
     #[test]
     fn key_is_preserved_or_replaced() {
-        assert_eq!(single(run(".b = 2", r#"{"a":1}"#)), (Some("k1".into()), serde_json::json!({"a": 1, "b": 2})));
+        assert_eq!(
+            single(run(".b = 2", r#"{"a":1}"#)),
+            (Some("k1".into()), serde_json::json!({"a": 1, "b": 2}))
+        );
         let (key, _) = single(run("%key = \"listing-\" + to_string!(.id)", r#"{"id":7}"#));
         assert_eq!(key.as_deref(), Some("listing-7"));
         let (key, _) = single(run("%key = null", r#"{}"#));
@@ -272,21 +339,30 @@ mod tests {
     #[test]
     fn origin_is_readable() {
         let (_, value) = single(run(".o = [%topic, %partition, %offset, %timestamp]", "{}"));
-        assert_eq!(value, serde_json::json!({"o": ["in", 2, 40, 1_700_000_000_000_i64]}));
+        assert_eq!(
+            value,
+            serde_json::json!({"o": ["in", 2, 40, 1_700_000_000_000_i64]})
+        );
     }
 
     #[test]
     fn arrays_fan_out_and_abort_drops() {
-        let Outcome::Records(records) = run(". = [{\"n\": 1}, {\"n\": 2}]", "{}") else { panic!() };
+        let Outcome::Records(records) = run(". = [{\"n\": 1}, {\"n\": 2}]", "{}") else {
+            panic!()
+        };
         assert_eq!(records.len(), 2);
         assert_eq!(run("abort", "{}"), Outcome::Aborted("aborted".to_owned()));
     }
 
     #[test]
     fn runtime_errors_and_bad_payloads_fail() {
-        let Outcome::Failed(message) = run(".n = to_int!(.price)", r#"{"price":"POA"}"#) else { panic!() };
+        let Outcome::Failed(message) = run(".n = to_int!(.price)", r#"{"price":"POA"}"#) else {
+            panic!()
+        };
         assert!(message.contains("Invalid integer"), "{message}");
-        let Outcome::Failed(message) = run(".a = 1", "not json") else { panic!() };
+        let Outcome::Failed(message) = run(".a = 1", "not json") else {
+            panic!()
+        };
         assert!(message.starts_with("payload is not JSON"), "{message}");
     }
 }

@@ -1,15 +1,570 @@
-//! `transform`: (being written: see issue 6).
+//! `transform`: consume the input topic in a consumer group, run the StreamTransform's
+//! VRL program on each record, and produce the results to the output topic.
+//!
+//! Work goes in batches of at most [`COMMIT_RECORDS`] records or [`COMMIT_INTERVAL`].
+//! With `ExactlyOnce` a batch is a Kafka transaction: results, dead-letter copies and
+//! the consumed offsets commit together, and a failure aborts the transaction and
+//! rewinds the consumer to the batch's first offsets. With `AtLeastOnce` a batch ends
+//! by flushing the producer, and offsets are stored for commit only after every
+//! result was delivered. The loop is synchronous on a blocking thread: the program is
+//! CPU work, and librdkafka's calls block.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Result, bail};
+use anyhow::Context as _;
+use homestream_crds::StreamTransformSpec;
+use homestream_crds::streamtransform::{Delivery, ValidatedStreamTransform};
+use homestream_crds::topic::OnError;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::statistics::Statistics;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use vrl::compiler::runtime::Runtime;
 
+use super::dead_letter;
+use super::kafka;
+use super::metrics::StreamMetrics;
+use super::program::{Origin, Outcome, Program};
+use crate::config;
 use crate::process::Process;
+use crate::serve::Readiness;
+use crate::shutdown::Shutdown;
 
-/// Runs the transform configured in `config`.
+/// A batch commits after this long: the latency a result waits to become visible to
+/// read-committed consumers, against one commit round trip per interval.
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
+/// A batch commits after this many input records, bounding the work an abort redoes.
+pub const COMMIT_RECORDS: usize = 10_000;
+/// How long a poll waits for a record, and so how quickly shutdown is noticed.
+const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// Bound on each transactional call and flush.
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
+/// A transaction left open by a killed process blocks read-committed consumers of
+/// the output until it times out, unless the same instance restarts and fences it
+/// first. Batches commit every [`COMMIT_INTERVAL`], so 15 s is ample.
+const TRANSACTION_TIMEOUT_MS: &str = "15000";
+
+/// A transform that cannot start or go on.
+#[derive(Debug, thiserror::Error)]
+pub enum TransformError {
+    /// The VRL program does not compile (the operator should have refused it).
+    #[error("the program does not compile: {diagnostics}")]
+    Program {
+        /// The diagnostics, one per line.
+        diagnostics: String,
+    },
+    /// A Kafka client could not be created or set up.
+    #[error("{step}")]
+    Setup {
+        /// What was being done.
+        step: String,
+        /// The cause.
+        #[source]
+        source: KafkaError,
+    },
+    /// A transactional call failed.
+    #[error("{step} failed")]
+    Transaction {
+        /// The call.
+        step: &'static str,
+        /// The cause.
+        #[source]
+        source: KafkaError,
+    },
+    /// The consumer has not joined its group yet, so offsets cannot be committed.
+    #[error("the consumer has no group metadata yet")]
+    NoGroupMetadata,
+    /// Records of an at-least-once batch were not delivered.
+    #[error("{failures} results were not delivered")]
+    Delivery {
+        /// How many.
+        failures: u64,
+    },
+    /// A record could not be queued for the output or dead-letter topic.
+    #[error("producing to {topic}")]
+    Produce {
+        /// The topic.
+        topic: String,
+        /// The cause.
+        #[source]
+        source: KafkaError,
+    },
+}
+
+impl TransformError {
+    /// Whether the producer can no longer be used (fenced by a newer instance with the
+    /// same transactional id, or another fatal error): the process must exit.
+    fn is_fatal(&self) -> bool {
+        match self {
+            Self::Transaction {
+                source: KafkaError::Transaction(error),
+                ..
+            } => error.is_fatal(),
+            Self::Setup { .. } | Self::Program { .. } => true,
+            _ => false,
+        }
+    }
+}
+
+/// Runs the transform configured in `config_path` until shutdown.
 ///
 /// # Errors
-/// Always, until it lands.
-pub async fn run(_config: &Path, _process: Process) -> Result<()> {
-    bail!("the transform subcommand is not implemented yet")
+/// When the configuration is invalid, Kafka cannot be reached at start, or the
+/// producer is fenced by another instance with the same transactional id.
+pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
+    let config = config::load::<StreamTransformSpec>(config_path)?;
+    let spec = config
+        .spec
+        .validate()
+        .with_context(|| format!("invalid StreamTransform spec in {}", config_path.display()))?;
+    let program =
+        Program::compile(&spec.program).map_err(|diagnostics| TransformError::Program {
+            diagnostics: diagnostics
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        })?;
+    let mut registry = Registry::default();
+    let metrics = StreamMetrics::register(&mut registry);
+    let _server = process.serve(registry);
+    let base = kafka::client_config(&config.kafka)?;
+    let group = kafka::group_id(&spec.input, &config.resource);
+    tracing::info!(
+        input = spec.input.topic.as_str(),
+        output = spec.output.name.as_str(),
+        group,
+        delivery = ?spec.delivery,
+        program_hash = program.hash(),
+        "Starting the transform."
+    );
+    let Process {
+        readiness,
+        shutdown,
+        ..
+    } = process;
+    tokio::task::spawn_blocking(move || {
+        let (consumer, transform) = Transform::connect(&base, &group, spec, program, metrics)?;
+        transform.run(&consumer, &shutdown, &readiness)
+    })
+    .await
+    .context("the transform thread panicked")??;
+    Ok(())
+}
+
+/// The consumer's context: lag from statistics, and a flag set when partitions are
+/// revoked so the loop aborts the open batch before it processes anything else.
+struct TransformContext {
+    lag: Gauge,
+    revoked: AtomicBool,
+}
+
+impl ClientContext for TransformContext {
+    fn stats(&self, statistics: Statistics) {
+        kafka::record_lag(&self.lag, &statistics);
+    }
+}
+
+impl ConsumerContext for TransformContext {
+    fn pre_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(_) = rebalance {
+            self.revoked.store(true, Ordering::SeqCst);
+        }
+    }
+}
+
+/// The producer's context: counts failed deliveries, which fail an at-least-once batch.
+#[derive(Default)]
+struct DeliveryContext {
+    failures: AtomicU64,
+}
+
+impl ClientContext for DeliveryContext {}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = ();
+
+    fn delivery(&self, result: &DeliveryResult<'_>, _opaque: ()) {
+        if let Err((error, message)) = result {
+            self.failures.fetch_add(1, Ordering::SeqCst);
+            tracing::warn!(%error, topic = message.topic(), "Delivery failed.");
+        }
+    }
+}
+
+/// The records of the open batch: where to rewind to, what to commit, what to count.
+#[derive(Default)]
+struct Batch {
+    started: Option<Instant>,
+    first_offsets: BTreeMap<i32, i64>,
+    next_offsets: BTreeMap<i32, i64>,
+    received: Vec<(Instant, Option<i64>)>,
+    out: u64,
+    dead_lettered: u64,
+    dropped: u64,
+    failures_before: u64,
+}
+
+impl Batch {
+    fn is_open(&self) -> bool {
+        self.started.is_some()
+    }
+
+    fn is_due(&self) -> bool {
+        self.started.is_some_and(|started| {
+            self.received.len() >= COMMIT_RECORDS || started.elapsed() >= COMMIT_INTERVAL
+        })
+    }
+
+    fn offsets(&self, topic: &str) -> Result<TopicPartitionList, KafkaError> {
+        let mut offsets = TopicPartitionList::with_capacity(self.next_offsets.len());
+        for (partition, next) in &self.next_offsets {
+            offsets.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
+        }
+        Ok(offsets)
+    }
+}
+
+struct Transform {
+    producer: ThreadedProducer<DeliveryContext>,
+    program: Program,
+    runtime: Runtime,
+    spec: ValidatedStreamTransform,
+    metrics: StreamMetrics,
+    batch: Batch,
+}
+
+impl Transform {
+    /// Creates the clients, fences older instances (exactly-once) and subscribes.
+    fn connect(
+        base: &rdkafka::ClientConfig,
+        group: &str,
+        spec: ValidatedStreamTransform,
+        program: Program,
+        metrics: StreamMetrics,
+    ) -> Result<(BaseConsumer<TransformContext>, Self), TransformError> {
+        let setup = |step: &str| {
+            let step = step.to_owned();
+            move |source| TransformError::Setup { step, source }
+        };
+        let exactly_once = spec.delivery == Delivery::ExactlyOnce;
+        let mut producer_config = kafka::producer_config(base);
+        if exactly_once {
+            producer_config
+                .set(
+                    "transactional.id",
+                    format!("{group}.{}", kafka::instance_name()),
+                )
+                .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS);
+        }
+        let producer: ThreadedProducer<DeliveryContext> = producer_config
+            .create_with_context(DeliveryContext::default())
+            .map_err(setup("creating the Kafka producer"))?;
+        if exactly_once {
+            // Also aborts a transaction a killed predecessor with this id left open.
+            producer
+                .init_transactions(KAFKA_TIMEOUT)
+                .map_err(setup("initialising transactions"))?;
+        }
+        let context = TransformContext {
+            lag: metrics.consumer_lag.clone(),
+            revoked: AtomicBool::new(false),
+        };
+        let consumer: BaseConsumer<TransformContext> =
+            kafka::consumer_config(base, group, &spec.input)
+                // Exactly-once commits offsets in the transaction; at-least-once commits
+                // what it stored after delivery, every second.
+                .set(
+                    "enable.auto.commit",
+                    if exactly_once { "false" } else { "true" },
+                )
+                .set("auto.commit.interval.ms", "1000")
+                .create_with_context(context)
+                .map_err(setup("creating the Kafka consumer"))?;
+        consumer
+            .subscribe(&[spec.input.topic.as_str()])
+            .map_err(setup(&format!(
+                "subscribing to {}",
+                spec.input.topic.as_str()
+            )))?;
+        Ok((
+            consumer,
+            Self {
+                producer,
+                program,
+                runtime: Runtime::default(),
+                spec,
+                metrics,
+                batch: Batch::default(),
+            },
+        ))
+    }
+
+    fn run(
+        mut self,
+        consumer: &BaseConsumer<TransformContext>,
+        shutdown: &Shutdown,
+        readiness: &Readiness,
+    ) -> Result<(), TransformError> {
+        readiness.set(true);
+        while !shutdown.is_requested() {
+            let polled = consumer.poll(POLL_TIMEOUT);
+            if consumer.context().revoked.swap(false, Ordering::SeqCst) {
+                self.abort(consumer, "partitions were revoked")?;
+            }
+            match polled {
+                Some(Ok(message)) => self.process(&message)?,
+                Some(Err(error)) => tracing::warn!(%error, "Consumer error."),
+                None => {}
+            }
+            if self.batch.is_due() {
+                self.commit(consumer)?;
+            }
+        }
+        readiness.set(false);
+        self.commit(consumer)?;
+        if self.spec.delivery == Delivery::AtLeastOnce {
+            kafka::commit_stored(consumer);
+        }
+        tracing::info!("Transform stopped.");
+        Ok(())
+    }
+
+    fn process(&mut self, message: &BorrowedMessage<'_>) -> Result<(), TransformError> {
+        self.metrics.records_in.inc();
+        if !self.batch.is_open() {
+            if self.spec.delivery == Delivery::ExactlyOnce {
+                self.producer.begin_transaction().map_err(|source| {
+                    TransformError::Transaction {
+                        step: "beginning a transaction",
+                        source,
+                    }
+                })?;
+            }
+            self.batch.started = Some(Instant::now());
+            self.batch.failures_before = self.producer.context().failures.load(Ordering::SeqCst);
+        }
+        let (partition, offset) = (message.partition(), message.offset());
+        self.batch.first_offsets.entry(partition).or_insert(offset);
+        self.batch.next_offsets.insert(partition, offset + 1);
+        self.batch
+            .received
+            .push((Instant::now(), message.timestamp().to_millis()));
+
+        let origin = Origin {
+            key: message.key(),
+            topic: message.topic(),
+            partition,
+            offset,
+            timestamp: message.timestamp().to_millis(),
+        };
+        let payload = message.payload().unwrap_or_default();
+        let error = match self.program.run(&mut self.runtime, payload, origin) {
+            Outcome::Records(records) => {
+                let output = self.spec.output.name.as_str();
+                let sent = records.iter().try_for_each(|record| {
+                    send(
+                        &self.producer,
+                        output,
+                        record.key.as_deref(),
+                        &record.value,
+                        None,
+                    )
+                });
+                match sent {
+                    Ok(()) => {
+                        self.batch.out += records.len() as u64;
+                        return Ok(());
+                    }
+                    // Refused locally (too large, say): the record goes the way of a
+                    // failed one rather than stopping the stream.
+                    Err(error) => super::error_chain(&error),
+                }
+            }
+            Outcome::Aborted(reason) => {
+                tracing::debug!(reason, partition, offset, "Record dropped by abort.");
+                self.batch.dropped += 1;
+                return Ok(());
+            }
+            Outcome::Failed(error) => error,
+        };
+        match (self.spec.on_error, &self.spec.dead_letter) {
+            (OnError::DeadLetter, Some(dead_letter)) => {
+                let headers = dead_letter::headers(message, &error, Some(self.program.hash()));
+                send(
+                    &self.producer,
+                    dead_letter.name.as_str(),
+                    message.key(),
+                    payload,
+                    Some(headers),
+                )?;
+                self.batch.dead_lettered += 1;
+            }
+            _ => {
+                tracing::warn!(
+                    error,
+                    topic = message.topic(),
+                    partition,
+                    offset,
+                    "Record dropped: the program failed."
+                );
+                self.batch.dropped += 1;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the open batch: commits the transaction with the offsets, or (at least
+    /// once) flushes and stores the offsets. A non-fatal failure aborts and rewinds.
+    fn commit(&mut self, consumer: &BaseConsumer<TransformContext>) -> Result<(), TransformError> {
+        if !self.batch.is_open() {
+            return Ok(());
+        }
+        match self.try_commit(consumer) {
+            Ok(()) => {
+                let now_ms = SystemTime::now()
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map_or(0, |now| i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
+                for (received, timestamp) in &self.batch.received {
+                    self.metrics
+                        .observe_committed(received.elapsed(), *timestamp, now_ms);
+                }
+                self.metrics.records_out.inc_by(self.batch.out);
+                self.metrics
+                    .records_dead_lettered
+                    .inc_by(self.batch.dead_lettered);
+                self.metrics.records_dropped.inc_by(self.batch.dropped);
+                self.batch = Batch::default();
+                Ok(())
+            }
+            Err(error) if error.is_fatal() => Err(error),
+            Err(error) => self.abort(consumer, &super::error_chain(&error)),
+        }
+    }
+
+    fn try_commit(&self, consumer: &BaseConsumer<TransformContext>) -> Result<(), TransformError> {
+        let input = self.spec.input.topic.as_str();
+        let offsets = self
+            .batch
+            .offsets(input)
+            .map_err(|source| TransformError::Transaction {
+                step: "listing offsets",
+                source,
+            })?;
+        match self.spec.delivery {
+            Delivery::ExactlyOnce => {
+                let group = consumer
+                    .group_metadata()
+                    .ok_or(TransformError::NoGroupMetadata)?;
+                self.producer
+                    .send_offsets_to_transaction(&offsets, &group, KAFKA_TIMEOUT)
+                    .map_err(|source| TransformError::Transaction {
+                        step: "sending offsets to the transaction",
+                        source,
+                    })?;
+                self.producer
+                    .commit_transaction(KAFKA_TIMEOUT)
+                    .map_err(|source| TransformError::Transaction {
+                        step: "committing the transaction",
+                        source,
+                    })
+            }
+            Delivery::AtLeastOnce => {
+                self.producer.flush(KAFKA_TIMEOUT).map_err(|source| {
+                    TransformError::Transaction {
+                        step: "flushing the producer",
+                        source,
+                    }
+                })?;
+                let failures = self.producer.context().failures.load(Ordering::SeqCst)
+                    - self.batch.failures_before;
+                if failures > 0 {
+                    return Err(TransformError::Delivery { failures });
+                }
+                consumer
+                    .store_offsets(&offsets)
+                    .map_err(|source| TransformError::Transaction {
+                        step: "storing offsets",
+                        source,
+                    })
+            }
+        }
+    }
+
+    /// Aborts the open batch and rewinds the consumer to its first offsets, so every
+    /// record of it is processed again (exactly-once: its results were never visible).
+    fn abort(
+        &mut self,
+        consumer: &BaseConsumer<TransformContext>,
+        reason: &str,
+    ) -> Result<(), TransformError> {
+        if !self.batch.is_open() {
+            return Ok(());
+        }
+        tracing::warn!(
+            reason,
+            records = self.batch.received.len(),
+            "Aborting the batch and rewinding."
+        );
+        self.metrics.retries.inc();
+        if self.spec.delivery == Delivery::ExactlyOnce {
+            self.producer
+                .abort_transaction(KAFKA_TIMEOUT)
+                .map_err(|source| TransformError::Transaction {
+                    step: "aborting the transaction",
+                    source,
+                })?;
+        }
+        let input = self.spec.input.topic.as_str();
+        for (partition, offset) in &self.batch.first_offsets {
+            // A revoked partition cannot be sought; its new owner starts from the
+            // committed offset, which is this batch's first.
+            if let Err(error) =
+                consumer.seek(input, *partition, Offset::Offset(*offset), KAFKA_TIMEOUT)
+            {
+                tracing::debug!(%error, partition, "Not rewinding a partition no longer assigned.");
+            }
+        }
+        self.batch = Batch::default();
+        Ok(())
+    }
+}
+
+/// Queues a record, waiting while the producer queue is full (backpressure).
+fn send(
+    producer: &ThreadedProducer<DeliveryContext>,
+    topic: &str,
+    key: Option<&[u8]>,
+    payload: &[u8],
+    headers: Option<OwnedHeaders>,
+) -> Result<(), TransformError> {
+    let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(payload);
+    if let Some(key) = key {
+        record = record.key(key);
+    }
+    if let Some(headers) = headers {
+        record = record.headers(headers);
+    }
+    loop {
+        match producer.send(record) {
+            Ok(()) => return Ok(()),
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                record = returned;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((source, _)) => {
+                return Err(TransformError::Produce {
+                    topic: topic.to_owned(),
+                    source,
+                });
+            }
+        }
+    }
 }

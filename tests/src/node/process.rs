@@ -9,6 +9,11 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Container, Pod};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+/// The environment variable through which the runtime finds its termination message file.
+pub const TERMINATION_LOG_ENV: &str = "HOMESTREAM_TERMINATION_LOG";
+/// The termination message file's name in the pod directory.
+pub const TERMINATION_LOG: &str = "termination-log";
+
 /// Runtime images the node runs, by image name (without registry and tag), and the
 /// binary that stands in for each.
 #[derive(Clone, Debug, Default)]
@@ -143,6 +148,8 @@ pub fn process_spec(
                     lookup(&resolved.secrets, "secret", &key.name, &key.key)?
                 } else if let Some(key) = &from.config_map_key_ref {
                     lookup(&resolved.config_maps, "configmap", &key.name, &key.key)?
+                } else if let Some(field) = &from.field_ref {
+                    downward(pod, &field.field_path)?
                 } else {
                     return Err(format!(
                         "env {} has a source the local node does not support",
@@ -154,6 +161,11 @@ pub fn process_spec(
         };
         env.push((var.name.clone(), value));
     }
+    // The container's termination message file, read back into the pod's status.
+    env.push((
+        TERMINATION_LOG_ENV.to_owned(),
+        dir.join(TERMINATION_LOG).display().to_string(),
+    ));
     if let Some((_, tmp)) = mounts.iter().find(|(path, _)| path == "/tmp") {
         env.push(("TMPDIR".to_owned(), tmp.display().to_string()));
     }
@@ -197,6 +209,27 @@ pub fn process_spec(
         restart_policy,
         grace,
     })
+}
+
+/// The downward API fields the node supports: name, namespace and labels.
+fn downward(pod: &Pod, path: &str) -> Result<String, String> {
+    let meta = &pod.metadata;
+    let label = path
+        .strip_prefix("metadata.labels['")
+        .and_then(|rest| rest.strip_suffix("']"));
+    match (path, label) {
+        ("metadata.name", _) => Ok(meta.name.clone().unwrap_or_default()),
+        ("metadata.namespace", _) => Ok(meta.namespace.clone().unwrap_or_default()),
+        (_, Some(label)) => Ok(meta
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(label))
+            .cloned()
+            .unwrap_or_default()),
+        _ => Err(format!(
+            "fieldRef {path} is not supported by the local node"
+        )),
+    }
 }
 
 fn lookup(

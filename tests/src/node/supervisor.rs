@@ -100,7 +100,15 @@ pub async fn supervise(client: Client, supervised: Supervised, mut stop: watch::
             RestartPolicy::Never => false,
         };
         if !restart {
-            report(terminated(&container, restarts, code, &started_at)).await;
+            let message = termination_message(&supervised).await;
+            report(terminated(
+                &container,
+                restarts,
+                code,
+                &message,
+                &started_at,
+            ))
+            .await;
             return;
         }
         restarts += 1;
@@ -276,7 +284,21 @@ fn waiting(container: &str, restarts: i32, reason: &str, message: &str, started_
     )
 }
 
-fn terminated(container: &str, restarts: i32, code: i32, started_at: &str) -> Value {
+/// What the process wrote to its termination message file (at most 4 KiB, like the kubelet).
+async fn termination_message(supervised: &Supervised) -> String {
+    let path = supervised
+        .log
+        .with_file_name(super::process::TERMINATION_LOG);
+    let mut message = tokio::fs::read_to_string(path).await.unwrap_or_default();
+    let cut = (0..=message.len().min(4096))
+        .rev()
+        .find(|i| message.is_char_boundary(*i))
+        .unwrap_or(0);
+    message.truncate(cut);
+    message
+}
+
+fn terminated(container: &str, restarts: i32, code: i32, message: &str, started_at: &str) -> Value {
     let phase = if code == 0 { "Succeeded" } else { "Failed" };
     base(
         phase,
@@ -286,7 +308,7 @@ fn terminated(container: &str, restarts: i32, code: i32, started_at: &str) -> Va
             "name": container, "ready": false, "started": false, "restartCount": restarts,
             "image": "", "imageID": "",
             "state": { "terminated": {
-                "exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" },
+                "exitCode": code, "reason": if code == 0 { "Completed" } else { "Error" }, "message": message,
                 "finishedAt": Timestamp::now().to_string()
             } }
         }),

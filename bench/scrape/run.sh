@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Benchmark of the scraper on the project's fixture site (550 pages), side by side
+# with Scrapy (HTTP) and Playwright for Python driving the same Debian Chromium
+# (browser). The Python tools come from PyPI into a venv used for this only.
+#
+#   bench/scrape/run.sh            (from the repository root)
+#
+# Env: HOMESTREAM_CHROMIUM (default /usr/bin/chromium), BENCH_VENV (default
+# ~/.cache/homestream/bench-venv).
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+venv="${BENCH_VENV:-$HOME/.cache/homestream/bench-venv}"
+chromium="${HOMESTREAM_CHROMIUM:-/usr/bin/chromium}"
+export HOMESTREAM_CHROMIUM="$chromium"
+
+if [[ ! -x "$venv/bin/python" ]]; then
+  python3 -m venv "$venv"
+fi
+# Playwright's wheel brings its driver; no browser download: it drives Debian's Chromium.
+"$venv/bin/pip" install --quiet --disable-pip-version-check "scrapy>=2.11,<3" "playwright>=1.45,<2"
+
+cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p homestream-runtime --example bench_scrape
+bench="$root/target/release/examples/bench_scrape"
+
+serve_out="$(mktemp)"
+"$bench" serve > "$serve_out" &
+server=$!
+trap 'kill "$server" 2>/dev/null || true; rm -f "$serve_out"' EXIT
+for _ in $(seq 100); do [[ -s "$serve_out" ]] && break; sleep 0.1; done
+addr="$(head -n1 "$serve_out")"
+base="http://$addr"
+echo "Fixture site at $base" >&2
+
+measure() { "$venv/bin/python" "$here/measure.py" -- "$@"; }
+{
+  measure "$bench" http "$addr"
+  measure "$venv/bin/scrapy" runspider "$here/scrapy_spider.py" -a "base=$base"
+  measure "$bench" browser "$addr"
+  measure "$venv/bin/python" "$here/playwright_bench.py" "$base" "$chromium"
+} | "$venv/bin/python" "$here/table.py"

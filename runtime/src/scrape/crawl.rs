@@ -1,0 +1,378 @@
+//! The crawl: walks a job's pages (start URLs, pagination, next-page links), extracts
+//! the items of each, visits their detail pages, and publishes one record per item.
+//!
+//! Each start URL is a chain of results pages fetched in order (the next page is only
+//! known from the previous one); chains and detail pages run concurrently, and a
+//! semaphore holds the pages in flight to the job's `concurrency`.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures::StreamExt;
+use futures::future::join_all;
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+use url::Url;
+
+use super::extract::{self, Item, PageItems, PageRules};
+use super::job::{Job, Pagination, PaginationMode, Source};
+use super::metrics::Metrics;
+use super::output::{Output, OutputError, Record};
+use super::page::{FetchError, FetchedPage, Fetcher, PageRequest};
+use crate::shutdown::Shutdown;
+
+/// How a run ended, when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Every page was visited (some may have failed; see the error count).
+    Finished,
+    /// Shutdown was requested; what was extracted so far was published.
+    Interrupted,
+}
+
+/// One run's crawl over `fetcher`, publishing to `output`.
+pub struct Crawl<'a, F, O> {
+    job: &'a Job,
+    fetcher: &'a F,
+    output: &'a O,
+    metrics: &'a Metrics,
+    shutdown: Shutdown,
+    permits: Semaphore,
+    detail_budget: AtomicU32,
+}
+
+impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
+    /// Prepares a crawl.
+    pub fn new(
+        job: &'a Job,
+        fetcher: &'a F,
+        output: &'a O,
+        metrics: &'a Metrics,
+        shutdown: Shutdown,
+    ) -> Self {
+        Self {
+            job,
+            fetcher,
+            output,
+            metrics,
+            shutdown,
+            permits: Semaphore::new(job.politeness.concurrency.get() as usize),
+            detail_budget: AtomicU32::new(
+                job.detail
+                    .as_ref()
+                    .map_or(0, |detail| detail.max_pages.get()),
+            ),
+        }
+    }
+
+    /// Crawls every chain to its end.
+    ///
+    /// # Errors
+    /// When records cannot be delivered: the run must fail rather than lose them.
+    pub async fn run(&self) -> Result<Completion, OutputError> {
+        let chains: Vec<PageRequest> = match &self.job.source {
+            Source::Browser(browser) => browser
+                .start_urls
+                .iter()
+                .cloned()
+                .map(PageRequest::get)
+                .collect(),
+            // The template renders to a valid URL: its scheme and host are literal.
+            Source::Http(_) => Pager::new(self.job).render().into_iter().collect(),
+        };
+        let results = join_all(chains.into_iter().map(|first| self.chain(first))).await;
+        results.into_iter().collect::<Result<Vec<()>, _>>()?;
+        Ok(if self.shutdown.is_requested() {
+            Completion::Interrupted
+        } else {
+            Completion::Finished
+        })
+    }
+
+    async fn chain(&self, first: PageRequest) -> Result<(), OutputError> {
+        let mut pager = Pager::new(self.job);
+        let mut request = Some(first);
+        while let Some(current) = request.take() {
+            let Some(page) = self.fetch(&current).await else {
+                break;
+            };
+            let rules = PageRules {
+                extract: &self.job.extract,
+                next_page: self.job.next_page.as_ref().map(|(link, _)| link),
+                detail_link: self.job.detail.as_ref().map(|detail| &detail.link),
+            };
+            let items = match extract::page_items(rules, &page) {
+                Ok(items) => items,
+                Err(error) => {
+                    tracing::warn!(url = %current.url, %error, "Cannot extract items.");
+                    self.metrics.error("extract");
+                    break;
+                }
+            };
+            let source = page.url.clone().unwrap_or_else(|| current.url.clone());
+            request = pager.next(&current, &page, &items);
+            let PageItems { items, missing, .. } = items;
+            self.count_missing(&missing);
+            let records = self.complete(items, &source).await;
+            let count = records.len() as u64;
+            self.output.publish(records).await?;
+            self.metrics.records_published(count);
+        }
+        Ok(())
+    }
+
+    /// Fetches a page under a concurrency permit; `None` (counted) when it failed.
+    async fn fetch(&self, request: &PageRequest) -> Option<FetchedPage> {
+        if self.shutdown.is_requested() {
+            return None;
+        }
+        // The semaphore is never closed, so acquiring only waits.
+        let _permit = self.permits.acquire().await.ok()?;
+        match self.fetcher.fetch(request).await {
+            Ok(page) => Some(page),
+            Err(error) => {
+                self.report(&error);
+                None
+            }
+        }
+    }
+
+    fn report(&self, error: &FetchError) {
+        match error {
+            FetchError::Refused { .. } => tracing::warn!(%error, "Refused to fetch a page."),
+            FetchError::Disallowed { .. } => tracing::info!(%error, "Skipping a page."),
+            _ => tracing::warn!(%error, "Giving up on a page."),
+        }
+        self.metrics.error(error.kind());
+    }
+
+    fn count_missing(&self, missing: &[String]) {
+        for field in missing {
+            self.metrics.missing_field(field);
+        }
+    }
+
+    /// Visits the items' detail pages, merges their fields and turns the items into
+    /// records; items without their key or a required field are dropped and counted.
+    async fn complete(&self, items: Vec<Item>, source: &Url) -> Vec<Record> {
+        let concurrency = self.job.politeness.concurrency.get() as usize;
+        let merged: Vec<(Map<String, Value>, Option<Url>)> =
+            futures::stream::iter(items.into_iter().map(|item| self.detail(item)))
+                .buffered(concurrency)
+                .collect()
+                .await;
+        let scraped_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        merged
+            .into_iter()
+            .filter_map(|(mut fields, detail)| {
+                let required = self.job.extract.fields.iter().chain(self.job.detail.iter().flat_map(|d| &d.fields));
+                if let Some(field) = required.filter(|f| f.required).find(|f| fields.get(&f.name).is_none_or(Value::is_null)) {
+                    tracing::debug!(field = field.name, url = %source, "Skipping an item without a required field.");
+                    self.metrics.error("missing_required");
+                    return None;
+                }
+                let Some(key) = extract::key_of(&fields, &self.job.extract.key) else {
+                    tracing::debug!(url = %source, "Skipping an item without a key.");
+                    self.metrics.error("missing_key");
+                    return None;
+                };
+                let mut meta = Map::new();
+                meta.insert("sourceUrl".into(), source.as_str().into());
+                if let Some(detail) = detail {
+                    meta.insert("detailUrl".into(), detail.as_str().into());
+                }
+                meta.insert("job".into(), self.job.name.clone().into());
+                meta.insert("run".into(), self.job.run.clone().into());
+                meta.insert("scrapedAt".into(), scraped_at.clone().into());
+                fields.insert("_meta".into(), Value::Object(meta));
+                Some(Record { key, value: Value::Object(fields) })
+            })
+            .collect()
+    }
+
+    /// The item's fields with its detail page's merged in (the detail page wins). A
+    /// detail page that cannot be fetched or read leaves its fields null.
+    async fn detail(&self, item: Item) -> (Map<String, Value>, Option<Url>) {
+        let Item { mut fields, detail } = item;
+        let Some(rules) = &self.job.detail else {
+            return (fields, None);
+        };
+        let url = detail.filter(|_| {
+            self.detail_budget
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| {
+                    left.checked_sub(1)
+                })
+                .is_ok()
+        });
+        let mut missing = Vec::new();
+        let page = match &url {
+            Some(url) => self.fetch(&PageRequest::get(url.clone())).await,
+            None => None,
+        };
+        let detail_fields = page.and_then(|page| {
+            extract::detail_fields(rules.from.as_ref(), &rules.fields, &page, &mut missing)
+                .inspect_err(|error| {
+                    tracing::warn!(url = ?url.as_ref().map(Url::as_str), %error, "Cannot extract a detail page.");
+                    self.metrics.error("extract");
+                })
+                .ok()
+        });
+        match detail_fields {
+            Some(detail_fields) => fields.extend(detail_fields),
+            None => {
+                for field in &rules.fields {
+                    fields.entry(field.name.clone()).or_insert_with(|| {
+                        missing.push(field.name.clone());
+                        Value::Null
+                    });
+                }
+            }
+        }
+        self.count_missing(&missing);
+        (fields, url)
+    }
+}
+
+/// Which results page comes next: HTTP pagination, or the page's next-page link.
+struct Pager<'a> {
+    job: &'a Job,
+    pages: u32,
+    offset: u64,
+    page_number: u64,
+    cursor: String,
+}
+
+impl<'a> Pager<'a> {
+    fn new(job: &'a Job) -> Self {
+        let (offset, page_number) = match pagination(job).map(|p| &p.mode) {
+            Some(PaginationMode::OffsetLimit { start, .. }) => (u64::from(*start), 0),
+            Some(PaginationMode::PageNumber { start }) => (0, u64::from(*start)),
+            _ => (0, 0),
+        };
+        Self {
+            job,
+            pages: 0,
+            offset,
+            page_number,
+            cursor: String::new(),
+        }
+    }
+
+    /// The request of an HTTP source for the current pagination state.
+    fn render(&self) -> Option<PageRequest> {
+        let Source::Http(http) = &self.job.source else {
+            return None;
+        };
+        let limit = match pagination(self.job).map(|p| &p.mode) {
+            Some(PaginationMode::OffsetLimit { limit, .. }) => *limit,
+            _ => 0,
+        };
+        let value = |placeholder: homestream_crds::format::url::Placeholder| {
+            use homestream_crds::format::url::Placeholder::{Cursor, Limit, Offset, Page};
+            match placeholder {
+                Offset => self.offset.to_string(),
+                Limit => limit.to_string(),
+                Page => self.page_number.to_string(),
+                Cursor => self.cursor.clone(),
+            }
+        };
+        let url = Url::parse(&http.url.render(value)).ok()?;
+        Some(PageRequest {
+            method: http.method.clone(),
+            url,
+            headers: http.headers.clone(),
+            body: http.body.as_ref().map(|body| body.render(value)),
+        })
+    }
+
+    /// The request after `page` (fetched with `request`), if any.
+    fn next(
+        &mut self,
+        request: &PageRequest,
+        page: &FetchedPage,
+        items: &PageItems,
+    ) -> Option<PageRequest> {
+        self.pages += 1;
+        if let Some((_, max_pages)) = &self.job.next_page {
+            if self.pages >= max_pages.get() {
+                return None;
+            }
+            let url = items.next_page.clone()?;
+            let headers = match &self.job.source {
+                Source::Http(http) => http.headers.clone(),
+                Source::Browser(_) => Default::default(),
+            };
+            return Some(PageRequest {
+                headers,
+                ..PageRequest::get(url)
+            });
+        }
+        let pagination = pagination(self.job)?;
+        if self.pages >= pagination.max_pages.get() {
+            return None;
+        }
+        let count = items.items.len() as u64;
+        match &pagination.mode {
+            PaginationMode::OffsetLimit {
+                limit, total_path, ..
+            } => {
+                self.offset += u64::from(*limit);
+                let more = match total_path {
+                    Some(path) => json_at(page, path)
+                        .and_then(|total| number(&total))
+                        .is_some_and(|total| self.offset < total),
+                    None => count >= u64::from(*limit),
+                };
+                if !more {
+                    return None;
+                }
+            }
+            PaginationMode::PageNumber { .. } => {
+                if count == 0 {
+                    return None;
+                }
+                self.page_number += 1;
+            }
+            PaginationMode::Cursor(path) => {
+                self.cursor = json_at(page, path).and_then(|value| text(&value))?;
+            }
+            PaginationMode::NextLink(path) => {
+                let next = json_at(page, path).and_then(|value| text(&value))?;
+                let url = request.url.join(&next).ok()?;
+                return Some(PageRequest {
+                    url,
+                    ..request.clone()
+                });
+            }
+        }
+        self.render()
+    }
+}
+
+fn pagination(job: &Job) -> Option<&Pagination> {
+    match &job.source {
+        Source::Http(http) => http.pagination.as_ref(),
+        Source::Browser(_) => None,
+    }
+}
+
+fn json_at(page: &FetchedPage, path: &serde_json_path::JsonPath) -> Option<Value> {
+    let document: Value = serde_json::from_str(&page.body).ok()?;
+    path.query(&document).first().cloned()
+}
+
+fn number(value: &Value) -> Option<u64> {
+    match value {
+        Value::Number(number) => number.as_u64(),
+        Value::String(text) => text.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// A non-empty string or number, as text.
+fn text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(text) if !text.is_empty() => Some(text.clone()),
+        Value::Number(number) => Some(number.to_string()),
+        _ => None,
+    }
+}

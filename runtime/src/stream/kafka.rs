@@ -1,0 +1,148 @@
+//! Kafka plumbing shared by the transform and the sink: client settings from the
+//! resolved connection, consumer and producer defaults, the consumer group name, and
+//! consumer lag from librdkafka's statistics.
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::statistics::Statistics;
+
+use homestream_crds::connection::SaslMechanism;
+use homestream_crds::runtime::{
+    KAFKA_PASSWORD_ENV, KAFKA_USERNAME_ENV, ResolvedKafka, ResourceIdentity,
+};
+use homestream_crds::topic::{StartFrom, TopicInput};
+use prometheus_client::metrics::gauge::Gauge;
+
+/// How often librdkafka reports statistics, from which the lag gauge is set.
+const STATISTICS_INTERVAL_MS: &str = "5000";
+/// Prefetched records per partition are bounded in size so that a slow sink or
+/// program holds a few megabytes, not librdkafka's default of 64 MiB per partition.
+const CONSUMER_QUEUE_KBYTES: &str = "8192";
+/// The producer queue bound: `send` reports it full and the caller waits, which is
+/// the transform's backpressure.
+const PRODUCER_QUEUE_KBYTES: &str = "32768";
+
+/// A connection setting that cannot be honoured.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// SASL is configured but a credential variable is missing.
+    #[error("kafka.saslMechanism is set but the environment variable {variable} is not")]
+    MissingCredential {
+        /// The variable the Secret should have set.
+        variable: &'static str,
+    },
+}
+
+/// Base client settings: brokers, TLS and SASL (credentials from the environment).
+///
+/// # Errors
+/// When SASL is configured and a credential variable is missing.
+pub fn client_config(kafka: &ResolvedKafka) -> Result<ClientConfig, ConnectionError> {
+    let mut config = ClientConfig::new();
+    config.set("bootstrap.servers", kafka.bootstrap_servers.join(","));
+    config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
+    let protocol = match (kafka.tls, kafka.sasl_mechanism.is_some()) {
+        (false, false) => "plaintext",
+        (true, false) => "ssl",
+        (false, true) => "sasl_plaintext",
+        (true, true) => "sasl_ssl",
+    };
+    config.set("security.protocol", protocol);
+    if let Some(mechanism) = kafka.sasl_mechanism {
+        let credential = |variable: &'static str| {
+            std::env::var(variable).map_err(|_| ConnectionError::MissingCredential { variable })
+        };
+        config.set(
+            "sasl.mechanism",
+            match mechanism {
+                SaslMechanism::Plain => "PLAIN",
+                SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+                SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+            },
+        );
+        config.set("sasl.username", credential(KAFKA_USERNAME_ENV)?);
+        config.set("sasl.password", credential(KAFKA_PASSWORD_ENV)?);
+    }
+    Ok(config)
+}
+
+/// The consumer group: the declared one, else `homestream.<namespace>.<name>`.
+pub fn group_id(input: &TopicInput, resource: &ResourceIdentity) -> String {
+    input.consumer_group.as_ref().map_or_else(
+        || format!("homestream.{}.{}", resource.namespace, resource.name),
+        |group| group.as_str().to_owned(),
+    )
+}
+
+/// Consumer settings: the group, where a new group starts, no automatic offset
+/// store (each component stores or commits only what is done), and a bounded queue.
+pub fn consumer_config(base: &ClientConfig, group: &str, input: &TopicInput) -> ClientConfig {
+    let mut config = base.clone();
+    config
+        .set("group.id", group)
+        .set(
+            "auto.offset.reset",
+            match input.start_from.unwrap_or_default() {
+                StartFrom::Earliest => "earliest",
+                StartFrom::Latest => "latest",
+            },
+        )
+        .set("enable.auto.offset.store", "false")
+        // Read only committed records, so an upstream exactly-once transform's
+        // aborted output never flows on.
+        .set("isolation.level", "read_committed")
+        .set("queued.max.messages.kbytes", CONSUMER_QUEUE_KBYTES)
+        // Eager rebalancing: every partition is revoked at a rebalance, so the
+        // transform aborts its open transaction and restarts from committed offsets.
+        .set("partition.assignment.strategy", "range,roundrobin");
+    config
+}
+
+/// Producer settings: idempotent, `acks=all`, a bounded queue.
+pub fn producer_config(base: &ClientConfig) -> ClientConfig {
+    let mut config = base.clone();
+    config
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .set("queue.buffering.max.kbytes", PRODUCER_QUEUE_KBYTES);
+    config
+}
+
+/// Sets `lag` to the consumer lag summed over the partitions this client consumes.
+pub fn record_lag(lag: &Gauge, statistics: &Statistics) {
+    let total: i64 = statistics
+        .topics
+        .values()
+        .flat_map(|topic| topic.partitions.values())
+        .map(|partition| partition.consumer_lag)
+        .filter(|lag| *lag >= 0)
+        .sum();
+    lag.set(total);
+}
+
+/// The instance name that makes a transactional id unique per replica and stable
+/// across restarts of the same pod: `HOMESTREAM_INSTANCE`, else `POD_NAME`, else
+/// `HOSTNAME` (the pod name in Kubernetes).
+pub fn instance_name() -> String {
+    ["HOMESTREAM_INSTANCE", "POD_NAME", "HOSTNAME"]
+        .iter()
+        .find_map(|variable| {
+            std::env::var(variable)
+                .ok()
+                .filter(|value| !value.is_empty())
+        })
+        .unwrap_or_else(|| format!("pid-{}", std::process::id()))
+}
+
+/// Commits the stored offsets at shutdown. Nothing stored since the last automatic
+/// commit is not an error; a failure only means the records are redelivered.
+pub fn commit_stored<C: ConsumerContext>(consumer: &impl Consumer<C>) {
+    match consumer.commit_consumer_state(CommitMode::Sync) {
+        Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+        Err(error) => {
+            tracing::warn!(%error, "Committing offsets at shutdown failed; they will be redelivered.")
+        }
+    }
+}

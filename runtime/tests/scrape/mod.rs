@@ -1,0 +1,73 @@
+//! Shared pieces of the scraper's tests (and its benchmark): the loopback server and
+//! loading the checked-in ScrapeJobs the way a user wrote them.
+
+pub mod server;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use homestream_crds::ScrapeJob;
+use homestream_crds::runtime::ResourceIdentity;
+use homestream_runtime::scrape::browser::BrowserOptions;
+use homestream_runtime::scrape::crawl::Completion;
+use homestream_runtime::scrape::job::Job;
+use homestream_runtime::scrape::metrics::{Metrics, RunTotals};
+use homestream_runtime::scrape::output::{Collect, Record};
+use homestream_runtime::shutdown;
+
+/// The placeholder address the checked-in jobs use for the loopback server.
+pub const PLACEHOLDER_ADDR: &str = "127.0.0.1:8000";
+/// The API key the realtor replay expects, handed over as the Secret's variable.
+pub const API_KEY: &str = "test-key";
+
+/// A checked-in ScrapeJob manifest (`tests/scrape/jobs/NAME.yaml`) pointed at `addr`.
+pub fn manifest(name: &str, addr: &str) -> ScrapeJob {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/scrape/jobs")
+        .join(format!("{name}.yaml"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
+    serde_yaml::from_str(&text.replace(PLACEHOLDER_ADDR, addr))
+        .unwrap_or_else(|error| panic!("{name}: {error}"))
+}
+
+/// The runtime's view of a manifest, with the realtor API key as its Secret variable.
+pub fn job(manifest: &ScrapeJob) -> Job {
+    let resource = ResourceIdentity {
+        kind: "ScrapeJob".into(),
+        namespace: manifest.metadata.namespace.clone().unwrap_or_default(),
+        name: manifest.metadata.name.clone().unwrap_or_default(),
+        generation: 1,
+    };
+    Job::new(&manifest.spec, &resource, "test-run".into(), |variable| {
+        (variable == "HOMESTREAM_SECRET_RAPIDAPI_KEY").then(|| API_KEY.to_owned())
+    })
+    .unwrap()
+}
+
+/// Chromium as the local stack provides it.
+pub fn browser_options() -> BrowserOptions {
+    let executable = homestream_tests::StackEnv::load()
+        .map_or_else(|_| "/usr/bin/chromium".into(), |env| env.chromium);
+    BrowserOptions {
+        executable,
+        browsers: 1,
+    }
+}
+
+/// Runs `job` into memory.
+pub async fn scrape(job: &Job) -> (Vec<Record>, RunTotals, Completion) {
+    let metrics = Arc::new(Metrics::default());
+    let output = Collect::default();
+    let (_trigger, shutdown) = shutdown::channel();
+    let completion = homestream_runtime::scrape::scrape(
+        job,
+        &output,
+        metrics.clone(),
+        shutdown,
+        browser_options(),
+    )
+    .await
+    .unwrap();
+    (output.records(), metrics.totals(), completion)
+}
