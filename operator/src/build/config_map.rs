@@ -49,3 +49,51 @@ pub fn config_hash(config_map: &ConfigMap) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use homestream_crds::runtime::{ResolvedKafka, ResourceIdentity};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+
+    use super::*;
+    use crate::build::labels::Component;
+
+    fn config(program: &str) -> RuntimeConfig<serde_json::Value> {
+        RuntimeConfig {
+            resource: ResourceIdentity {
+                kind: "StreamTransform".to_owned(),
+                namespace: "n".to_owned(),
+                name: "t".to_owned(),
+                generation: 1,
+            },
+            spec: serde_json::json!({ "program": program }),
+            kafka: ResolvedKafka {
+                bootstrap_servers: vec!["k:9092".to_owned()],
+                tls: false,
+                sasl_mechanism: None,
+            },
+            cassandra: None,
+        }
+    }
+
+    #[test]
+    fn the_hash_is_stable_and_follows_the_config() {
+        let owner = Owner {
+            namespace: "n".to_owned(),
+            name: "t".to_owned(),
+            reference: OwnerReference::default(),
+            component: Component::Transform,
+        };
+        let first = config_map(&owner, &config(".a = 1")).unwrap();
+        assert_eq!(first.metadata.name.as_deref(), Some("t-transform"));
+        assert!(first.data.as_ref().unwrap()[CONFIG_KEY].contains(".a = 1"));
+        assert_eq!(
+            config_hash(&first),
+            config_hash(&config_map(&owner, &config(".a = 1")).unwrap())
+        );
+        assert_ne!(
+            config_hash(&first),
+            config_hash(&config_map(&owner, &config(".a = 2")).unwrap())
+        );
+    }
+}

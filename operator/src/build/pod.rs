@@ -263,3 +263,104 @@ fn secret_env(name: String, secret: &SecretKeyRef) -> EnvVar {
         ..EnvVar::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use homestream_crds::connection::{Credentials, Sasl, SaslMechanism};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    use serde_json::json;
+
+    use super::*;
+    use crate::build::labels::Component;
+
+    fn owner() -> Owner {
+        Owner {
+            namespace: "listings".to_owned(),
+            name: "rm".to_owned(),
+            reference: OwnerReference::default(),
+            component: Component::Scrape,
+        }
+    }
+
+    fn secret(name: &str, key: &str) -> SecretKeyRef {
+        SecretKeyRef {
+            name: name.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    #[test]
+    fn pods_are_locked_down_and_carry_the_config_hash() {
+        let owner = owner();
+        let template = pod_template(PodInputs {
+            owner: &owner,
+            image: "homestream-scraper:0.1.0",
+            config_hash: "abc123",
+            env: vec![],
+            overrides: None,
+            restart_policy: Some("Never"),
+        });
+        let value = serde_json::to_value(&template).unwrap();
+        assert_eq!(
+            value["metadata"]["annotations"][CONFIG_HASH_ANNOTATION],
+            "abc123"
+        );
+        let spec = &value["spec"];
+        assert_eq!(spec["automountServiceAccountToken"], false);
+        assert_eq!(spec["restartPolicy"], "Never");
+        assert_eq!(
+            spec["securityContext"],
+            json!({ "runAsNonRoot": true, "runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532,
+                    "seccompProfile": { "type": "RuntimeDefault" } })
+        );
+        let container = &spec["containers"][0];
+        assert_eq!(
+            container["securityContext"],
+            json!({ "runAsNonRoot": true, "readOnlyRootFilesystem": true, "allowPrivilegeEscalation": false,
+                    "privileged": false, "capabilities": { "drop": ["ALL"] },
+                    "seccompProfile": { "type": "RuntimeDefault" } })
+        );
+        assert_eq!(
+            container["args"],
+            json!([
+                "scrape",
+                "--config",
+                "/etc/homestream/config.yaml",
+                "--listen",
+                "0.0.0.0:8080"
+            ])
+        );
+        assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+        assert_eq!(container["env"][0]["name"], "HOMESTREAM_RUN_NAME");
+        assert_eq!(spec["volumes"][0]["configMap"]["name"], "rm");
+    }
+
+    #[test]
+    fn credentials_come_only_from_secrets() {
+        let kafka = KafkaConnection {
+            bootstrap_servers: None,
+            tls: None,
+            sasl: Some(Sasl {
+                mechanism: SaslMechanism::ScramSha512,
+                credentials: Credentials {
+                    username: secret("kafka", "user"),
+                    password: secret("kafka", "pass"),
+                },
+            }),
+        };
+        let api_key = secret("realtor-api", "key");
+        let env = serde_json::to_value(credential_env(Some(&kafka), None, &[&api_key, &api_key]))
+            .unwrap();
+        assert_eq!(
+            env,
+            json!([
+                { "name": "HOMESTREAM_KAFKA_USERNAME",
+                  "valueFrom": { "secretKeyRef": { "name": "kafka", "key": "user", "optional": false } } },
+                { "name": "HOMESTREAM_KAFKA_PASSWORD",
+                  "valueFrom": { "secretKeyRef": { "name": "kafka", "key": "pass", "optional": false } } },
+                { "name": "HOMESTREAM_SECRET_REALTOR_API_KEY",
+                  "valueFrom": { "secretKeyRef": { "name": "realtor-api", "key": "key", "optional": false } } }
+            ])
+        );
+    }
+}

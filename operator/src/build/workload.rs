@@ -122,3 +122,121 @@ fn cron_concurrency_policy(policy: ConcurrencyPolicy) -> &'static str {
         ConcurrencyPolicy::Replace => "Replace",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use homestream_crds::format::cron::CronSchedule;
+    use homestream_crds::scrapejob::ConcurrencyPolicy;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
+    use serde_json::json;
+
+    use super::*;
+    use crate::build::labels::Component;
+
+    fn owner(component: Component) -> Owner {
+        Owner {
+            namespace: "listings".to_owned(),
+            name: "zoopla".to_owned(),
+            reference: OwnerReference {
+                api_version: "homestream.io/v1alpha1".to_owned(),
+                kind: "ScrapeJob".to_owned(),
+                name: "zoopla".to_owned(),
+                uid: "uid-1".to_owned(),
+                controller: Some(true),
+                block_owner_deletion: Some(true),
+            },
+            component,
+        }
+    }
+
+    fn template() -> PodTemplateSpec {
+        PodTemplateSpec::default()
+    }
+
+    #[test]
+    fn a_deployment_selects_its_pods_and_is_owned() {
+        let built =
+            serde_json::to_value(deployment(&owner(Component::Transform), 3, template())).unwrap();
+        let expected = json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {
+                "name": "zoopla-transform", "namespace": "listings",
+                "labels": {
+                    "app.kubernetes.io/component": "transform", "app.kubernetes.io/instance": "zoopla",
+                    "app.kubernetes.io/managed-by": "homestream-operator", "app.kubernetes.io/name": "homestream"
+                },
+                "ownerReferences": [{
+                    "apiVersion": "homestream.io/v1alpha1", "kind": "ScrapeJob", "name": "zoopla",
+                    "uid": "uid-1", "controller": true, "blockOwnerDeletion": true
+                }]
+            },
+            "spec": {
+                "replicas": 3,
+                "selector": { "matchLabels": {
+                    "app.kubernetes.io/component": "transform", "app.kubernetes.io/instance": "zoopla",
+                    "app.kubernetes.io/name": "homestream"
+                } },
+                "strategy": { "type": "RollingUpdate" },
+                "template": {}
+            }
+        });
+        assert_eq!(built, expected);
+    }
+
+    #[test]
+    fn run_once_is_a_job_with_a_deadline_and_a_ttl() {
+        let ScrapeWorkload::Once(job) = scrape_workload(
+            &owner(Component::Scrape),
+            &Trigger::Once { suspend: false },
+            600,
+            template(),
+        ) else {
+            panic!("expected a Job");
+        };
+        let spec = serde_json::to_value(job.spec).unwrap();
+        assert_eq!(
+            spec,
+            json!({
+                "activeDeadlineSeconds": 600, "backoffLimit": 2, "suspend": false,
+                "ttlSecondsAfterFinished": 86400, "template": {}
+            })
+        );
+        assert_eq!(job.metadata.name.as_deref(), Some("zoopla"));
+    }
+
+    #[test]
+    fn a_schedule_is_a_cronjob_with_its_policy_and_limits() {
+        let schedule = CronSchedule::from("0 */6 * * *");
+        let trigger = Trigger::Scheduled {
+            parsed: schedule.parse().unwrap(),
+            schedule,
+            time_zone: Some(homestream_crds::format::cron::TimeZone::from(
+                "Europe/London",
+            )),
+            suspend: true,
+            concurrency_policy: ConcurrencyPolicy::Replace,
+            successful_jobs_history_limit: 3,
+            failed_jobs_history_limit: 1,
+            starting_deadline_seconds: Some(120),
+        };
+        let ScrapeWorkload::Scheduled(cron_job) =
+            scrape_workload(&owner(Component::Scrape), &trigger, 900, template())
+        else {
+            panic!("expected a CronJob");
+        };
+        let mut spec = serde_json::to_value(&cron_job.spec).unwrap();
+        spec["jobTemplate"]["metadata"] = json!(null);
+        assert_eq!(
+            spec,
+            json!({
+                "schedule": "0 */6 * * *", "timeZone": "Europe/London", "suspend": true,
+                "concurrencyPolicy": "Replace", "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 1,
+                "startingDeadlineSeconds": 120,
+                "jobTemplate": {
+                    "metadata": null,
+                    "spec": { "activeDeadlineSeconds": 900, "backoffLimit": 2, "template": {} }
+                }
+            })
+        );
+    }
+}
