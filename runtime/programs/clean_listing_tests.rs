@@ -164,3 +164,17 @@ fn a_record_without_an_id_fails_with_the_reason() {
     };
     assert!(reason.contains("record has no id"), "{reason}");
 }
+
+#[test]
+fn the_example_pipeline_runs_this_very_program() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../manifests/examples/pipeline/normalise-listings.streamtransform.yaml"
+    );
+    let example: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(
+        example["spec"]["program"].as_str(),
+        Some(PROGRAM),
+        "sync the example with clean_listing.vrl"
+    );
+}

@@ -62,19 +62,14 @@ pub fn pod_template(inputs: PodInputs<'_>) -> PodTemplateSpec {
     );
     let config_path = format!("{CONFIG_DIR}/{CONFIG_KEY}");
     let mut env = inputs.env;
+    // The pod's name keeps a transformer's transactional id unique per replica.
+    env.push(downward_env("POD_NAME", "metadata.name"));
     if owner.component == Component::Scrape {
         // The run's name in records' `_meta.run`: the Job's name, through the downward API.
-        env.push(EnvVar {
-            name: "HOMESTREAM_RUN_NAME".to_owned(),
-            value_from: Some(EnvVarSource {
-                field_ref: Some(ObjectFieldSelector {
-                    field_path: format!("metadata.labels['{JOB_NAME_LABEL}']"),
-                    ..ObjectFieldSelector::default()
-                }),
-                ..EnvVarSource::default()
-            }),
-            ..EnvVar::default()
-        });
+        env.push(downward_env(
+            "HOMESTREAM_RUN_NAME",
+            &format!("metadata.labels['{JOB_NAME_LABEL}']"),
+        ));
     }
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
@@ -160,6 +155,20 @@ pub fn pod_template(inputs: PodInputs<'_>) -> PodTemplateSpec {
             termination_grace_period_seconds: Some(30),
             ..PodSpec::default()
         }),
+    }
+}
+
+fn downward_env(name: &str, field_path: &str) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value_from: Some(EnvVarSource {
+            field_ref: Some(ObjectFieldSelector {
+                field_path: field_path.to_owned(),
+                ..ObjectFieldSelector::default()
+            }),
+            ..EnvVarSource::default()
+        }),
+        ..EnvVar::default()
     }
 }
 
@@ -331,7 +340,12 @@ mod tests {
             ])
         );
         assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
-        assert_eq!(container["env"][0]["name"], "HOMESTREAM_RUN_NAME");
+        assert_eq!(container["env"][0]["name"], "POD_NAME");
+        assert_eq!(container["env"][1]["name"], "HOMESTREAM_RUN_NAME");
+        assert_eq!(
+            container["env"][1]["valueFrom"]["fieldRef"]["fieldPath"],
+            "metadata.labels['batch.kubernetes.io/job-name']"
+        );
         assert_eq!(spec["volumes"][0]["configMap"]["name"], "rm");
     }
 

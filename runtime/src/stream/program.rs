@@ -302,7 +302,11 @@ mod tests {
     fn diagnostics_carry_line_and_column() {
         let diagnostics = Program::compile(".a = 1\n.b = upcase(.a)\n").unwrap_err();
         assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
-        assert_eq!((diagnostics[0].line, diagnostics[0].column), (2, 6));
+        assert_eq!(
+            (diagnostics[0].line, diagnostics[0].column),
+            (2, 13),
+            "the argument `.a`"
+        );
         assert!(
             diagnostics[0]
                 .message

@@ -1,0 +1,629 @@
+//! Throughput benchmark of `transform` and `sink` against the raw limits of the machine.
+//!
+//! Generates realistic listing records from the shape of the realtor.com sample
+//! (`../shared/fixtures/real/realtor/realtor-data_sample.csv`, multiplied), produces
+//! them to a topic, then runs four measured child processes one after the other:
+//! a bare rdkafka consume-and-produce loop, the transform (exactly-once, the cleaning
+//! program), a bare prepared-insert loop, and the sink (reading the transform's
+//! output into the same table). Each is measured from outside through `/proc`:
+//! CPU time, so records per second per core; peak resident memory; and latency
+//! (runtime: its `processing_seconds` histogram; bare loops: exact, per record from
+//! receipt to acknowledgement).
+//!
+//! Run (about 5 minutes for a million records on 2 cores):
+//! `cargo build --release -p homestream-runtime --example bench_stream && target/release/examples/bench_stream [records]`
+
+#![allow(
+    missing_docs,
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss
+)]
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use futures::StreamExt;
+use homestream_runtime::process::Process;
+use homestream_runtime::serve::Readiness;
+use homestream_runtime::{shutdown, stream};
+use homestream_tests::{StackEnv, kafka, random_name};
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message;
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::{ClientConfig, ClientContext};
+use scylla::client::session::Session;
+use scylla::client::session_builder::SessionBuilder;
+use serde_json::{Value, json};
+
+const PARTITIONS: i32 = 4;
+const PROGRAM: &str = include_str!("../programs/clean_listing.vrl");
+/// The sink's default write concurrency, used by the bare insert loop too.
+const CONCURRENCY: usize = 64;
+
+/// A child's measurements.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Measured {
+    records: u64,
+    wall_seconds: f64,
+    cpu_seconds: f64,
+    peak_rss_mib: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let runtime = tokio::runtime::Runtime::new()?;
+    match args.get(1).map(String::as_str) {
+        Some("run-transform") => runtime.block_on(run_component("transform", &args[2], &args[3])),
+        Some("run-sink") => runtime.block_on(run_component("sink", &args[2], &args[3])),
+        Some("bare-kafka") => report(&bare_kafka(&args[2], &args[3], &args[4], args[5].parse()?)?),
+        Some("bare-insert") => {
+            report(&runtime.block_on(bare_insert(&args[2], &args[3], args[4].parse()?))?)
+        }
+        other => {
+            let records = other.map_or(Ok(1_000_000), str::parse)?;
+            runtime.block_on(orchestrate(records))
+        }
+    }
+}
+
+fn report(measured: &Measured) -> Result<()> {
+    println!("{}", serde_json::to_string(measured)?);
+    Ok(())
+}
+
+/// Runs a runtime component in this process (the child), as `main` would.
+async fn run_component(component: &str, config: &str, listen: &str) -> Result<()> {
+    let (trigger, shutdown) = shutdown::channel();
+    trigger.on_signals()?;
+    let process = Process {
+        listen: listen.parse()?,
+        readiness: Readiness::default(),
+        shutdown,
+    };
+    let config = PathBuf::from(config);
+    match component {
+        "transform" => stream::transform::run(&config, process).await,
+        _ => stream::sink::run(&config, process).await,
+    }
+}
+
+async fn orchestrate(records: usize) -> Result<()> {
+    let env = StackEnv::load()?;
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/fixtures/real/realtor/realtor-data_sample.csv");
+    let rows = read_csv(&csv)?;
+    let (input, output, bare_output) = (
+        random_name("bench-in"),
+        random_name("bench-out"),
+        random_name("bench-bare"),
+    );
+    for topic in [&input, &output, &bare_output] {
+        kafka::create_topic(&env, topic, PARTITIONS).await?;
+    }
+    eprintln!(
+        "Producing {records} records generated from {} realtor rows...",
+        rows.len()
+    );
+    let started = Instant::now();
+    produce(&env, &input, records, &rows)?;
+    eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
+
+    let exe = std::env::current_exe()?;
+    let n = records.to_string();
+    eprintln!("Bare Kafka loop...");
+    let bare_kafka = self_report(Command::new(&exe).args([
+        "bare-kafka",
+        &env.kafka_bootstrap,
+        &input,
+        &bare_output,
+        &n,
+    ]))?;
+
+    eprintln!("Transform (exactly once, clean_listing.vrl)...");
+    let spec = json!({
+        "input": {"topic": input, "consumerGroup": random_name("bench-transform")},
+        "output": {"topic": {"name": output}},
+        "program": PROGRAM,
+    });
+    let transform = measure_component(
+        &exe,
+        "run-transform",
+        &env,
+        "StreamTransform",
+        &spec,
+        records,
+    )
+    .await?;
+
+    let (session, keyspace) = create_table(&env).await?;
+    eprintln!("Bare insert loop...");
+    let bare_insert = self_report(Command::new(&exe).args([
+        "bare-insert",
+        &env.cassandra_contact_points,
+        &keyspace,
+        &n,
+    ]))?;
+    session
+        .query_unpaged(format!("TRUNCATE {keyspace}.listings"), &[])
+        .await?;
+
+    eprintln!("Sink (reading the transform's output)...");
+    let spec = json!({
+        "input": {"topic": output, "consumerGroup": random_name("bench-sink")},
+        "keyspace": {"name": keyspace, "replication": {"simpleStrategy": {"replicationFactor": 1}}},
+        "table": {"name": "listings", "columns": COLUMNS.iter().map(|(name, ty)| json!({"name": name, "type": ty})).collect::<Vec<_>>(), "partitionKey": ["listing_key"]},
+        "consistency": "One",
+    });
+    let sink = measure_component(&exe, "run-sink", &env, "CassandraSink", &spec, records).await?;
+
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    println!(
+        "\n{records} records, {PARTITIONS} partitions, {cores} cores (shared); latency: receipt to commit/acknowledgement"
+    );
+    println!(
+        "{:<34} {:>12} {:>14} {:>9} {:>9} {:>10} {:>9}",
+        "", "records/s", "records/s/core", "p50 ms", "p99 ms", "peak MiB", "vs bare"
+    );
+    let line = |name: &str, m: &Measured, bare: Option<&Measured>| {
+        let per_core = m.records as f64 / m.cpu_seconds;
+        let ratio = bare.map_or_else(String::new, |bare| {
+            format!(
+                "{:.0}%",
+                100.0 * per_core / (bare.records as f64 / bare.cpu_seconds)
+            )
+        });
+        println!(
+            "{:<34} {:>12.0} {:>14.0} {:>9.1} {:>9.1} {:>10.1} {:>9}",
+            name,
+            m.records as f64 / m.wall_seconds,
+            per_core,
+            m.p50_ms,
+            m.p99_ms,
+            m.peak_rss_mib,
+            ratio
+        );
+    };
+    line("bare rdkafka consume+produce", &bare_kafka, None);
+    line(
+        "transform (exactlyOnce, VRL)",
+        &transform,
+        Some(&bare_kafka),
+    );
+    line("bare prepared insert (64 inflight)", &bare_insert, None);
+    line("sink (atLeastOnce+idempotent)", &sink, Some(&bare_insert));
+    Ok(())
+}
+
+fn self_report(command: &mut Command) -> Result<Measured> {
+    let output = command.stderr(Stdio::inherit()).output()?;
+    if !output.status.success() {
+        bail!("benchmark child failed: {}", output.status);
+    }
+    let text = String::from_utf8(output.stdout)?;
+    serde_json::from_str(text.lines().last().unwrap_or_default())
+        .context("parsing a child's report")
+}
+
+/// Runs a runtime component as a child until its `records_out` reaches `records`.
+async fn measure_component(
+    exe: &Path,
+    mode: &str,
+    env: &StackEnv,
+    kind: &str,
+    spec: &Value,
+    records: usize,
+) -> Result<Measured> {
+    let dir = std::env::temp_dir().join(random_name("bench"));
+    std::fs::create_dir_all(&dir)?;
+    let mut config = json!({
+        "resource": {"kind": kind, "namespace": "bench", "name": random_name("bench"), "generation": 1},
+        "spec": spec,
+        "kafka": {"bootstrapServers": [env.kafka_bootstrap]},
+    });
+    if kind == "CassandraSink" {
+        config["cassandra"] = json!({"contactPoints": [env.cassandra_contact_points]});
+    }
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, serde_json::to_string(&config)?)?;
+    let listen = TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
+    let started = Instant::now();
+    let mut child = Command::new(exe)
+        .args([mode, path.to_str().unwrap_or_default(), &listen])
+        .env("RUST_LOG", "warn")
+        .env("HOMESTREAM_INSTANCE", "bench")
+        .spawn()?;
+    let metrics = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Some(status) = child.try_wait()? {
+            bail!("{mode} exited early: {status}");
+        }
+        let Ok(metrics) = scrape(&listen).await else {
+            continue;
+        };
+        if metric(&metrics, "homestream_stream_records_out_total") >= records as f64 {
+            break metrics;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            child.kill()?;
+            bail!("{mode} did not finish within 10 minutes");
+        }
+    };
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let (cpu_seconds, peak_rss_mib) = proc_usage(child.id())?;
+    stop(&mut child)?;
+    let (p50, p99) = (
+        histogram_quantile(&metrics, "homestream_stream_processing_seconds", 0.5),
+        histogram_quantile(&metrics, "homestream_stream_processing_seconds", 0.99),
+    );
+    Ok(Measured {
+        records: records as u64,
+        wall_seconds,
+        cpu_seconds,
+        peak_rss_mib,
+        p50_ms: p50 * 1e3,
+        p99_ms: p99 * 1e3,
+    })
+}
+
+fn stop(child: &mut Child) -> Result<()> {
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()?;
+    child.wait()?;
+    Ok(())
+}
+
+/// CPU seconds (user + system) and peak resident MiB of a live process.
+fn proc_usage(pid: u32) -> Result<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // Fields 14 and 15 (utime, stime) in clock ticks of 1/100 s, counted after the comm.
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let hwm_kb: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|value| value.split_whitespace().next())
+        .context("no VmHWM")?
+        .parse()?;
+    Ok((ticks / 100.0, hwm_kb / 1024.0))
+}
+
+async fn scrape(listen: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(listen).await?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n")
+        .await?;
+    let mut body = String::new();
+    stream.read_to_string(&mut body).await?;
+    Ok(body)
+}
+
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)
+                .and_then(|rest| rest.trim().parse().ok())
+        })
+        .unwrap_or(0.0)
+}
+
+/// A quantile from cumulative histogram buckets, interpolated linearly in the bucket.
+fn histogram_quantile(text: &str, name: &str, quantile: f64) -> f64 {
+    let prefix = format!("{name}_bucket{{le=\"");
+    let buckets: Vec<(f64, f64)> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .filter_map(|rest| {
+            let (le, count) = rest.split_once("\"} ")?;
+            Some((
+                if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                },
+                count.trim().parse().ok()?,
+            ))
+        })
+        .collect();
+    let total = buckets.last().map_or(0.0, |(_, count)| *count);
+    let rank = quantile * total;
+    let mut previous = (0.0, 0.0);
+    for (le, count) in buckets {
+        if count >= rank {
+            if le.is_infinite() {
+                return previous.0;
+            }
+            let share = if count > previous.1 {
+                (rank - previous.1) / (count - previous.1)
+            } else {
+                0.0
+            };
+            return previous.0 + share * (le - previous.0);
+        }
+        previous = (le, count);
+    }
+    previous.0
+}
+
+fn read_csv(path: &Path) -> Result<Vec<Vec<String>>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text = text.trim_start_matches('\u{feff}');
+    Ok(text
+        .lines()
+        .skip(1)
+        .map(|line| {
+            line.trim_end_matches('\r')
+                .split(',')
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect())
+}
+
+/// A record as the realtor REST ScrapeJob would publish it, from CSV row `row`.
+fn record(n: usize, row: &[String]) -> Value {
+    let field = |index: usize| row.get(index).map_or("", String::as_str);
+    let number = |index: usize| {
+        field(index)
+            .parse::<f64>()
+            .map_or(Value::Null, |value| json!(value))
+    };
+    json!({
+        "id": format!("{}{n:07}", field(0)),
+        "url": format!("/realestateandhomes-detail/{}_{}_{}", field(6), field(7).replace(' ', "-"), n),
+        "price": number(2),
+        "beds": number(3),
+        "baths": number(4),
+        "sqft": number(10),
+        "status": field(1),
+        "address": format!(" {} {} ,  {}", field(6), "Street", field(7)),
+        "city": field(7),
+        "postcode": format!("{:0>5}", field(9)),
+        "_meta": {"url": "https://www.realtor.com/realestateandhomes-search/", "job": "realtor-rentals", "run": "realtor-rentals-1", "scrapedAt": "2026-05-14T09:30:00Z"},
+    })
+}
+
+fn produce(env: &StackEnv, topic: &str, records: usize, rows: &[Vec<String>]) -> Result<()> {
+    let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
+        kafka::client_config(env)
+            .set("linger.ms", "20")
+            .set("batch.num.messages", "10000")
+            .create()?;
+    for n in 0..records {
+        let payload = serde_json::to_vec(&record(n, &rows[n % rows.len()]))?;
+        let key = format!("raw-{n}");
+        let mut message = BaseRecord::to(topic).key(&key).payload(&payload);
+        loop {
+            match producer.send(message) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    message = returned;
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60))?;
+    Ok(())
+}
+
+/// Records each delivery's latency from the receipt of its input.
+#[derive(Default)]
+struct Latencies(Mutex<Vec<f64>>);
+
+impl ClientContext for Latencies {}
+
+impl ProducerContext for Latencies {
+    type DeliveryOpaque = Box<Instant>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, received: Box<Instant>) {
+        if result.is_ok()
+            && let Ok(mut latencies) = self.0.lock()
+        {
+            latencies.push(received.elapsed().as_secs_f64());
+        }
+    }
+}
+
+/// The raw limit of Kafka: consume, produce the same record, nothing else.
+fn bare_kafka(bootstrap: &str, input: &str, output: &str, records: u64) -> Result<Measured> {
+    let mut base = ClientConfig::new();
+    base.set("bootstrap.servers", bootstrap);
+    let consumer: BaseConsumer = base
+        .clone()
+        .set("group.id", random_name("bench-bare"))
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[input])?;
+    let producer: ThreadedProducer<Latencies> = base
+        .clone()
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "5")
+        .create_with_context(Latencies::default())?;
+    let (started, cpu_before) = (Instant::now(), proc_usage(std::process::id())?.0);
+    let mut consumed = 0;
+    while consumed < records {
+        let Some(message) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let message = message?;
+        let mut record: BaseRecord<'_, [u8], [u8], Box<Instant>> =
+            BaseRecord::with_opaque_to(output, Box::new(Instant::now()))
+                .payload(message.payload().unwrap_or_default());
+        if let Some(key) = message.key() {
+            record = record.key(key);
+        }
+        loop {
+            match producer.send(record) {
+                Ok(()) => break,
+                Err((_, returned)) => {
+                    record = returned;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+        consumed += 1;
+    }
+    producer.flush(Duration::from_secs(60))?;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let (cpu, peak_rss_mib) = proc_usage(std::process::id())?;
+    let mut latencies = std::mem::take(
+        &mut *producer
+            .context()
+            .0
+            .lock()
+            .map_err(|_| anyhow::anyhow!("poisoned"))?,
+    );
+    Ok(measured(
+        records,
+        wall_seconds,
+        cpu - cpu_before,
+        peak_rss_mib,
+        &mut latencies,
+    ))
+}
+
+fn measured(
+    records: u64,
+    wall_seconds: f64,
+    cpu_seconds: f64,
+    peak_rss_mib: f64,
+    latencies: &mut [f64],
+) -> Measured {
+    latencies.sort_by(f64::total_cmp);
+    let at = |quantile: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * quantile) as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    Measured {
+        records,
+        wall_seconds,
+        cpu_seconds,
+        peak_rss_mib,
+        p50_ms: at(0.5) * 1e3,
+        p99_ms: at(0.99) * 1e3,
+    }
+}
+
+/// The columns of the cleaned listing, as the sink declares them.
+const COLUMNS: [(&str, &str); 13] = [
+    ("listing_key", "text"),
+    ("source", "text"),
+    ("listing_id", "text"),
+    ("url", "text"),
+    ("currency", "text"),
+    ("price_label", "text"),
+    ("monthly_price_minor", "bigint"),
+    ("beds", "int"),
+    ("baths", "int"),
+    ("address", "text"),
+    ("postcode", "text"),
+    ("outward_code", "text"),
+    ("scraped_at", "timestamp"),
+];
+
+async fn create_table(env: &StackEnv) -> Result<(Session, String)> {
+    let session = SessionBuilder::new()
+        .known_nodes(env.cassandra_contact_points.split(','))
+        .build()
+        .await?;
+    let keyspace = random_name("bench").replace('-', "_");
+    session
+        .query_unpaged(
+            format!("CREATE KEYSPACE {keyspace} WITH replication = {{'class': 'SimpleStrategy', 'replication_factor': 1}}"),
+            &[],
+        )
+        .await?;
+    let columns: Vec<String> = COLUMNS
+        .iter()
+        .map(|(name, ty)| format!("{name} {ty}"))
+        .collect();
+    session
+        .query_unpaged(
+            format!(
+                "CREATE TABLE {keyspace}.listings ({}, PRIMARY KEY (listing_key))",
+                columns.join(", ")
+            ),
+            &[],
+        )
+        .await?;
+    Ok((session, keyspace))
+}
+
+/// The raw limit of Cassandra: the same prepared insert, values ready, 64 in flight.
+async fn bare_insert(contact_points: &str, keyspace: &str, records: u64) -> Result<Measured> {
+    use scylla::value::CqlTimestamp;
+    let session = SessionBuilder::new()
+        .known_nodes(contact_points.split(','))
+        .build()
+        .await?;
+    let names: Vec<&str> = COLUMNS.iter().map(|(name, _)| *name).collect();
+    let insert = session
+        .prepare(format!(
+            "INSERT INTO {keyspace}.listings ({}) VALUES ({}) USING TIMESTAMP ?",
+            names.join(", "),
+            vec!["?"; names.len()].join(", ")
+        ))
+        .await?;
+    let mut insert = insert;
+    insert.set_consistency(scylla::statement::Consistency::One);
+    let (started, cpu_before) = (Instant::now(), proc_usage(std::process::id())?.0);
+    let timestamp = CqlTimestamp(1_778_751_000_000);
+    let latencies: Vec<Result<f64>> = futures::stream::iter(0..records)
+        .map(|n| {
+            let (session, insert) = (&session, &insert);
+            async move {
+                let sent = Instant::now();
+                let key = format!("realtor:{n}");
+                let values = (
+                    key.as_str(),
+                    "realtor",
+                    n.to_string(),
+                    "https://www.realtor.com/realestateandhomes-detail/1962661_Adjuntas",
+                    "USD",
+                    "105000",
+                    10_500_000_i64,
+                    3_i32,
+                    2_i32,
+                    "1962661 Street, Adjuntas",
+                    "00601",
+                    Option::<&str>::None,
+                    timestamp,
+                    1_778_751_000_000_000_i64,
+                );
+                session.execute_unpaged(insert, values).await?;
+                Ok(sent.elapsed().as_secs_f64())
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await;
+    let mut latencies = latencies.into_iter().collect::<Result<Vec<_>>>()?;
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let (cpu, peak_rss_mib) = proc_usage(std::process::id())?;
+    Ok(measured(
+        records,
+        wall_seconds,
+        cpu - cpu_before,
+        peak_rss_mib,
+        &mut latencies,
+    ))
+}

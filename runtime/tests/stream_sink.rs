@@ -1,0 +1,127 @@
+//! The sink against the stack's Kafka and Cassandra: N records in, N rows with every
+//! CQL type converted; records that cannot be rows in the dead-letter topic with the
+//! reason; a replay never overwrites newer data.
+
+mod stream_support;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use homestream_tests::{StackEnv, kafka, random_name};
+use serde_json::{Value, json};
+use stream_support::{
+    cleaned, count_rows, create_table, produce, read_all, sink_spec, start, terminate, write_config,
+};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn writes_every_record_as_a_row_and_dead_letters_bad_ones() -> Result<()> {
+    let env = StackEnv::load()?;
+    let (session, keyspace) = create_table(&env).await?;
+    let (input, dead) = (random_name("cs-in"), random_name("cs-dlq"));
+    kafka::create_topic(&env, &input, 3).await?;
+    kafka::create_topic(&env, &dead, 1).await?;
+    const N: usize = 2_000;
+    let mut records: Vec<(String, Vec<u8>)> = (0..N)
+        .map(|n| {
+            (
+                format!("rightmove:{n}"),
+                serde_json::to_vec(&cleaned(n)).unwrap(),
+            )
+        })
+        .collect();
+    let mut bad_beds = cleaned(N + 1);
+    bad_beds["beds"] = json!("many");
+    records.push(("bad-beds".into(), serde_json::to_vec(&bad_beds)?));
+    let mut no_key = cleaned(N + 2);
+    no_key["listing_key"] = Value::Null;
+    records.push(("no-key".into(), serde_json::to_vec(&no_key)?));
+    produce(&env, &input, records).await?;
+
+    let config = write_config(&env, "CassandraSink", &sink_spec(&input, &keyspace, &dead))?;
+    let mut sink = start("sink", &config, "sink-0")?;
+
+    let dead_lettered = read_all(
+        &env,
+        &dead,
+        2,
+        Duration::from_secs(60),
+        Duration::from_secs(1),
+    )
+    .await?;
+    let reason = |key: &str| {
+        dead_lettered
+            .iter()
+            .find(|read| read.key.as_deref() == Some(key))
+            .unwrap()
+            .headers["homestream.error"]
+            .clone()
+    };
+    assert_eq!(
+        reason("bad-beds"),
+        "column beds: \"many\" is not a valid int: expected an integer"
+    );
+    assert_eq!(
+        reason("no-key"),
+        "key column listing_key is missing or null"
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while count_rows(&session, &keyspace).await? < i64::try_from(N)?
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(count_rows(&session, &keyspace).await?, i64::try_from(N)?);
+    let row = session
+        .query_unpaged(
+            format!(
+                "SELECT monthly_price_minor, beds, CAST(deposit AS text), furnished, CAST(scraped_at AS text), \
+                 CAST(available AS text), tags, rooms FROM {keyspace}.listings WHERE listing_key = 'rightmove:7'"
+            ),
+            &[],
+        )
+        .await?
+        .into_rows_result()?
+        .single_row::<(i64, i32, String, bool, String, String, Vec<String>, std::collections::BTreeMap<String, i32>)>()?;
+    assert_eq!(row.0, 273_007);
+    assert_eq!(row.1, 3);
+    assert_eq!(row.2, "3150.50");
+    assert!(!row.3);
+    assert!(row.4.starts_with("2026-05-14T09:30:00"), "{}", row.4);
+    assert_eq!(row.5, "2026-06-01");
+    assert_eq!(row.6, vec!["garden", "pets"]);
+    assert_eq!(row.7["bedroom"], 2);
+
+    // The write time is the Kafka record time: an older record replayed later loses.
+    let (writetime,) = session
+        .query_unpaged(format!("SELECT WRITETIME(address) FROM {keyspace}.listings WHERE listing_key = 'rightmove:7'"), &[])
+        .await?
+        .into_rows_result()?
+        .single_row::<(i64,)>()?;
+    let producer: rdkafka::producer::FutureProducer = kafka::client_config(&env).create()?;
+    let mut stale = cleaned(7);
+    stale["address"] = json!("stale replay");
+    let stale = serde_json::to_vec(&stale)?;
+    producer
+        .send(
+            rdkafka::producer::FutureRecord::to(&input)
+                .key("rightmove:7")
+                .payload(&stale)
+                .timestamp(writetime / 1000 - 60_000),
+            Duration::from_secs(10),
+        )
+        .await
+        .map_err(|(error, _)| error)?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (address,) = session
+        .query_unpaged(
+            format!("SELECT address FROM {keyspace}.listings WHERE listing_key = 'rightmove:7'"),
+            &[],
+        )
+        .await?
+        .into_rows_result()?
+        .single_row::<(String,)>()?;
+    assert_eq!(address, "7 Acton Street, London");
+
+    terminate(&mut sink)
+}
