@@ -6,6 +6,34 @@ use homestream_crds::conditions::{DEGRADED, PROGRESSING, READY};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
+/// The status of a kind: its conditions and the generation they describe.
+pub trait KindStatus: Clone + Default + PartialEq + serde::Serialize {
+    /// The conditions written last time.
+    fn conditions(&self) -> &[Condition];
+    /// This status with new conditions for `generation`.
+    fn with_conditions(&self, generation: Option<i64>, conditions: Vec<Condition>) -> Self;
+}
+
+macro_rules! kind_status {
+    ($($status:ty),*) => {$(
+        impl KindStatus for $status {
+            fn conditions(&self) -> &[Condition] {
+                &self.conditions
+            }
+
+            fn with_conditions(&self, generation: Option<i64>, conditions: Vec<Condition>) -> Self {
+                Self { observed_generation: generation, conditions, ..self.clone() }
+            }
+        }
+    )*};
+}
+
+kind_status!(
+    homestream_crds::ScrapeJobStatus,
+    homestream_crds::StreamTransformStatus,
+    homestream_crds::CassandraSinkStatus
+);
+
 /// One condition as a controller decides it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Observed {

@@ -466,6 +466,20 @@ async fn scrape_job_runs_once_as_a_job_and_on_a_schedule_as_a_cronjob() -> Resul
             }))?)
         };
         let jobs: Api<ScrapeJob> = Api::namespaced(client.clone(), &ns);
+        // What CEL cannot catch is refused in status, naming the field and the problem.
+        let mut invalid = job(None)?;
+        if let Some(http) = invalid.spec.source.http.as_mut() {
+            http.url = "https://api.example.com/listings?offset={{offset}}".into();
+        }
+        apply(&jobs, &invalid).await?;
+        let refused = wait_condition(&jobs, "rest", "Ready", "False", "InvalidSpec").await?;
+        assert!(
+            refused
+                .message
+                .contains("{{offset}} is used but no pagination mode fills it in"),
+            "{}",
+            refused.message
+        );
         apply(&jobs, &job(None)?).await?;
         wait_condition(&jobs, "rest", "TopicReady", "True", "TopicsReady").await?;
         assert_eq!(partitions(&env, &output).await?, Some(2));

@@ -15,7 +15,7 @@ use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
 use super::consumer::{ConsumerSpec, converge};
-use super::{Context, Error, backoff_key, write_status};
+use super::{Context, Error, backoff_key, report_invalid, write_status};
 use crate::build::labels::{Component, Owner};
 use crate::cassandra::schema::{self, SchemaOutcome};
 use crate::status::{Observed, conditions};
@@ -115,27 +115,7 @@ async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action,
     let generation = sink.meta().generation;
     let validated = match sink.spec.validate() {
         Ok(validated) => validated,
-        Err(invalid) => {
-            ctx.metrics.failed(KIND, "InvalidSpec");
-            let observed = vec![Observed::failed(
-                SCHEMA_READY,
-                "InvalidSpec",
-                invalid.to_string(),
-            )];
-            let status = CassandraSinkStatus {
-                observed_generation: generation,
-                conditions: conditions(
-                    &previous.conditions,
-                    observed,
-                    None,
-                    generation,
-                    Timestamp::now(),
-                ),
-                ..previous.clone()
-            };
-            write_status(&ctx.client, sink, &previous, &status).await?;
-            return Ok(Action::await_change());
-        }
+        Err(invalid) => return report_invalid(ctx, sink, &previous, SCHEMA_READY, &invalid).await,
     };
     let (schema, cassandra_up) = schema_condition(ctx, sink, &validated).await;
     if !schema.status && cassandra_up {

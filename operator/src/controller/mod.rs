@@ -217,6 +217,50 @@ where
     Ok(())
 }
 
+/// Reports a spec that does not validate: `type_` (the kind's first condition) and Ready
+/// turn False with reason `InvalidSpec` and every problem in the message; nothing else is
+/// touched, and the resource waits for the user to change it.
+///
+/// # Errors
+/// When the status cannot be written.
+pub async fn report_invalid<K, S>(
+    ctx: &Context,
+    resource: &K,
+    previous: &S,
+    type_: &'static str,
+    invalid: &homestream_crds::InvalidSpec,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+    S: crate::status::KindStatus,
+{
+    ctx.metrics.failed(&K::kind(&()), "InvalidSpec");
+    let generation = resource.meta().generation;
+    let observed = vec![crate::status::Observed::failed(
+        type_,
+        "InvalidSpec",
+        invalid.to_string(),
+    )];
+    let conditions = crate::status::conditions(
+        previous.conditions(),
+        observed,
+        None,
+        generation,
+        k8s_openapi::jiff::Timestamp::now(),
+    );
+    write_status(
+        &ctx.client,
+        resource,
+        previous,
+        &previous.with_conditions(generation, conditions),
+    )
+    .await?;
+    Ok(Action::await_change())
+}
+
 /// The key under which a resource's outage backoff is counted.
 pub fn backoff_key<K: Resource<DynamicType = ()>>(resource: &K) -> String {
     format!(

@@ -18,7 +18,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
-use super::{Context, Error, apply, backoff_key, topics, write_status};
+use super::{Context, Error, apply, backoff_key, report_invalid, topics, write_status};
 use crate::build::config_map::{config_hash, config_map};
 use crate::build::labels::{Component, Owner};
 use crate::build::pod::{
@@ -79,27 +79,7 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     let generation = job.meta().generation;
     let validated = match job.spec.validate() {
         Ok(validated) => validated,
-        Err(invalid) => {
-            ctx.metrics.failed(KIND, "InvalidSpec");
-            let observed = vec![Observed::failed(
-                TOPIC_READY,
-                "InvalidSpec",
-                invalid.to_string(),
-            )];
-            let status = ScrapeJobStatus {
-                observed_generation: generation,
-                conditions: conditions(
-                    &previous.conditions,
-                    observed,
-                    None,
-                    generation,
-                    Timestamp::now(),
-                ),
-                ..previous.clone()
-            };
-            write_status(&ctx.client, job, &previous, &status).await?;
-            return Ok(Action::await_change());
-        }
+        Err(invalid) => return report_invalid(ctx, job, &previous, TOPIC_READY, &invalid).await,
     };
     let owner = Owner::of(job, Component::Scrape);
     let kafka_settings = ctx.config.resolve_kafka(job.spec.kafka.as_ref());

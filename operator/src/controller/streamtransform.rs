@@ -14,9 +14,9 @@ use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
 use super::consumer::{ConsumerSpec, converge};
-use super::{Context, Error, backoff_key, program, write_status};
+use super::{Context, Error, backoff_key, program, report_invalid, write_status};
 use crate::build::labels::{Component, Owner};
-use crate::status::{Observed, conditions};
+use crate::status::conditions;
 
 const KIND: &str = "StreamTransform";
 
@@ -67,25 +67,7 @@ async fn reconcile_phases(transform: &StreamTransform, ctx: &Context) -> Result<
     let validated = match transform.spec.validate() {
         Ok(validated) => validated,
         Err(invalid) => {
-            ctx.metrics.failed(KIND, "InvalidSpec");
-            let observed = vec![Observed::failed(
-                TOPIC_READY,
-                "InvalidSpec",
-                invalid.to_string(),
-            )];
-            let status = StreamTransformStatus {
-                observed_generation: generation,
-                conditions: conditions(
-                    &previous.conditions,
-                    observed,
-                    None,
-                    generation,
-                    Timestamp::now(),
-                ),
-                ..previous.clone()
-            };
-            write_status(&ctx.client, transform, &previous, &status).await?;
-            return Ok(Action::await_change());
+            return report_invalid(ctx, transform, &previous, TOPIC_READY, &invalid).await;
         }
     };
     let program = program::check(&validated.program);
