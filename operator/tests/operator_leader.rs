@@ -108,11 +108,22 @@ async fn one_replica_acts_and_the_other_takes_over_when_it_dies() -> Result<()> 
             },
         )
         .await?;
-        let active = support::metrics(&second).await?;
-        assert!(
-            active.contains("homestream_reconciles_total{kind=\"StreamTransform\"}"),
-            "{active}"
-        );
+        // A reconcile is counted when it ends, after the Deployment it applied appears.
+        wait::until(
+            "the new leader to count its reconciles",
+            support::CONVERGE,
+            || async {
+                let active = support::metrics(&second).await?;
+                Ok(
+                    if active.contains("homestream_reconciles_total{kind=\"StreamTransform\"}") {
+                        Ok(())
+                    } else {
+                        Err(active)
+                    },
+                )
+            },
+        )
+        .await?;
         drop(second);
         Ok(())
     })

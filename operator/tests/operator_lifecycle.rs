@@ -207,14 +207,7 @@ async fn stream_transform_topics_rollout_invalid_program_and_delete() -> Result<
         );
 
         // deletionPolicy Delete: the finalizer deletes the topics it declared.
-        transforms.delete("clean", &DeleteParams::default()).await?;
-        wait::until("the StreamTransform to be gone", CONVERGE, || async {
-            Ok(transforms
-                .get_opt("clean")
-                .await?
-                .map_or(Ok(()), |_| Err("still there".to_owned())))
-        })
-        .await?;
+        support::delete_and_wait(&transforms, "clean").await?;
         wait::until("the output topic to be deleted", CONVERGE, || async {
             Ok(partitions(&env, &output)
                 .await?
@@ -380,14 +373,7 @@ async fn cassandra_sink_creates_adds_and_refuses_schema_changes() -> Result<()> 
         );
 
         // Retain (the default): deleting the sink keeps the table.
-        sinks.delete("rows", &DeleteParams::default()).await?;
-        wait::until("the CassandraSink to be gone", CONVERGE, || async {
-            Ok(sinks
-                .get_opt("rows")
-                .await?
-                .map_or(Ok(()), |_| Err("still there".to_owned())))
-        })
-        .await?;
+        support::delete_and_wait(&sinks, "rows").await?;
         assert_eq!(
             table_columns(session_ref, keyspace_ref).await?.len(),
             4,

@@ -170,11 +170,7 @@ async fn the_operator_works_with_the_install_manifests_rbac_and_reads_no_secrets
         })
         .await?;
         // The finalizer (deletionPolicy Delete) works with these rights too.
-        transforms.delete("least", &Default::default()).await?;
-        homestream_tests::wait::until("deletion", support::CONVERGE, || async {
-            Ok(transforms.get_opt("least").await?.map_or(Ok(()), |_| Err("still there".to_owned())))
-        })
-        .await?;
+        support::delete_and_wait(&transforms, "least").await?;
         std::fs::remove_file(kubeconfig)?;
         Ok(())
     })

@@ -2,7 +2,6 @@
 //! schema change never reaches the pods), then the shared consumer phases.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use homestream_crds::cassandrasink::ValidatedCassandraSink;
 use homestream_crds::conditions::SCHEMA_READY;
@@ -28,20 +27,16 @@ const KIND: &str = "CassandraSink";
 /// When the apiserver fails a request.
 #[tracing::instrument(skip_all, fields(namespace = %sink.namespace().unwrap_or_default(), name = %sink.name_any()))]
 pub async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
     let delete = sink.spec.deletion_policy == Some(DeletionPolicy::Delete);
     let context = &*ctx;
-    let outcome = with_cleanup(
+    with_cleanup(
         context,
         sink,
         delete,
         |sink| async move { reconcile_phases(&sink, context).await },
         |sink| async move { cleanup(&sink, context).await },
     )
-    .await;
-    ctx.metrics
-        .reconciled(KIND, started.elapsed().as_secs_f64());
-    outcome
+    .await
 }
 
 /// `deletionPolicy: Delete`: drops the table and deletes the dead-letter topic. An

@@ -18,11 +18,41 @@ use super::{Context, Error};
 pub const FINALIZER: &str = "homestream.io/cleanup";
 
 /// Runs `apply` for a live resource and `cleanup` for a deleted one whose
-/// `deletionPolicy` is `Delete`; removes the finalizer when the policy went back to `Retain`.
+/// `deletionPolicy` is `Delete`; removes the finalizer when the policy went back to
+/// `Retain`. Every reconcile of every kind goes through here, so it is also where the
+/// reconcile is counted and timed.
 ///
 /// # Errors
 /// The error of `apply` or `cleanup`, or of the finalizer patch.
 pub async fn with_cleanup<K, A, AF, C, CF>(
+    ctx: &Context,
+    resource: Arc<K>,
+    delete_on_removal: bool,
+    apply: A,
+    cleanup: C,
+) -> Result<Action, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + Serialize
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static,
+    A: FnOnce(Arc<K>) -> AF,
+    AF: Future<Output = Result<Action, Error>>,
+    C: FnOnce(Arc<K>) -> CF,
+    CF: Future<Output = Result<Action, Error>>,
+{
+    let started = std::time::Instant::now();
+    let outcome = apply_or_clean_up(ctx, resource, delete_on_removal, apply, cleanup).await;
+    ctx.metrics
+        .reconciled(&K::kind(&()), started.elapsed().as_secs_f64());
+    outcome
+}
+
+async fn apply_or_clean_up<K, A, AF, C, CF>(
     ctx: &Context,
     resource: Arc<K>,
     delete_on_removal: bool,

@@ -2,7 +2,6 @@
 //! (run once) or CronJob (schedule) of the scraper; the runs are read back into status.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use homestream_crds::conditions::{TOPIC_READY, WORKLOAD_READY};
 use homestream_crds::deletion::DeletionPolicy;
@@ -36,20 +35,16 @@ const KIND: &str = "ScrapeJob";
 /// When the apiserver fails a request.
 #[tracing::instrument(skip_all, fields(namespace = %job.namespace().unwrap_or_default(), name = %job.name_any()))]
 pub async fn reconcile(job: Arc<ScrapeJob>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
     let delete = job.spec.deletion_policy == Some(DeletionPolicy::Delete);
     let context = &*ctx;
-    let outcome = with_cleanup(
+    with_cleanup(
         context,
         job,
         delete,
         |job| async move { reconcile_phases(&job, context).await },
         |job| async move { cleanup(&job, context).await },
     )
-    .await;
-    ctx.metrics
-        .reconciled(KIND, started.elapsed().as_secs_f64());
-    outcome
+    .await
 }
 
 /// `deletionPolicy: Delete`: deletes the output topic.

@@ -2,7 +2,6 @@
 //! reaches the pods: the running version stays), then the shared consumer phases.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use homestream_crds::conditions::TOPIC_READY;
 use homestream_crds::deletion::DeletionPolicy;
@@ -29,20 +28,16 @@ pub async fn reconcile(
     transform: Arc<StreamTransform>,
     ctx: Arc<Context>,
 ) -> Result<Action, Error> {
-    let started = Instant::now();
     let delete = transform.spec.deletion_policy == Some(DeletionPolicy::Delete);
     let context = &*ctx;
-    let outcome = with_cleanup(
+    with_cleanup(
         context,
         transform,
         delete,
         |transform| async move { reconcile_phases(&transform, context).await },
         |transform| async move { cleanup(&transform, context).await },
     )
-    .await;
-    ctx.metrics
-        .reconciled(KIND, started.elapsed().as_secs_f64());
-    outcome
+    .await
 }
 
 /// `deletionPolicy: Delete`: deletes the output and dead-letter topics.

@@ -144,6 +144,21 @@ where
     .await
 }
 
+/// Deletes `name` and waits until it is gone (its finalizer, if any, has run).
+pub async fn delete_and_wait<K>(api: &Api<K>, name: &str) -> Result<()>
+where
+    K: Resource + Clone + std::fmt::Debug + Serialize + DeserializeOwned,
+{
+    api.delete(name, &Default::default()).await?;
+    homestream_tests::wait::until(&format!("{name} to be gone"), CONVERGE, || async {
+        Ok(api
+            .get_opt(name)
+            .await?
+            .map_or(Ok(()), |_| Err("still there".to_owned())))
+    })
+    .await
+}
+
 /// A client for the stack.
 pub async fn client(env: &StackEnv) -> Result<Client> {
     let client = homestream_tests::kubernetes::client(env).await?;
