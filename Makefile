@@ -3,10 +3,16 @@ SHELL := /bin/bash
 CARGO ?= cargo
 STACK := tests/env/stack
 
-.PHONY: help test lint fmt generate stack-up stack-down stack-status toolchain bench-operator
+.PHONY: help demo demo-down test lint fmt generate stack-up stack-down stack-status toolchain bench-operator
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+demo: toolchain ## The demo pipeline end to end: stack, operator, local node, demo site, rows in Cassandra.
+	tests/env/demo up
+
+demo-down: ## Stop the demo (delete its namespace; stop its site, operator and local node).
+	tests/env/demo down
 
 test: toolchain lint stack-up ## The whole test suite on the local stack (installs and starts what is missing).
 	$(CARGO) test --workspace --no-fail-fast

@@ -150,6 +150,11 @@ fn realtor_api_numbers_are_dollars() {
 fn source_falls_back_to_the_job_name() {
     let (key, _) = clean(&json!({"id": 5, "_meta": {"job": "Manual-Import"}}));
     assert_eq!(key, "manual-import:5");
+    for host in ["127.0.0.1:18090", "localhost:8080", "[::1]:8080"] {
+        let record =
+            json!({"id": 5, "_meta": {"url": format!("http://{host}/p/1"), "job": "ns/demo"}});
+        assert_eq!(clean(&record).0, "demo:5", "{host}");
+    }
 }
 
 #[test]

@@ -6,8 +6,10 @@
 
 pub mod chromium;
 pub mod crds;
+pub mod demo;
 pub mod kafka;
 pub mod kubernetes;
+pub mod manifests;
 pub mod node;
 pub mod stack;
 pub mod wait;

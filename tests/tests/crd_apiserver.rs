@@ -9,92 +9,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail, ensure};
-use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
 use homestream_tests::crds::{self, repo_path};
+use homestream_tests::manifests::{apply, documents, yaml_files};
 use homestream_tests::{StackEnv, kubernetes};
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
-
-use kube::{Api, Client};
+use kube::Client;
 
 /// Field manager of everything these tests apply.
 const MANAGER: &str = "homestream-crd-tests";
-
-/// The YAML files of a directory (not recursive), sorted.
-fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .map(|entry| entry.map(|entry| entry.path()))
-        .collect::<Result<_, _>>()?;
-    files.retain(|path| path.extension().is_some_and(|ext| ext == "yaml"));
-    files.sort();
-    Ok(files)
-}
-
-/// The documents of a multi-document YAML file (separated by `---` lines).
-fn documents(path: &Path) -> Result<Vec<DynamicObject>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut documents = vec![String::new()];
-    for line in text.lines() {
-        if line.trim_end() == "---" {
-            documents.push(String::new());
-        } else if let Some(document) = documents.last_mut() {
-            document.push_str(line);
-            document.push('\n');
-        }
-    }
-    documents
-        .iter()
-        .filter(|document| {
-            document
-                .lines()
-                .any(|line| !line.trim().is_empty() && !line.starts_with('#'))
-        })
-        .map(|document| {
-            serde_yaml::from_str(document).with_context(|| format!("parsing {}", path.display()))
-        })
-        .collect()
-}
-
-/// The API of a document's kind, in a namespace.
-fn api_for(client: &Client, namespace: &str, object: &DynamicObject) -> Result<Api<DynamicObject>> {
-    let kind = object
-        .types
-        .as_ref()
-        .map(|types| types.kind.as_str())
-        .unwrap_or_default();
-    let resource = match kind {
-        "ScrapeJob" => ApiResource::erase::<ScrapeJob>(&()),
-        "StreamTransform" => ApiResource::erase::<StreamTransform>(&()),
-        "CassandraSink" => ApiResource::erase::<CassandraSink>(&()),
-        "Secret" => ApiResource::erase::<Secret>(&()),
-        other => bail!("no API known for kind {other:?} in the examples"),
-    };
-    Ok(Api::namespaced_with(client.clone(), namespace, &resource))
-}
-
-/// Server-side applies a document; the apiserver's message on refusal.
-async fn apply(
-    client: &Client,
-    namespace: &str,
-    object: &DynamicObject,
-) -> Result<Result<(), String>> {
-    let api = api_for(client, namespace, object)?;
-    let name = object
-        .metadata
-        .name
-        .as_deref()
-        .context("document without metadata.name")?;
-    match api
-        .patch(name, &PatchParams::apply(MANAGER), &Patch::Apply(object))
-        .await
-    {
-        Ok(_) => Ok(Ok(())),
-        Err(kube::Error::Api(response)) => Ok(Err(response.message)),
-        Err(other) => Err(other).with_context(|| format!("applying {name}")),
-    }
-}
 
 async fn setup() -> Result<(StackEnv, Client)> {
     let env = StackEnv::load()?;
@@ -106,9 +27,10 @@ async fn setup() -> Result<(StackEnv, Client)> {
 #[tokio::test]
 async fn every_valid_example_is_accepted() -> Result<()> {
     let (_env, client) = setup().await?;
-    let files = yaml_files(&repo_path("manifests/examples/pipeline"))?;
+    let mut files = yaml_files(&repo_path("manifests/examples/pipeline"))?;
+    files.extend(yaml_files(&repo_path("manifests/examples/demo"))?);
     ensure!(
-        files.len() >= 5,
+        files.len() >= 8,
         "expected the pipeline examples, found {files:?}"
     );
     let inner = client.clone();
@@ -116,11 +38,11 @@ async fn every_valid_example_is_accepted() -> Result<()> {
         let client = inner;
         for path in &files {
             for object in documents(path)? {
-                if let Err(message) = apply(&client, &namespace, &object).await? {
+                if let Err(message) = apply(&client, &namespace, MANAGER, &object).await? {
                     bail!("{} was refused: {message}", path.display());
                 }
                 // Applying the same document again is a no-op, as it is for Argo CD.
-                if let Err(message) = apply(&client, &namespace, &object).await? {
+                if let Err(message) = apply(&client, &namespace, MANAGER, &object).await? {
                     bail!("{} was refused on re-apply: {message}", path.display());
                 }
             }
@@ -164,11 +86,11 @@ async fn every_invalid_example_is_refused_with_its_rule() -> Result<()> {
             // Update cases: the first document is a valid "before" that must be accepted.
             for before in &documents {
                 updates += 1;
-                if let Err(message) = apply(&client, &namespace, before).await? {
+                if let Err(message) = apply(&client, &namespace, MANAGER, before).await? {
                     failures.push(format!("{file}: the valid 'before' was refused: {message}"));
                 }
             }
-            match apply(&client, &namespace, &refused).await? {
+            match apply(&client, &namespace, MANAGER, &refused).await? {
                 Ok(()) => failures.push(format!(
                     "{file}: accepted, expected a refusal with {expected:?}"
                 )),
@@ -280,7 +202,7 @@ async fn kubectl_explains_fields_and_lists_the_category() -> Result<()> {
 
             for path in yaml_files(&repo_path("manifests/examples/pipeline"))? {
                 for object in documents(&path)? {
-                    if let Err(message) = apply(&client, &namespace, &object).await? {
+                    if let Err(message) = apply(&client, &namespace, MANAGER, &object).await? {
                         bail!("{} was refused: {message}", path.display());
                     }
                 }

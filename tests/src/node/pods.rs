@@ -121,7 +121,9 @@ impl PodRunner {
         }
         let dir = self.work_dir.join(&namespace).join(pod.name_any());
         std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let spec = process_spec(pod, &self.images, &resolved, &ports, &dir)?;
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let scratch = std::env::temp_dir().join(format!("hs-{}", &uid[..uid.len().min(13)]));
+        let spec = process_spec(pod, &self.images, &resolved, &ports, &dir, &scratch)?;
         Ok(Supervised {
             pod: pod.clone(),
             spec,

@@ -71,7 +71,10 @@ pub struct ProcessSpec {
 }
 
 /// Builds the process of the pod's first container. `ports` maps each container port to
-/// the local port allocated for it; `dir` is the pod's directory on this machine.
+/// the local port allocated for it; `dir` is the pod's directory on this machine;
+/// `scratch` is where its emptyDir volumes go: a short path, because programs put Unix
+/// sockets in them (Chromium its `SingletonSocket` in `/tmp`) and a socket's path is
+/// limited to 107 bytes.
 ///
 /// # Errors
 /// A message like the kubelet's when the image is not a runtime image or a referenced
@@ -82,6 +85,7 @@ pub fn process_spec(
     resolved: &Resolved,
     ports: &BTreeMap<i32, u16>,
     dir: &Path,
+    scratch: &Path,
 ) -> Result<ProcessSpec, String> {
     let spec = pod.spec.as_ref().ok_or("pod without spec")?;
     let container: &Container = spec.containers.first().ok_or("pod without containers")?;
@@ -99,7 +103,11 @@ pub fn process_spec(
             .flatten()
             .find(|v| v.name == mount.name)
             .ok_or_else(|| format!("volume {} is not declared", mount.name))?;
-        let local = dir.join("volumes").join(&volume.name);
+        let local = if volume.empty_dir.is_some() {
+            scratch.join(&volume.name)
+        } else {
+            dir.join("volumes").join(&volume.name)
+        };
         if let Some(source) = &volume.config_map {
             let data = resolved
                 .config_maps
@@ -299,6 +307,7 @@ mod tests {
             &resolved,
             &BTreeMap::from([(8080, 41234)]),
             Path::new("/pods/p"),
+            Path::new("/s/p"),
         )
         .unwrap();
         assert_eq!(spec.program, PathBuf::from("/bin/rt"));
@@ -325,7 +334,7 @@ mod tests {
         )));
         assert!(
             spec.env
-                .contains(&("TMPDIR".to_owned(), "/pods/p/volumes/tmp".to_owned()))
+                .contains(&("TMPDIR".to_owned(), "/s/p/tmp".to_owned()))
         );
         assert_eq!(spec.readiness, Some((41234, "/readyz".to_owned())));
         assert_eq!(spec.restart_policy, RestartPolicy::Never);
@@ -351,6 +360,7 @@ mod tests {
             &Resolved::default(),
             &BTreeMap::new(),
             Path::new("/p"),
+            Path::new("/s"),
         )
         .unwrap_err();
         assert_eq!(error, "secret api not found");

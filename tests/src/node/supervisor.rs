@@ -41,8 +41,20 @@ enum Ended {
     Stopped,
 }
 
-/// Runs the pod until it ends (per its restart policy) or `stop` turns true.
-pub async fn supervise(client: Client, supervised: Supervised, mut stop: watch::Receiver<bool>) {
+/// Runs the pod until it ends (per its restart policy) or `stop` turns true, then
+/// deletes its emptyDir volumes.
+pub async fn supervise(client: Client, supervised: Supervised, stop: watch::Receiver<bool>) {
+    run(client, &supervised, stop).await;
+    for dir in &supervised.spec.dirs {
+        // Best effort, like the kubelet's clean-up: a leftover directory harms nothing.
+        let _ = tokio::fs::remove_dir_all(dir).await;
+        if let Some(parent) = dir.parent() {
+            let _ = tokio::fs::remove_dir(parent).await;
+        }
+    }
+}
+
+async fn run(client: Client, supervised: &Supervised, mut stop: watch::Receiver<bool>) {
     let pods: Api<Pod> = Api::namespaced(client, &supervised.pod.namespace().unwrap_or_default());
     let name = supervised.pod.name_any();
     let container = supervised
@@ -67,7 +79,7 @@ pub async fn supervise(client: Client, supervised: Supervised, mut stop: watch::
     let mut restarts = 0;
     let mut backoff = FIRST_BACKOFF;
     loop {
-        let mut child = match start(&supervised).await {
+        let mut child = match start(supervised).await {
             Ok(child) => child,
             Err(error) => {
                 report(waiting(
@@ -100,7 +112,7 @@ pub async fn supervise(client: Client, supervised: Supervised, mut stop: watch::
             RestartPolicy::Never => false,
         };
         if !restart {
-            let message = termination_message(&supervised).await;
+            let message = termination_message(supervised).await;
             report(terminated(
                 &container,
                 restarts,

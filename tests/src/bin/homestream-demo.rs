@@ -1,0 +1,244 @@
+//! `homestream-demo`: the two halves of `make demo` that need more than a shell.
+//!
+//!   homestream-demo site --listen ADDR [--api-key KEY]   serve the demo listings site
+//!   homestream-demo run --namespace NS --site URL [--timeout SECONDS]
+//!       apply the demo pipeline, wait until every resource is Ready and every listing
+//!       has landed in Cassandra, and print what happened
+//!   homestream-demo cql "SELECT ..."   run one CQL statement, print its rows (cqlsh-like)
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, bail};
+use homestream_tests::demo::observe::{self, ListingRow};
+use homestream_tests::demo::{homes, pipeline, site};
+use homestream_tests::{StackEnv, kubernetes};
+
+/// The keyspace of the example sinks.
+const KEYSPACE: &str = "homestream";
+
+fn usage() -> ! {
+    eprintln!(
+        "usage: homestream-demo site --listen ADDR [--api-key KEY]\n       \
+         homestream-demo run --namespace NS --site URL [--timeout SECONDS]\n       \
+         homestream-demo cql STATEMENT"
+    );
+    std::process::exit(2)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .init();
+    let mut args = std::env::args().skip(1);
+    let command = args.next().unwrap_or_else(|| usage());
+    if command == "cql" {
+        let statement = args.next().unwrap_or_else(|| usage());
+        return cql(&statement).await;
+    }
+    let mut flags = HashMap::new();
+    while let Some(flag) = args.next() {
+        let value = args.next().unwrap_or_else(|| usage());
+        flags.insert(flag, value);
+    }
+    let flag = |name: &str| flags.get(name).cloned();
+    match command.as_str() {
+        "site" => {
+            let listen: SocketAddr = flag("--listen")
+                .unwrap_or_else(|| usage())
+                .parse()
+                .context("--listen")?;
+            let api_key = flag("--api-key").unwrap_or_else(|| pipeline::API_KEY.to_owned());
+            let site = site::start(listen, &api_key).await?;
+            tracing::info!(url = %site.url("/"), "The demo site is up.");
+            tokio::signal::ctrl_c().await?;
+            Ok(())
+        }
+        "run" => {
+            let namespace = flag("--namespace").unwrap_or_else(|| usage());
+            let site = flag("--site").unwrap_or_else(|| usage());
+            let timeout = flag("--timeout")
+                .map_or(Ok(600), |t| t.parse())
+                .context("--timeout")?;
+            run(&namespace, &site, Duration::from_secs(timeout)).await
+        }
+        _ => usage(),
+    }
+}
+
+/// Runs `statement` and prints its rows, one line each, columns separated by " | ".
+async fn cql(statement: &str) -> Result<()> {
+    let session = observe::cassandra(&StackEnv::load()?).await?;
+    let result = session.query_unpaged(statement, &[]).await?;
+    let Ok(rows) = result.into_rows_result() else {
+        println!("OK");
+        return Ok(());
+    };
+    let names: Vec<&str> = rows.column_specs().iter().map(|c| c.name()).collect();
+    println!("{}", names.join(" | "));
+    let mut count = 0;
+    for row in rows.rows::<scylla::value::Row>()? {
+        let values: Vec<String> = row?
+            .columns
+            .iter()
+            .map(|value| {
+                value
+                    .as_ref()
+                    .map_or_else(|| "null".to_owned(), observe::cql_text)
+            })
+            .collect();
+        println!("{}", values.join(" | "));
+        count += 1;
+    }
+    println!("({count} rows)");
+    Ok(())
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// Applies the pipeline, waits for every row and every Ready, prints the outcome.
+async fn run(namespace: &str, site: &str, timeout: Duration) -> Result<()> {
+    let env = StackEnv::load()?;
+    let client = kubernetes::client(&env).await?;
+    let session = observe::cassandra(&env).await?;
+    let objects = pipeline::objects(site, None)?;
+    let expected = homes::LONDON_HOMES + homes::LA_HOMES;
+
+    let started = Instant::now();
+    let started_ms = now_ms();
+    pipeline::apply(&client, namespace, &objects).await?;
+    println!(
+        "Applied {} objects to namespace {namespace}; waiting for {expected} listings in \
+         Cassandra ({KEYSPACE}.listings) and every resource Ready.",
+        objects.len()
+    );
+
+    // When each listing was first seen in Cassandra, and how long after its page was
+    // fetched. Rows of an earlier run (scraped before this one started) do not count.
+    let mut landed: HashMap<(String, String), (Duration, i64)> = HashMap::new();
+    let mut last_report = Instant::now();
+    let readiness = loop {
+        let rows = observe::listing_rows(&session, KEYSPACE)
+            .await
+            .unwrap_or_default();
+        let seen_ms = now_ms();
+        for row in rows.iter().filter(|r| r.scraped_at_ms >= Some(started_ms)) {
+            landed
+                .entry((row.source.clone(), row.listing_id.clone()))
+                .or_insert((
+                    started.elapsed(),
+                    seen_ms - row.scraped_at_ms.unwrap_or(seen_ms),
+                ));
+        }
+        let readiness = observe::readiness(&client, namespace).await?;
+        let not_ready: Vec<String> = readiness
+            .iter()
+            .filter(|r| !r.ready())
+            .map(|r| format!("{} {} ({})", r.kind, r.name, r.reason))
+            .collect();
+        if landed.len() >= expected && not_ready.is_empty() && !readiness.is_empty() {
+            break readiness;
+        }
+        if let Some(failed) = readiness.iter().find(|r| r.reason.starts_with("RunFailed")) {
+            bail!(
+                "ScrapeJob {} failed ({}); its pod's log is under the local node's work \
+                 directory ({namespace}/<pod>/container.log)",
+                failed.name,
+                failed.reason
+            );
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "after {timeout:?}: {} of {expected} listings landed; not ready: {}",
+                landed.len(),
+                not_ready.join("; ")
+            );
+        }
+        if last_report.elapsed() > Duration::from_secs(5) {
+            println!(
+                "  [{:>3}s] {}/{expected} listings; waiting for: {}",
+                started.elapsed().as_secs(),
+                landed.len(),
+                if not_ready.is_empty() {
+                    "rows".to_owned()
+                } else {
+                    not_ready.join("; ")
+                }
+            );
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+
+    print_timings(&landed);
+    println!("\nResources:");
+    for r in &readiness {
+        println!(
+            "  {:<16} {:<20} Ready={} {}",
+            r.kind, r.name, r.status, r.reason
+        );
+    }
+    println!("\nRecords per topic (read_committed):");
+    for topic in pipeline::topics(&objects) {
+        let count = observe::committed_records(&env, &topic).await?.len();
+        println!("  {topic:<36} {count:>6}");
+    }
+    let rows = observe::listing_rows(&session, KEYSPACE).await?;
+    println!("\nA sample of {KEYSPACE}.listings ({} rows):", rows.len());
+    print_sample(&rows);
+    Ok(())
+}
+
+fn print_timings(landed: &HashMap<(String, String), (Duration, i64)>) {
+    let mut arrivals: Vec<Duration> = landed.values().map(|(at, _)| *at).collect();
+    arrivals.sort();
+    let mut latencies: Vec<i64> = landed.values().map(|(_, latency)| *latency).collect();
+    latencies.sort_unstable();
+    let percentile = |p: usize| latencies[(latencies.len() - 1) * p / 100];
+    println!(
+        "\nFirst row {:.1} s after the apply, all {} rows after {:.1} s.",
+        arrivals[0].as_secs_f64(),
+        arrivals.len(),
+        arrivals[arrivals.len() - 1].as_secs_f64()
+    );
+    println!(
+        "Page fetched -> row seen in Cassandra: p50 {} ms, p99 {} ms, max {} ms \
+         (rows polled every 250 ms).",
+        percentile(50),
+        percentile(99),
+        percentile(100)
+    );
+}
+
+fn print_sample(rows: &[ListingRow]) {
+    println!(
+        "  {:<15} {:<11} {:>9} {:<11} {:>4} {:>5} {:<8} address",
+        "source", "listing_id", "monthly", "label", "beds", "baths", "outward"
+    );
+    let mut per_source: HashMap<&str, usize> = HashMap::new();
+    for row in rows {
+        let shown = per_source.entry(row.source.as_str()).or_default();
+        if *shown == 4 {
+            continue;
+        }
+        *shown += 1;
+        let show = |value: Option<String>| value.unwrap_or_else(|| "null".to_owned());
+        println!(
+            "  {:<15} {:<11} {:>9} {:<11} {:>4} {:>5} {:<8} {}",
+            row.source,
+            row.listing_id,
+            show(row.monthly_price_minor.map(|m| m.to_string())),
+            show(row.price_label.clone()),
+            show(row.beds.map(|b| b.to_string())),
+            show(row.baths.map(|b| b.to_string())),
+            show(row.outward_code.clone()),
+            show(row.address.clone())
+        );
+    }
+}

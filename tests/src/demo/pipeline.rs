@@ -1,0 +1,181 @@
+//! The demo pipeline as the manifests in `manifests/examples/` declare it: the demo's
+//! two ScrapeJobs and their Secret (`examples/demo/`) and the example cleaning
+//! StreamTransform and CassandraSinks (`examples/pipeline/`), pointed at a running demo
+//! site and, for tests, isolated in topics and a keyspace of their own.
+
+use anyhow::{Context, Result, bail};
+use kube::Client;
+use kube::api::DynamicObject;
+use serde_json::Value;
+
+use crate::crds::repo_path;
+use crate::manifests;
+
+/// The demo site's address in the committed demo manifests.
+pub const MANIFEST_SITE: &str = "http://127.0.0.1:18090";
+/// The REST API key the committed Secret `demo-api-key` holds.
+pub const API_KEY: &str = "homestream-demo-key";
+/// The field manager the pipeline is applied with.
+pub const MANAGER: &str = "homestream-demo";
+
+/// The manifests of the demo pipeline, in the order they are applied (the Secret before
+/// the ScrapeJob that reads it).
+const FILES: [&str; 6] = [
+    "demo/demo-api-key.secret.yaml",
+    "demo/london-rentals.scrapejob.yaml",
+    "demo/la-rentals.scrapejob.yaml",
+    "pipeline/normalise-listings.streamtransform.yaml",
+    "pipeline/listings.cassandrasink.yaml",
+    "pipeline/listing-prices.cassandrasink.yaml",
+];
+
+/// Names that keep one copy of the pipeline apart from another on the same Kafka and
+/// Cassandra: every topic and explicit consumer group gets `topic_prefix`, every
+/// table lands in `keyspace`.
+#[derive(Debug, Clone)]
+pub struct Isolation {
+    /// Prefixed to topic names and explicit consumer groups, with a dot.
+    pub topic_prefix: String,
+    /// The keyspace of every table.
+    pub keyspace: String,
+}
+
+impl Isolation {
+    /// The topic the pipeline calls `topic`, under this isolation.
+    pub fn topic(&self, topic: &str) -> String {
+        format!("{}.{topic}", self.topic_prefix)
+    }
+
+    fn rewrite(&self, object: &mut DynamicObject) {
+        let spec = &mut object.data["spec"];
+        for path in [
+            &["output", "topic", "name"][..],
+            &["deadLetter", "topic", "name"],
+            &["input", "topic"],
+            &["input", "consumerGroup"],
+        ] {
+            if let Some(Value::String(name)) = pointer_mut(spec, path) {
+                *name = self.topic(name);
+            }
+        }
+        if let Some(Value::String(name)) = pointer_mut(spec, &["keyspace", "name"]) {
+            name.clone_from(&self.keyspace);
+        }
+    }
+}
+
+fn pointer_mut<'v>(value: &'v mut Value, path: &[&str]) -> Option<&'v mut Value> {
+    path.iter()
+        .try_fold(value, |value, key| value.get_mut(*key))
+}
+
+/// The pipeline's objects with the demo site at `site` (`http://HOST:PORT`), isolated
+/// when `isolation` is given.
+///
+/// # Errors
+/// When a manifest cannot be read or parsed.
+pub fn objects(site: &str, isolation: Option<&Isolation>) -> Result<Vec<DynamicObject>> {
+    let mut objects = Vec::new();
+    for file in FILES {
+        let path = repo_path("manifests/examples").join(file);
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .replace(MANIFEST_SITE, site);
+        let parsed = manifests::parse_documents(&text)
+            .with_context(|| format!("parsing {}", path.display()))?;
+        objects.extend(parsed);
+    }
+    if let Some(isolation) = isolation {
+        objects
+            .iter_mut()
+            .for_each(|object| isolation.rewrite(object));
+    }
+    Ok(objects)
+}
+
+/// The topics the pipeline writes (outputs and dead-letter topics), each once, in
+/// the order the objects declare them.
+pub fn topics(objects: &[DynamicObject]) -> Vec<String> {
+    let mut topics: Vec<String> = Vec::new();
+    for object in objects {
+        for path in [
+            &["output", "topic", "name"],
+            &["deadLetter", "topic", "name"],
+        ] {
+            if let Some(Value::String(name)) = path
+                .iter()
+                .try_fold(&object.data["spec"], |value, key| value.get(*key))
+                && !topics.contains(name)
+            {
+                topics.push(name.clone());
+            }
+        }
+    }
+    topics
+}
+
+/// Applies `objects` into `namespace` as a user would.
+///
+/// # Errors
+/// When the apiserver refuses one, with its message.
+pub async fn apply(client: &Client, namespace: &str, objects: &[DynamicObject]) -> Result<()> {
+    for object in objects {
+        if let Err(message) = manifests::apply(client, namespace, MANAGER, object).await? {
+            bail!(
+                "the apiserver refused {}: {message}",
+                object.metadata.name.as_deref().unwrap_or("an object")
+            );
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn isolation_renames_topics_groups_and_keyspace() {
+        let isolation = Isolation {
+            topic_prefix: "t1".to_owned(),
+            keyspace: "ks1".to_owned(),
+        };
+        let objects = objects("http://127.0.0.1:1234", Some(&isolation)).unwrap();
+        let text = serde_json::to_string(&objects).unwrap();
+        assert!(text.contains("http://127.0.0.1:1234/to-rent/london/1"));
+        assert!(!text.contains(MANIFEST_SITE));
+        let spec = |name: &str| {
+            objects
+                .iter()
+                .find(|o| o.metadata.name.as_deref() == Some(name))
+                .map(|o| o.data["spec"].clone())
+                .unwrap()
+        };
+        assert_eq!(
+            spec("la-rentals")["output"]["topic"]["name"],
+            "t1.listings.raw"
+        );
+        assert_eq!(
+            spec("normalise-listings")["input"]["topic"],
+            "t1.listings.raw"
+        );
+        assert_eq!(
+            spec("normalise-listings")["deadLetter"]["topic"]["name"],
+            "t1.listings.normalised.dead-letter"
+        );
+        assert_eq!(
+            spec("listing-prices")["input"]["consumerGroup"],
+            "t1.homestream.listing-prices"
+        );
+        assert_eq!(spec("listings")["keyspace"]["name"], "ks1");
+        assert_eq!(
+            topics(&objects),
+            [
+                "t1.listings.raw",
+                "t1.listings.normalised",
+                "t1.listings.normalised.dead-letter",
+                "t1.listings.sink.dead-letter"
+            ]
+        );
+    }
+}
