@@ -11,6 +11,7 @@ use homestream_crds::secret::SecretKeyRef;
 use homestream_crds::{ScrapeJob, ScrapeJobStatus};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::controller::Action;
@@ -25,6 +26,7 @@ use crate::build::pod::{
 };
 use crate::build::workload::{ScrapeWorkload, scrape_workload};
 use crate::kafka::TopicDefaults;
+use crate::schedule;
 use crate::status::{Observed, conditions};
 
 const KIND: &str = "ScrapeJob";
@@ -114,6 +116,9 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     } else {
         previous.topic.clone()
     };
+    // A CronJob that is not applied this time (topic not ready) still runs on its
+    // schedule: its next run stays as reported.
+    let mut next_schedule_time = previous.next_schedule_time.clone();
     if topic_condition.status {
         let config = RuntimeConfig {
             resource: ResourceIdentity {
@@ -140,12 +145,16 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
         apply(&ctx.client, &config_map).await?;
         match scrape_workload(&owner, &validated.trigger, run_timeout, template) {
             ScrapeWorkload::Once(run) => {
+                next_schedule_time = None;
                 delete_if_present::<CronJob>(ctx, &owner).await?;
                 replace_outdated_job(ctx, &owner, &hash).await?;
                 apply(&ctx.client, run.as_ref()).await?;
             }
             ScrapeWorkload::Scheduled(cron_job) => {
-                apply(&ctx.client, cron_job.as_ref()).await?;
+                let applied = apply(&ctx.client, cron_job.as_ref()).await?;
+                next_schedule_time =
+                    schedule::next_schedule_time(&validated.trigger, &applied, Timestamp::now())
+                        .map(Time);
             }
         }
     }
@@ -162,7 +171,7 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
         topic: topic_status,
         last_run: last_run.or(previous.last_run.clone()),
         last_successful_time: last_successful_time.or(previous.last_successful_time.clone()),
-        ..previous.clone()
+        next_schedule_time,
     };
     write_status(&ctx.client, job, &previous, &status).await?;
     let key = backoff_key(job);
@@ -215,15 +224,7 @@ async fn replace_outdated_job(ctx: &Context, owner: &Owner, hash: &str) -> Resul
 async fn observe_runs(
     ctx: &Context,
     owner: &Owner,
-) -> Result<
-    (
-        Observed,
-        Option<String>,
-        Option<RunStatus>,
-        Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
-    ),
-    Error,
-> {
+) -> Result<(Observed, Option<String>, Option<RunStatus>, Option<Time>), Error> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &owner.namespace);
     let selector = owner
         .selector_labels()
