@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
 use super::consumer::{ConsumerSpec, converge};
-use super::{Context, Error, backoff_key, report_invalid, write_status};
+use super::{Context, Error, backoff_key, created, report_invalid, write_status};
 use crate::build::labels::{Component, Owner};
 use crate::cassandra::schema::{self, SchemaOutcome};
 use crate::status::{Observed, conditions};
@@ -39,7 +39,8 @@ pub async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Ac
     .await
 }
 
-/// `deletionPolicy: Delete`: drops the table and deletes the dead-letter topic. An
+/// `deletionPolicy: Delete`: drops the table and deletes the dead-letter topic if the
+/// operator created it. An
 /// outage keeps the finalizer (and the resource) until it succeeds.
 async fn cleanup(sink: &CassandraSink, ctx: &Context) -> Result<Action, Error> {
     if let Ok(validated) = sink.spec.validate() {
@@ -56,14 +57,12 @@ async fn cleanup(sink: &CassandraSink, ctx: &Context) -> Result<Action, Error> {
             return Ok(ctx.backoff(&backoff_key(sink)));
         }
     }
-    if let Some(dead_letter) = &sink.spec.dead_letter {
-        let admin = ctx.kafka(
-            &ctx.config
-                .resolve_kafka(sink.spec.kafka.as_ref())
-                .bootstrap_servers,
-        )?;
-        admin.delete(dead_letter.topic.name.as_str()).await?;
-    }
+    let admin = ctx.kafka(
+        &ctx.config
+            .resolve_kafka(sink.spec.kafka.as_ref())
+            .bootstrap_servers,
+    )?;
+    created::delete_topics(ctx, &admin, sink).await?;
     Ok(Action::await_change())
 }
 
@@ -126,6 +125,7 @@ async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action,
     let observation = converge(
         ctx,
         ConsumerSpec {
+            resource: sink,
             owner: &owner,
             generation: generation.unwrap_or_default(),
             spec: &sink.spec,

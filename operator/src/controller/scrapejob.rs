@@ -18,7 +18,7 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
-use super::{Context, Error, apply, backoff_key, report_invalid, topics, write_status};
+use super::{Context, Error, apply, backoff_key, created, report_invalid, topics, write_status};
 use crate::build::config_map::{config_hash, config_map};
 use crate::build::labels::{Component, Owner};
 use crate::build::pod::{
@@ -49,14 +49,14 @@ pub async fn reconcile(job: Arc<ScrapeJob>, ctx: Arc<Context>) -> Result<Action,
     .await
 }
 
-/// `deletionPolicy: Delete`: deletes the output topic.
+/// `deletionPolicy: Delete`: deletes the output topic if the operator created it.
 async fn cleanup(job: &ScrapeJob, ctx: &Context) -> Result<Action, Error> {
     let admin = ctx.kafka(
         &ctx.config
             .resolve_kafka(job.spec.kafka.as_ref())
             .bootstrap_servers,
     )?;
-    admin.delete(job.spec.output.topic.name.as_str()).await?;
+    created::delete_topics(ctx, &admin, job).await?;
     Ok(Action::await_change())
 }
 
@@ -82,21 +82,22 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     let kafka_settings = ctx.config.resolve_kafka(job.spec.kafka.as_ref());
     let admin = ctx.kafka(&kafka_settings.bootstrap_servers)?;
     let everyone = ctx.declarations.all();
-    let owner_name = format!("{KIND} {}/{}", owner.namespace, owner.name);
     let defaults = TopicDefaults {
         partitions: ctx.config.default_partitions,
         replication_factor: ctx.config.default_replication_factor,
     };
     let (topic_condition, kafka_up) = match topics::converge(
         &admin,
-        &owner_name,
-        &[&validated.output],
+        &[topics::declaration(job, &validated.output)],
         &everyone,
         defaults,
     )
     .await
     {
-        Ok(condition) => (condition, true),
+        Ok(converged) => {
+            created::record(ctx, job, &converged.created).await?;
+            (converged.condition, true)
+        }
         Err(error) => (
             topics::kafka_unavailable(TOPIC_READY, &admin, &error),
             false,
