@@ -116,7 +116,7 @@ where
         ),
     };
     // Recorded before anything else can fail: an unrecorded topic would be retained.
-    created::record(ctx, consumer.resource, &created).await?;
+    created::record(ctx, consumer.resource, created::TOPICS, &created).await?;
     let gates_hold =
         consumer.gates.iter().all(|g| g.status) && input_condition.status && topic_condition.status;
     if gates_hold {

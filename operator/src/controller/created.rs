@@ -1,14 +1,14 @@
-//! The durable record of the topics the operator created for a resource, so that
-//! `deletionPolicy: Delete` deletes those and never a topic that existed before (made by
-//! hand, by another tool, or by another resource).
+//! The durable record of the topics and tables the operator created for a resource, so
+//! that `deletionPolicy: Delete` deletes those and never a topic or table that existed
+//! before (made by hand, by another tool, or by another resource).
 //!
-//! The record is the annotation [`CREATED_TOPICS`] on the resource itself, written by
-//! server-side apply under the operator's field manager right after Kafka confirmed the
-//! creation. It lives as long as the resource (through operator restarts and leader
-//! changes), is there when the finalizer runs, and is not in `status`, which the API
-//! conventions want reconstructable from observation (a backup restored without status
-//! must not turn "created by us" into "not ours", nor the other way round). A crash
-//! between creating a topic and recording it leaves the topic unrecorded: the safe side,
+//! The record is an annotation on the resource itself ([`TOPICS`], [`TABLES`]), written
+//! by server-side apply under the operator's field manager right after Kafka or
+//! Cassandra confirmed the creation. It lives as long as the resource (through operator
+//! restarts and leader changes), is there when the finalizer runs, and is not in
+//! `status`, which the API conventions want reconstructable from observation (a backup
+//! restored without status must not turn "created by us" into "not ours"). A crash
+//! between creating and recording leaves the topic or table unrecorded: the safe side,
 //! it is retained rather than deleted.
 
 use std::collections::BTreeSet;
@@ -24,13 +24,15 @@ use crate::kafka::KafkaAdmin;
 use crate::topic_conflict::TopicDeclaration;
 
 /// Comma-separated names of the topics the operator created for the resource.
-pub const CREATED_TOPICS: &str = "homestream.io/created-topics";
+pub const TOPICS: &str = "homestream.io/created-topics";
+/// The `keyspace.table` the operator created for a CassandraSink.
+pub const TABLES: &str = "homestream.io/created-tables";
 
-/// The topics recorded as created for `resource`.
-pub fn recorded<K: Resource>(resource: &K) -> BTreeSet<String> {
+/// What is recorded under `annotation` (one of [`TOPICS`], [`TABLES`]) for `resource`.
+pub fn recorded<K: Resource>(resource: &K, annotation: &str) -> BTreeSet<String> {
     resource
         .annotations()
-        .get(CREATED_TOPICS)
+        .get(annotation)
         .map(|names| {
             names
                 .split(',')
@@ -41,24 +43,30 @@ pub fn recorded<K: Resource>(resource: &K) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// Adds `created` to the record of `resource` (a no-op when nothing is new).
+/// Adds `created` to the record under `annotation` of `resource` (a no-op when nothing
+/// is new).
 ///
 /// # Errors
 /// When the apiserver refuses the patch.
-pub async fn record<K>(ctx: &Context, resource: &K, created: &[String]) -> Result<(), Error>
+pub async fn record<K>(
+    ctx: &Context,
+    resource: &K,
+    annotation: &str,
+    created: &[String],
+) -> Result<(), Error>
 where
     K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
         + Clone
         + Debug
         + DeserializeOwned,
 {
-    let mut topics = recorded(resource);
-    let before = topics.len();
-    topics.extend(created.iter().cloned());
-    if topics.len() == before {
+    let mut names = recorded(resource, annotation);
+    let before = names.len();
+    names.extend(created.iter().cloned());
+    if names.len() == before {
         return Ok(());
     }
-    let names: Vec<String> = topics.into_iter().collect();
+    let names: Vec<String> = names.into_iter().collect();
     let api: Api<K> = Api::namespaced(
         ctx.client.clone(),
         &resource.namespace().unwrap_or_default(),
@@ -68,7 +76,7 @@ where
         "kind": K::kind(&()),
         "metadata": {
             "name": resource.name_any(),
-            "annotations": { CREATED_TOPICS: names.join(",") },
+            "annotations": { annotation: names.join(",") },
         },
     });
     api.patch(
@@ -109,7 +117,7 @@ pub async fn delete_topics<K: Resource<DynamicType = ()>>(
     resource: &K,
 ) -> Result<(), Error> {
     let owner = owner_name(resource);
-    for topic in deletable(&recorded(resource), &owner, &ctx.declarations.all()) {
+    for topic in deletable(&recorded(resource, TOPICS), &owner, &ctx.declarations.all()) {
         tracing::info!(topic, "Deleting a topic the operator created.");
         admin.delete(&topic).await?;
     }
@@ -141,7 +149,7 @@ mod tests {
     fn the_record_is_read_from_the_annotation() {
         let mut job: ScrapeJob = serde_json::from_value(serde_json::json!({
             "apiVersion": "homestream.io/v1alpha1", "kind": "ScrapeJob",
-            "metadata": { "name": "a", "annotations": { CREATED_TOPICS: "b.raw,a.raw" } },
+            "metadata": { "name": "a", "annotations": { TOPICS: "b.raw,a.raw" } },
             "spec": {
                 "source": { "http": { "url": "https://api.example.com/listings" } },
                 "extract": {
@@ -154,11 +162,12 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(
-            recorded(&job).into_iter().collect::<Vec<_>>(),
+            recorded(&job, TOPICS).into_iter().collect::<Vec<_>>(),
             ["a.raw", "b.raw"]
         );
+        assert!(recorded(&job, TABLES).is_empty());
         job.metadata.annotations = None;
-        assert!(recorded(&job).is_empty());
+        assert!(recorded(&job, TOPICS).is_empty());
     }
 
     #[test]

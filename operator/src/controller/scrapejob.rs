@@ -95,7 +95,7 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     .await
     {
         Ok(converged) => {
-            created::record(ctx, job, &converged.created).await?;
+            created::record(ctx, job, created::TOPICS, &converged.created).await?;
             (converged.condition, true)
         }
         Err(error) => (

@@ -66,7 +66,8 @@ pub fn declaration<K: Resource<DynamicType = ()>>(
     TopicDeclaration {
         owner: owner_name(resource),
         created: resource.meta().creation_timestamp.as_ref().map(|t| t.0),
-        creator: super::created::recorded(resource).contains(topic.name.as_str()),
+        creator: super::created::recorded(resource, super::created::TOPICS)
+            .contains(topic.name.as_str()),
         topic: topic.clone(),
     }
 }
