@@ -152,8 +152,8 @@ impl KafkaAdmin {
     ) -> Result<TopicOutcome, KafkaAdminError> {
         let name = topic.name.as_str();
         let Some((partitions, replication)) = self.describe(name).await? else {
-            self.create(topic, defaults).await?;
-            return Ok(TopicOutcome::Ready { created: true });
+            let created = self.create(topic, defaults).await?;
+            return Ok(TopicOutcome::Ready { created });
         };
         let replication = i32::try_from(replication).unwrap_or(i32::MAX);
         let partitions = i32::try_from(partitions).unwrap_or(i32::MAX);
@@ -185,11 +185,13 @@ impl KafkaAdmin {
         Ok(TopicOutcome::Ready { created: false })
     }
 
+    /// Creates `topic`; `false` when someone else created it since it was described
+    /// (then it is not this operator's to delete).
     async fn create(
         &self,
         topic: &TopicSpec,
         defaults: TopicDefaults,
-    ) -> Result<(), KafkaAdminError> {
+    ) -> Result<bool, KafkaAdminError> {
         let name = topic.name.as_str();
         let mut new_topic = NewTopic::new(
             name,
@@ -212,12 +214,16 @@ impl KafkaAdmin {
                 topic: name.to_owned(),
                 source,
             })?;
+        let raced = results
+            .iter()
+            .any(|r| matches!(r, Err((_, RDKafkaErrorCode::TopicAlreadyExists))));
         check_results(
             results,
             "creating",
             name,
             &[RDKafkaErrorCode::TopicAlreadyExists],
-        )
+        )?;
+        Ok(!raced)
     }
 
     async fn add_partitions(&self, name: &str, total: i32) -> Result<(), KafkaAdminError> {

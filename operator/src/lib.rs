@@ -9,5 +9,6 @@ pub mod controller;
 pub mod kafka;
 pub mod leader;
 pub mod metrics;
+pub mod schedule;
 pub mod status;
 pub mod topic_conflict;

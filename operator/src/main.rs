@@ -19,9 +19,11 @@ use homestream_runtime::{shutdown, telemetry};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ConfigMap;
+use kube::runtime::controller::Action;
 use kube::runtime::{Controller, watcher};
 use kube::{Api, Client};
 use prometheus_client::registry::Registry;
+use serde::de::DeserializeOwned;
 
 /// The homestream operator.
 #[derive(Debug, Parser)]
@@ -114,6 +116,30 @@ async fn count_resources(declarations: Declarations, metrics: Metrics) {
     }
 }
 
+/// Runs `controller` with `reconcile` until `stop` resolves, letting running reconciles finish.
+async fn run<K, F, Fut>(
+    controller: Controller<K>,
+    reconcile: F,
+    ctx: Arc<Context>,
+    stop: impl Future<Output = ()> + Send + Sync + 'static,
+) where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+    F: FnMut(Arc<K>, Arc<Context>) -> Fut,
+    Fut: Future<Output = Result<Action, controller::Error>> + Send + 'static,
+{
+    controller
+        .graceful_shutdown_on(stop)
+        .run(reconcile, controller::error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
 /// Resolves on SIGTERM or when the leader lease is lost.
 async fn stopped(mut shutdown: Shutdown, mut lost: Shutdown) {
     tokio::select! {
@@ -164,6 +190,8 @@ async fn main() -> Result<()> {
         return Ok(());
     }
     let namespace = cli.namespace.as_deref();
+    // Each controller is also woken by changes to the children it owns, so that a child
+    // changed or deleted by hand is put back.
     let watch = watcher::Config::default;
     let scrape_jobs = Controller::new(scoped::<ScrapeJob>(&client, namespace), watch())
         .owns(scoped::<Job>(&client, namespace), watch())
@@ -189,27 +217,11 @@ async fn main() -> Result<()> {
         cli.instance.clone(),
     ));
     tracing::info!("Starting the ScrapeJob, StreamTransform and CassandraSink controllers.");
+    let stop = || stopped(shutdown.clone(), lost.clone());
     tokio::join!(
-        scrape_jobs
-            .graceful_shutdown_on(stopped(shutdown.clone(), lost.clone()))
-            .run(scrapejob::reconcile, controller::error_policy, ctx.clone())
-            .for_each(|_| async {}),
-        transforms
-            .graceful_shutdown_on(stopped(shutdown.clone(), lost.clone()))
-            .run(
-                streamtransform::reconcile,
-                controller::error_policy,
-                ctx.clone()
-            )
-            .for_each(|_| async {}),
-        sinks
-            .graceful_shutdown_on(stopped(shutdown.clone(), lost.clone()))
-            .run(
-                cassandrasink::reconcile,
-                controller::error_policy,
-                ctx.clone()
-            )
-            .for_each(|_| async {}),
+        run(scrape_jobs, scrapejob::reconcile, ctx.clone(), stop()),
+        run(transforms, streamtransform::reconcile, ctx.clone(), stop()),
+        run(sinks, cassandrasink::reconcile, ctx.clone(), stop()),
     );
     tracing::info!("Controllers stopped.");
     if let Some(elector) = elector {

@@ -11,6 +11,9 @@ pub struct TopicDeclaration {
     pub owner: String,
     /// When the declaring resource was created.
     pub created: Option<Timestamp>,
+    /// Whether the operator created the topic for the declaring resource (its record):
+    /// of two resources created in the same second, the one the topic was made for wins.
+    pub creator: bool,
     /// What it declares.
     pub topic: TopicSpec,
 }
@@ -22,9 +25,10 @@ impl TopicDeclaration {
             || self.topic.config != other.topic.config
     }
 
-    /// Older first; the owner name breaks a tie so both sides agree on the winner.
-    fn precedes(&self, other: &Self) -> bool {
-        (self.created, &self.owner) < (other.created, &other.owner)
+    /// Older first. Creation times have whole seconds: in a tie the declaration the
+    /// topic was created for comes first, then the owner name, so both sides agree.
+    fn precedence(&self) -> (Option<Timestamp>, bool, &str) {
+        (self.created, !self.creator, &self.owner)
     }
 }
 
@@ -36,8 +40,8 @@ pub fn winning_conflict<'a>(
 ) -> Option<&'a TopicDeclaration> {
     all.iter()
         .filter(|other| other.owner != mine.owner && other.topic.name == mine.topic.name)
-        .filter(|other| other.settings_differ(mine) && other.precedes(mine))
-        .min_by(|a, b| (a.created, &a.owner).cmp(&(b.created, &b.owner)))
+        .filter(|other| other.settings_differ(mine) && other.precedence() < mine.precedence())
+        .min_by(|a, b| a.precedence().cmp(&b.precedence()))
 }
 
 #[cfg(test)]
@@ -49,6 +53,7 @@ mod tests {
         TopicDeclaration {
             owner: owner.to_owned(),
             created: Some(Timestamp::from_second(created_second).unwrap()),
+            creator: false,
             topic: TopicSpec {
                 name: TopicName("listings.raw".to_owned()),
                 partitions: Some(partitions),
@@ -81,5 +86,17 @@ mod tests {
         let all = vec![a.clone(), b.clone()];
         assert_eq!(winning_conflict(&b, &all), Some(&a));
         assert_eq!(winning_conflict(&a, &all), None);
+    }
+
+    #[test]
+    fn in_a_tie_the_declaration_the_topic_was_created_for_wins() {
+        let a = declaration("ScrapeJob a/x", 100, 3);
+        let b = TopicDeclaration {
+            creator: true,
+            ..declaration("ScrapeJob b/x", 100, 4)
+        };
+        let all = vec![a.clone(), b.clone()];
+        assert_eq!(winning_conflict(&a, &all), Some(&b));
+        assert_eq!(winning_conflict(&b, &all), None);
     }
 }

@@ -12,7 +12,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::api::DeleteParams;
 use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -389,7 +388,7 @@ async fn cassandra_sink_creates_adds_and_refuses_schema_changes() -> Result<()> 
 }
 
 #[tokio::test]
-async fn cassandra_sink_delete_policy_drops_the_table() -> Result<()> {
+async fn cassandra_sink_delete_policy_drops_only_a_table_it_created() -> Result<()> {
     let env = StackEnv::load()?;
     let client = support::client(&env).await?;
     let session = SessionBuilder::new()
@@ -407,7 +406,7 @@ async fn cassandra_sink_delete_policy_drops_the_table() -> Result<()> {
         declared.spec.deletion_policy = Some(homestream_crds::deletion::DeletionPolicy::Delete);
         apply(&sinks, &declared).await?;
         wait_condition(&sinks, "gone", "SchemaReady", "True", "SchemaReady").await?;
-        sinks.delete("gone", &DeleteParams::default()).await?;
+        support::delete_and_wait(&sinks, "gone").await?;
         wait::until("the table to be dropped", CONVERGE, || async {
             let columns = table_columns(session_ref, keyspace_ref).await?;
             Ok(if columns.is_empty() {
@@ -416,7 +415,27 @@ async fn cassandra_sink_delete_policy_drops_the_table() -> Result<()> {
                 Err(format!("columns {columns:?}"))
             })
         })
-        .await
+        .await?;
+
+        // A table that existed before the sink is not the operator's to drop.
+        session_ref
+            .query_unpaged(
+                format!(
+                    "CREATE TABLE {keyspace_ref}.listings \
+                     (listing_id text PRIMARY KEY, price bigint, beds int)"
+                ),
+                &[],
+            )
+            .await?;
+        apply(&sinks, &declared).await?;
+        wait_condition(&sinks, "gone", "SchemaReady", "True", "SchemaReady").await?;
+        support::delete_and_wait(&sinks, "gone").await?;
+        assert_eq!(
+            table_columns(session_ref, keyspace_ref).await?,
+            ["beds", "listing_id", "price"],
+            "a table the operator did not create is kept"
+        );
+        Ok(())
     })
     .await?;
     session
@@ -498,8 +517,9 @@ async fn scrape_job_runs_once_as_a_job_and_on_a_schedule_as_a_cronjob() -> Resul
         .await?;
         assert_eq!(cron.spec.schedule, "0 */6 * * *");
         assert_eq!(cron.spec.time_zone.as_deref(), Some("Europe/London"));
-        // Server-side apply of the user's change: the operator never wrote the spec.
-        let managers: Vec<String> = jobs
+        // Server-side apply of the user's change: the operator never wrote the spec (only
+        // its record of the topic it created, an annotation).
+        let operator_fields: Vec<serde_json::Value> = jobs
             .get("rest")
             .await?
             .metadata
@@ -507,11 +527,15 @@ async fn scrape_job_runs_once_as_a_job_and_on_a_schedule_as_a_cronjob() -> Resul
             .unwrap_or_default()
             .into_iter()
             .filter(|f| f.subresource.is_none())
-            .filter_map(|f| f.manager)
+            .filter(|f| f.manager.as_deref() == Some("homestream-operator"))
+            .filter_map(|f| f.fields_v1.map(|fields| fields.0))
             .collect();
-        assert!(
-            !managers.iter().any(|m| m == "homestream-operator"),
-            "operator wrote spec: {managers:?}"
+        assert_eq!(
+            operator_fields,
+            [json!({ "f:metadata": { "f:annotations": {
+                "f:homestream.io/created-topics": {}
+            } } })],
+            "the operator wrote more than its annotation"
         );
         Ok(())
     })

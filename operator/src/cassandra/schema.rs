@@ -40,6 +40,8 @@ pub enum SchemaOutcome {
     Ready {
         /// What this reconcile did, for the condition's message.
         action: String,
+        /// Whether this reconcile created the table (then it is the operator's to drop).
+        created: bool,
     },
     /// The declaration cannot be applied without losing data, or the policy forbids it.
     Refused {
@@ -135,7 +137,8 @@ pub async fn ensure(
 ) -> Result<SchemaOutcome, CassandraError> {
     let mut existing = existing_columns(session, sink).await?;
     let mut action = "matches the spec".to_owned();
-    if existing.is_empty() {
+    let created = existing.is_empty();
+    if created {
         if sink.schema_policy == SchemaPolicy::Unmanaged {
             return Ok(SchemaOutcome::Refused {
                 reason: "TableMissing",
@@ -151,7 +154,7 @@ pub async fn ensure(
         action = "created".to_owned();
     }
     match diff(sink, &existing) {
-        TableDiff::Matches => Ok(SchemaOutcome::Ready { action }),
+        TableDiff::Matches => Ok(SchemaOutcome::Ready { action, created }),
         TableDiff::Refused { reason, message } => Ok(SchemaOutcome::Refused { reason, message }),
         TableDiff::MissingColumns(missing) if sink.schema_policy == SchemaPolicy::AddColumns => {
             let names: Vec<&str> = missing.iter().map(|c| c.name.as_str()).collect();
@@ -160,6 +163,7 @@ pub async fn ensure(
             }
             Ok(SchemaOutcome::Ready {
                 action: format!("added columns {}", names.join(", ")),
+                created,
             })
         }
         TableDiff::MissingColumns(missing) => {

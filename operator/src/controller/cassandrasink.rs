@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
 use super::consumer::{ConsumerSpec, converge};
-use super::{Context, Error, backoff_key, report_invalid, write_status};
+use super::{Context, Error, backoff_key, created, report_invalid, write_status};
 use crate::build::labels::{Component, Owner};
 use crate::cassandra::schema::{self, SchemaOutcome};
 use crate::status::{Observed, conditions};
@@ -39,10 +39,14 @@ pub async fn reconcile(sink: Arc<CassandraSink>, ctx: Arc<Context>) -> Result<Ac
     .await
 }
 
-/// `deletionPolicy: Delete`: drops the table and deletes the dead-letter topic. An
+/// `deletionPolicy: Delete`: drops the table and deletes the dead-letter topic, each if
+/// the operator created it. An
 /// outage keeps the finalizer (and the resource) until it succeeds.
 async fn cleanup(sink: &CassandraSink, ctx: &Context) -> Result<Action, Error> {
-    if let Ok(validated) = sink.spec.validate() {
+    let tables = created::recorded(sink, created::TABLES);
+    if let Ok(validated) = sink.spec.validate()
+        && tables.contains(&qualified(&validated))
+    {
         let contact_points = ctx
             .config
             .resolve_cassandra(sink.spec.cassandra.as_ref())
@@ -56,22 +60,26 @@ async fn cleanup(sink: &CassandraSink, ctx: &Context) -> Result<Action, Error> {
             return Ok(ctx.backoff(&backoff_key(sink)));
         }
     }
-    if let Some(dead_letter) = &sink.spec.dead_letter {
-        let admin = ctx.kafka(
-            &ctx.config
-                .resolve_kafka(sink.spec.kafka.as_ref())
-                .bootstrap_servers,
-        )?;
-        admin.delete(dead_letter.topic.name.as_str()).await?;
-    }
+    let admin = ctx.kafka(
+        &ctx.config
+            .resolve_kafka(sink.spec.kafka.as_ref())
+            .bootstrap_servers,
+    )?;
+    created::delete_topics(ctx, &admin, sink).await?;
     Ok(Action::await_change())
 }
 
+/// `keyspace.table`, as recorded.
+fn qualified(validated: &ValidatedCassandraSink) -> String {
+    format!("{}.{}", validated.keyspace, validated.table)
+}
+
+/// `SchemaReady`, whether Cassandra answered, and whether this reconcile created the table.
 async fn schema_condition(
     ctx: &Context,
     sink: &CassandraSink,
     validated: &ValidatedCassandraSink,
-) -> (Observed, bool) {
+) -> (Observed, bool, bool) {
     let contact_points = ctx
         .config
         .resolve_cassandra(sink.spec.cassandra.as_ref())
@@ -80,16 +88,17 @@ async fn schema_condition(
         async { schema::ensure(&*ctx.cassandra.get(&contact_points).await?, validated).await }
             .await;
     match outcome {
-        Ok(SchemaOutcome::Ready { action }) => (
+        Ok(SchemaOutcome::Ready { action, created }) => (
             Observed::ok(
                 SCHEMA_READY,
                 "SchemaReady",
-                format!("table {}.{} {action}", validated.keyspace, validated.table),
+                format!("table {} {action}", qualified(validated)),
             ),
             true,
+            created,
         ),
         Ok(SchemaOutcome::Refused { reason, message }) => {
-            (Observed::failed(SCHEMA_READY, reason, message), true)
+            (Observed::failed(SCHEMA_READY, reason, message), true, false)
         }
         Err(error) => (
             Observed::failed(
@@ -100,6 +109,7 @@ async fn schema_condition(
                     contact_points.join(",")
                 ),
             ),
+            false,
             false,
         ),
     }
@@ -112,7 +122,10 @@ async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action,
         Ok(validated) => validated,
         Err(invalid) => return report_invalid(ctx, sink, &previous, SCHEMA_READY, &invalid).await,
     };
-    let (schema, cassandra_up) = schema_condition(ctx, sink, &validated).await;
+    let (schema, cassandra_up, created_table) = schema_condition(ctx, sink, &validated).await;
+    if created_table {
+        created::record(ctx, sink, created::TABLES, &[qualified(&validated)]).await?;
+    }
     if !schema.status && cassandra_up {
         ctx.event(
             sink,
@@ -126,6 +139,7 @@ async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action,
     let observation = converge(
         ctx,
         ConsumerSpec {
+            resource: sink,
             owner: &owner,
             generation: generation.unwrap_or_default(),
             spec: &sink.spec,

@@ -9,10 +9,14 @@ use homestream_crds::runtime::{ResolvedCassandra, ResourceIdentity, RuntimeConfi
 use homestream_crds::topic::{TopicInput, TopicSpec};
 use homestream_crds::workload::PodTemplate;
 use k8s_openapi::api::apps::v1::Deployment;
+use std::fmt::Debug;
+
+use kube::Resource;
 use kube::api::Api;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 
-use super::{Context, Error, apply, topics, workload_status};
+use super::{Context, Error, apply, created, topics, workload_status};
 use crate::build::config_map::{config_hash, config_map};
 use crate::build::labels::Owner;
 use crate::build::pod::{PodInputs, credential_env, pod_template};
@@ -21,7 +25,9 @@ use crate::kafka::TopicDefaults;
 use crate::status::Observed;
 
 /// What a consumer resource asks for.
-pub struct ConsumerSpec<'a, S> {
+pub struct ConsumerSpec<'a, K, S> {
+    /// The resource (the record of the topics created for it is kept on it).
+    pub resource: &'a K,
     /// The resource's identity and children's owner.
     pub owner: &'a Owner,
     /// Generation, for the runtime config.
@@ -64,10 +70,17 @@ pub struct ConsumerObservation {
 ///
 /// # Errors
 /// When the apiserver fails a request.
-pub async fn converge<S: Serialize + Clone>(
+pub async fn converge<K, S>(
     ctx: &Context,
-    consumer: ConsumerSpec<'_, S>,
-) -> Result<ConsumerObservation, Error> {
+    consumer: ConsumerSpec<'_, K, S>,
+) -> Result<ConsumerObservation, Error>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned,
+    S: Serialize + Clone,
+{
     let owner = consumer.owner;
     let kafka_settings = ctx.config.resolve_kafka(consumer.kafka);
     let admin = ctx.kafka(&kafka_settings.bootstrap_servers)?;
@@ -77,7 +90,11 @@ pub async fn converge<S: Serialize + Clone>(
         name: owner.name.clone(),
         generation: consumer.generation,
     };
-    let owner_name = format!("{} {}/{}", identity.kind, identity.namespace, identity.name);
+    let declared: Vec<_> = consumer
+        .declared
+        .iter()
+        .map(|topic| topics::declaration(consumer.resource, topic))
+        .collect();
     let everyone = ctx.declarations.all();
     let defaults = TopicDefaults {
         partitions: ctx.config.default_partitions,
@@ -85,19 +102,21 @@ pub async fn converge<S: Serialize + Clone>(
     };
     let kafka_outcome = async {
         let input = topics::input(&admin, consumer.input.topic.as_str()).await?;
-        let output =
-            topics::converge(&admin, &owner_name, &consumer.declared, &everyone, defaults).await?;
+        let output = topics::converge(&admin, &declared, &everyone, defaults).await?;
         Ok::<_, crate::kafka::KafkaAdminError>((input, output))
     }
     .await;
-    let (input_condition, topic_condition, kafka_up) = match kafka_outcome {
-        Ok((input, output)) => (input, output, true),
+    let (input_condition, topic_condition, created, kafka_up) = match kafka_outcome {
+        Ok((input, output)) => (input, output.condition, output.created, true),
         Err(error) => (
             topics::kafka_unavailable(INPUT_TOPIC_READY, &admin, &error),
             topics::kafka_unavailable(TOPIC_READY, &admin, &error),
+            Vec::new(),
             false,
         ),
     };
+    // Recorded before anything else can fail: an unrecorded topic would be retained.
+    created::record(ctx, consumer.resource, created::TOPICS, &created).await?;
     let gates_hold =
         consumer.gates.iter().all(|g| g.status) && input_condition.status && topic_condition.status;
     if gates_hold {

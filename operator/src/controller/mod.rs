@@ -8,6 +8,7 @@
 pub mod cassandrasink;
 mod cleanup;
 mod consumer;
+mod created;
 mod program;
 pub mod scrapejob;
 pub mod streamtransform;

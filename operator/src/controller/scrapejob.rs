@@ -11,13 +11,14 @@ use homestream_crds::secret::SecretKeyRef;
 use homestream_crds::{ScrapeJob, ScrapeJobStatus};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
-use super::{Context, Error, apply, backoff_key, report_invalid, topics, write_status};
+use super::{Context, Error, apply, backoff_key, created, report_invalid, topics, write_status};
 use crate::build::config_map::{config_hash, config_map};
 use crate::build::labels::{Component, Owner};
 use crate::build::pod::{
@@ -25,6 +26,7 @@ use crate::build::pod::{
 };
 use crate::build::workload::{ScrapeWorkload, scrape_workload};
 use crate::kafka::TopicDefaults;
+use crate::schedule;
 use crate::status::{Observed, conditions};
 
 const KIND: &str = "ScrapeJob";
@@ -47,14 +49,14 @@ pub async fn reconcile(job: Arc<ScrapeJob>, ctx: Arc<Context>) -> Result<Action,
     .await
 }
 
-/// `deletionPolicy: Delete`: deletes the output topic.
+/// `deletionPolicy: Delete`: deletes the output topic if the operator created it.
 async fn cleanup(job: &ScrapeJob, ctx: &Context) -> Result<Action, Error> {
     let admin = ctx.kafka(
         &ctx.config
             .resolve_kafka(job.spec.kafka.as_ref())
             .bootstrap_servers,
     )?;
-    admin.delete(job.spec.output.topic.name.as_str()).await?;
+    created::delete_topics(ctx, &admin, job).await?;
     Ok(Action::await_change())
 }
 
@@ -80,21 +82,22 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     let kafka_settings = ctx.config.resolve_kafka(job.spec.kafka.as_ref());
     let admin = ctx.kafka(&kafka_settings.bootstrap_servers)?;
     let everyone = ctx.declarations.all();
-    let owner_name = format!("{KIND} {}/{}", owner.namespace, owner.name);
     let defaults = TopicDefaults {
         partitions: ctx.config.default_partitions,
         replication_factor: ctx.config.default_replication_factor,
     };
     let (topic_condition, kafka_up) = match topics::converge(
         &admin,
-        &owner_name,
-        &[&validated.output],
+        &[topics::declaration(job, &validated.output)],
         &everyone,
         defaults,
     )
     .await
     {
-        Ok(condition) => (condition, true),
+        Ok(converged) => {
+            created::record(ctx, job, created::TOPICS, &converged.created).await?;
+            (converged.condition, true)
+        }
         Err(error) => (
             topics::kafka_unavailable(TOPIC_READY, &admin, &error),
             false,
@@ -114,6 +117,9 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     } else {
         previous.topic.clone()
     };
+    // A CronJob that is not applied this time (topic not ready) still runs on its
+    // schedule: its next run stays as reported.
+    let mut next_schedule_time = previous.next_schedule_time.clone();
     if topic_condition.status {
         let config = RuntimeConfig {
             resource: ResourceIdentity {
@@ -140,12 +146,16 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
         apply(&ctx.client, &config_map).await?;
         match scrape_workload(&owner, &validated.trigger, run_timeout, template) {
             ScrapeWorkload::Once(run) => {
+                next_schedule_time = None;
                 delete_if_present::<CronJob>(ctx, &owner).await?;
                 replace_outdated_job(ctx, &owner, &hash).await?;
                 apply(&ctx.client, run.as_ref()).await?;
             }
             ScrapeWorkload::Scheduled(cron_job) => {
-                apply(&ctx.client, cron_job.as_ref()).await?;
+                let applied = apply(&ctx.client, cron_job.as_ref()).await?;
+                next_schedule_time =
+                    schedule::next_schedule_time(&validated.trigger, &applied, Timestamp::now())
+                        .map(Time);
             }
         }
     }
@@ -162,7 +172,7 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
         topic: topic_status,
         last_run: last_run.or(previous.last_run.clone()),
         last_successful_time: last_successful_time.or(previous.last_successful_time.clone()),
-        ..previous.clone()
+        next_schedule_time,
     };
     write_status(&ctx.client, job, &previous, &status).await?;
     let key = backoff_key(job);
@@ -215,15 +225,7 @@ async fn replace_outdated_job(ctx: &Context, owner: &Owner, hash: &str) -> Resul
 async fn observe_runs(
     ctx: &Context,
     owner: &Owner,
-) -> Result<
-    (
-        Observed,
-        Option<String>,
-        Option<RunStatus>,
-        Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>,
-    ),
-    Error,
-> {
+) -> Result<(Observed, Option<String>, Option<RunStatus>, Option<Time>), Error> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &owner.namespace);
     let selector = owner
         .selector_labels()

@@ -13,7 +13,7 @@ use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
 use super::consumer::{ConsumerSpec, converge};
-use super::{Context, Error, backoff_key, program, report_invalid, write_status};
+use super::{Context, Error, backoff_key, created, program, report_invalid, write_status};
 use crate::build::labels::{Component, Owner};
 use crate::status::conditions;
 
@@ -40,19 +40,15 @@ pub async fn reconcile(
     .await
 }
 
-/// `deletionPolicy: Delete`: deletes the output and dead-letter topics.
+/// `deletionPolicy: Delete`: deletes the output and dead-letter topics the operator
+/// created for it.
 async fn cleanup(transform: &StreamTransform, ctx: &Context) -> Result<Action, Error> {
     let admin = ctx.kafka(
         &ctx.config
             .resolve_kafka(transform.spec.kafka.as_ref())
             .bootstrap_servers,
     )?;
-    admin
-        .delete(transform.spec.output.topic.name.as_str())
-        .await?;
-    if let Some(dead_letter) = &transform.spec.dead_letter {
-        admin.delete(dead_letter.topic.name.as_str()).await?;
-    }
+    created::delete_topics(ctx, &admin, transform).await?;
     Ok(Action::await_change())
 }
 
@@ -82,6 +78,7 @@ async fn reconcile_phases(transform: &StreamTransform, ctx: &Context) -> Result<
     let observation = converge(
         ctx,
         ConsumerSpec {
+            resource: transform,
             owner: &owner,
             generation: generation.unwrap_or_default(),
             spec: &transform.spec,

@@ -48,47 +48,54 @@ impl Declarations {
     }
 }
 
+/// How a resource is named in topic declarations and conflict messages: `Kind namespace/name`.
+pub fn owner_name<K: Resource<DynamicType = ()>>(resource: &K) -> String {
+    format!(
+        "{} {}/{}",
+        K::kind(&()),
+        resource.namespace().unwrap_or_default(),
+        resource.name_any()
+    )
+}
+
 /// The declaration of `topic` by `resource`.
 pub fn declaration<K: Resource<DynamicType = ()>>(
     resource: &K,
     topic: &TopicSpec,
 ) -> TopicDeclaration {
     TopicDeclaration {
-        owner: format!(
-            "{} {}/{}",
-            K::kind(&()),
-            resource.namespace().unwrap_or_default(),
-            resource.name_any()
-        ),
+        owner: owner_name(resource),
         created: resource.meta().creation_timestamp.as_ref().map(|t| t.0),
+        creator: super::created::recorded(resource, super::created::TOPICS)
+            .contains(topic.name.as_str()),
         topic: topic.clone(),
     }
 }
 
-/// Converges the `declared` topics of `owner` and reports `TopicReady`.
+/// What converging the declared topics did.
+pub struct Converged {
+    /// `TopicReady`.
+    pub condition: Observed,
+    /// The topics this reconcile created (to be recorded, see [`super::created`]).
+    pub created: Vec<String>,
+}
+
+/// Converges the topics `declared` by one resource (see [`declaration`]) and reports
+/// `TopicReady`; `everyone` holds all watched declarations, from the caches.
 ///
 /// # Errors
 /// When Kafka cannot be reached (the caller reports the outage).
 pub async fn converge(
     admin: &KafkaAdmin,
-    owner: &str,
-    declared: &[&TopicSpec],
+    declared: &[TopicDeclaration],
     everyone: &[TopicDeclaration],
     defaults: TopicDefaults,
-) -> Result<Observed, KafkaAdminError> {
+) -> Result<Converged, KafkaAdminError> {
     let mut created = Vec::new();
-    for topic in declared {
-        let mine = TopicDeclaration {
-            owner: owner.to_owned(),
-            created: None,
-            topic: (*topic).clone(),
-        };
-        let mine = everyone
-            .iter()
-            .find(|d| d.owner == owner && d.topic.name == topic.name)
-            .unwrap_or(&mine);
+    for mine in declared {
+        let topic = &mine.topic;
         if let Some(winner) = winning_conflict(mine, everyone) {
-            return Ok(Observed::failed(
+            let condition = Observed::failed(
                 TOPIC_READY,
                 "TopicConflict",
                 format!(
@@ -96,17 +103,19 @@ pub async fn converge(
                      (this resource leaves the topic alone until then)",
                     topic.name, winner.owner
                 ),
-            ));
+            );
+            return Ok(Converged { condition, created });
         }
         match admin.ensure(topic, defaults).await? {
             TopicOutcome::Ready { created: true } => created.push(topic.name.to_string()),
             TopicOutcome::Ready { created: false } => {}
             TopicOutcome::Refused { reason, message } => {
-                return Ok(Observed::failed(TOPIC_READY, reason, message));
+                let condition = Observed::failed(TOPIC_READY, reason, message);
+                return Ok(Converged { condition, created });
             }
         }
     }
-    let names: Vec<String> = declared.iter().map(|t| t.name.to_string()).collect();
+    let names: Vec<String> = declared.iter().map(|d| d.topic.name.to_string()).collect();
     let message = if created.is_empty() {
         format!("topics {} match the spec", names.join(", "))
     } else {
@@ -116,7 +125,10 @@ pub async fn converge(
             names.join(", ")
         )
     };
-    Ok(Observed::ok(TOPIC_READY, "TopicsReady", message))
+    Ok(Converged {
+        condition: Observed::ok(TOPIC_READY, "TopicsReady", message),
+        created,
+    })
 }
 
 /// Reports `InputTopicReady`: the topic a consumer reads exists.

@@ -1,0 +1,244 @@
+//! The Helm chart `charts/homestream`: its CRDs are the generated ones, its RBAC is the
+//! install manifest's, `helm lint --strict` passes, and what `helm template` renders is
+//! accepted by the local stack's apiserver (`kubectl apply --dry-run=server`).
+//! Helm is installed by `tests/env/install-helm.sh` (run by `tests/env/stack up`).
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result, bail, ensure};
+use homestream_tests::crds::repo_path;
+use homestream_tests::{StackEnv, kubernetes};
+
+const CHART: &str = "charts/homestream";
+
+/// A tool the stack scripts install into `$HOMESTREAM_CACHE/bin`.
+fn tool(name: &str) -> Result<PathBuf> {
+    let cache = match std::env::var_os("HOMESTREAM_CACHE") {
+        Some(cache) => PathBuf::from(cache),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+            .join(".cache/homestream"),
+    };
+    let path = cache.join("bin").join(name);
+    ensure!(
+        path.is_file(),
+        "{} is missing: run tests/env/install-helm.sh (or tests/env/stack up)",
+        path.display()
+    );
+    Ok(path)
+}
+
+/// Runs `command` with `stdin`, returning its stdout; fails with its stderr.
+fn run(mut command: Command, stdin: Option<&str>) -> Result<String> {
+    let described = format!("{command:?}");
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {described}"))?;
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .context("stdin")?
+            .write_all(input.as_bytes())?;
+    }
+    let output = child.wait_with_output()?;
+    let stdout = String::from_utf8(output.stdout)?;
+    if !output.status.success() {
+        bail!(
+            "{described} failed: {}{stdout}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    Ok(stdout)
+}
+
+fn helm(args: &[&str]) -> Result<Command> {
+    let mut command = Command::new(tool("helm")?);
+    command.args(args).current_dir(repo_path(""));
+    Ok(command)
+}
+
+/// `helm template` of the chart into `namespace` with `--set` values.
+fn render(namespace: &str, set: &[&str]) -> Result<String> {
+    let mut command = helm(&[
+        "template",
+        "homestream",
+        CHART,
+        "--include-crds",
+        "--namespace",
+        namespace,
+    ])?;
+    for value in set {
+        command.args(["--set", value]);
+    }
+    run(command, None)
+}
+
+fn documents(yaml: &str) -> Result<Vec<serde_yaml::Value>> {
+    serde_yaml::Deserializer::from_str(yaml)
+        .map(|document| Ok(serde::Deserialize::deserialize(document)?))
+        .filter(|d: &Result<serde_yaml::Value>| d.as_ref().map_or(true, |d| !d.is_null()))
+        .collect()
+}
+
+fn of_kind<'a>(documents: &'a [serde_yaml::Value], kind: &str) -> Result<&'a serde_yaml::Value> {
+    documents
+        .iter()
+        .find(|d| d["kind"].as_str() == Some(kind))
+        .with_context(|| format!("no {kind}"))
+}
+
+fn install_manifest() -> Result<Vec<serde_yaml::Value>> {
+    documents(&std::fs::read_to_string(repo_path(
+        "manifests/install/homestream-operator.yaml",
+    ))?)
+}
+
+/// The YAML files of a directory by name.
+fn yaml_files(dir: &str) -> Result<BTreeMap<String, String>> {
+    let mut files = BTreeMap::new();
+    for entry in std::fs::read_dir(repo_path(dir))? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "yaml") {
+            let name = path
+                .file_name()
+                .context("file name")?
+                .to_string_lossy()
+                .into_owned();
+            files.insert(name, std::fs::read_to_string(&path)?);
+        }
+    }
+    Ok(files)
+}
+
+/// Proves: the chart's `crds/` holds exactly the generated CRDs of `manifests/crds/`,
+/// byte for byte (the generator's own test keeps those equal to the Rust types).
+#[test]
+fn the_chart_crds_are_the_generated_ones() -> Result<()> {
+    let generated = yaml_files("manifests/crds")?;
+    let chart = yaml_files(&format!("{CHART}/crds"))?;
+    ensure!(!generated.is_empty(), "no generated CRDs");
+    ensure!(
+        chart == generated,
+        "charts/homestream/crds/ differs from manifests/crds/: run \
+         `rm charts/homestream/crds/*.yaml && cp manifests/crds/*.yaml charts/homestream/crds/`"
+    );
+    Ok(())
+}
+
+/// Proves: `helm lint --strict` passes with the default values and with a watched
+/// namespace; the default render has the two-replica Deployment with leader election
+/// and the install manifest's ClusterRole and leader-election Role rules exactly;
+/// a watched namespace turns the cluster-wide binding into a RoleBinding there; one
+/// replica more than one without leader election is refused; and the apiserver of the
+/// stack accepts both renders (server-side dry run: schemas, CRDs, RBAC objects).
+#[tokio::test]
+async fn the_chart_lints_renders_the_install_rbac_and_the_apiserver_accepts_it() -> Result<()> {
+    let env = StackEnv::load()?;
+    let client = homestream_tests::kubernetes::client(&env).await?;
+    kubernetes::with_temp_ns(&client, |ns| async move {
+        run(helm(&["lint", "--strict", CHART])?, None)?;
+        run(
+            helm(&[
+                "lint",
+                "--strict",
+                CHART,
+                "--set",
+                &format!("watchNamespace={ns}"),
+            ])?,
+            None,
+        )?;
+
+        let rendered = render(&ns, &[])?;
+        let objects = documents(&rendered)?;
+        let mut kinds: Vec<&str> = objects.iter().filter_map(|d| d["kind"].as_str()).collect();
+        kinds.sort_unstable();
+        assert_eq!(
+            kinds,
+            [
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "CustomResourceDefinition",
+                "CustomResourceDefinition",
+                "CustomResourceDefinition",
+                "Deployment",
+                "Role",
+                "RoleBinding",
+                "ServiceAccount"
+            ]
+        );
+        let install = install_manifest()?;
+        for kind in ["ClusterRole", "Role"] {
+            assert_eq!(
+                of_kind(&objects, kind)?["rules"],
+                of_kind(&install, kind)?["rules"],
+                "{kind} rules differ from manifests/install/homestream-operator.yaml"
+            );
+        }
+        let deployment = of_kind(&objects, "Deployment")?;
+        assert_eq!(deployment["spec"]["replicas"].as_u64(), Some(2));
+        let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+        let args: Vec<&str> = container["args"]
+            .as_sequence()
+            .context("args")?
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        assert_eq!(
+            args,
+            ["--leader-election", "--leader-election-lease=homestream"]
+        );
+        let kubectl_apply = |yaml: String| -> Result<String> {
+            let mut command = Command::new(tool("kubectl")?);
+            command
+                .args(["apply", "--dry-run=server", "-f", "-"])
+                .env("KUBECONFIG", &env.kubeconfig);
+            run(command, Some(&yaml))
+        };
+        let accepted = kubectl_apply(rendered)?;
+        assert_eq!(
+            accepted.matches("(server dry run)").count(),
+            objects.len(),
+            "{accepted}"
+        );
+
+        let scoped = render(&ns, &[&format!("watchNamespace={ns}")])?;
+        let scoped_objects = documents(&scoped)?;
+        assert!(
+            !scoped_objects
+                .iter()
+                .any(|d| d["kind"].as_str() == Some("ClusterRoleBinding")),
+            "a watched namespace needs no cluster-wide grant"
+        );
+        let binding = scoped_objects
+            .iter()
+            .find(|d| {
+                d["kind"].as_str() == Some("RoleBinding")
+                    && d["roleRef"]["kind"].as_str() == Some("ClusterRole")
+            })
+            .context("no RoleBinding to the ClusterRole")?;
+        assert_eq!(binding["metadata"]["namespace"].as_str(), Some(ns.as_str()));
+        assert!(
+            scoped.contains(&format!(
+                "name: HOMESTREAM_WATCH_NAMESPACE\n              value: \"{ns}\""
+            )),
+            "{scoped}"
+        );
+        kubectl_apply(scoped)?;
+
+        let refused = render(&ns, &["leaderElection=false"]).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("replicas > 1 needs leaderElection: true"),
+            "{refused}"
+        );
+        Ok(())
+    })
+    .await
+}
