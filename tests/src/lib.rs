@@ -9,6 +9,7 @@ pub mod crds;
 pub mod demo;
 pub mod kafka;
 pub mod kubernetes;
+pub mod local_cluster;
 pub mod manifests;
 pub mod node;
 pub mod stack;

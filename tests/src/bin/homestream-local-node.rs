@@ -12,9 +12,22 @@ use homestream_tests::{StackEnv, kubernetes};
 
 fn usage() -> ! {
     eprintln!(
-        "usage: homestream-local-node --runtime-bin PATH [--node-name NAME] [--work-dir DIR]"
+        "usage: homestream-local-node --runtime-bin PATH [--node-name NAME] [--work-dir DIR] \
+         [--parent-pid PID]"
     );
     std::process::exit(2)
+}
+
+/// Resolves when process `pid` is gone (never without one): a test binary passes its
+/// own pid, so the node and its pods stop with the tests that started it.
+async fn exited(pid: Option<u32>) {
+    let Some(pid) = pid else {
+        return std::future::pending().await;
+    };
+    let proc = PathBuf::from(format!("/proc/{pid}"));
+    while proc.exists() {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }
 
 #[tokio::main]
@@ -24,12 +37,14 @@ async fn main() -> Result<()> {
         .init();
     let mut args = std::env::args().skip(1);
     let (mut runtime_bin, mut node, mut work_dir) = (None, "homestream-local".to_owned(), None);
+    let mut parent = None;
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
             "--runtime-bin" => runtime_bin = Some(PathBuf::from(value)),
             "--node-name" => node = value,
             "--work-dir" => work_dir = Some(PathBuf::from(value)),
+            "--parent-pid" => parent = Some(value.parse::<u32>().context("--parent-pid")?),
             _ => usage(),
         }
     }
@@ -51,6 +66,7 @@ async fn main() -> Result<()> {
         tokio::select! {
             _ = term.recv() => {}
             _ = tokio::signal::ctrl_c() => {}
+            () = exited(parent) => {}
         }
         tracing::info!("Stopping every pod's process.");
     };

@@ -47,7 +47,9 @@ impl Isolation {
     }
 
     fn rewrite(&self, object: &mut DynamicObject) {
-        let spec = &mut object.data["spec"];
+        let Some(spec) = object.data.get_mut("spec") else {
+            return;
+        };
         for path in [
             &["output", "topic", "name"][..],
             &["deadLetter", "topic", "name"],
@@ -132,6 +134,8 @@ pub async fn apply(client: &Client, namespace: &str, objects: &[DynamicObject]) 
 
 #[cfg(test)]
 mod tests {
+    use kube::ResourceExt;
+
     use super::*;
 
     #[test]
@@ -168,6 +172,9 @@ mod tests {
             "t1.homestream.listing-prices"
         );
         assert_eq!(spec("listings")["keyspace"]["name"], "ks1");
+        let secret = &objects[0];
+        assert_eq!(secret.name_any(), "demo-api-key");
+        assert!(secret.data.get("spec").is_none(), "{:?}", secret.data);
         assert_eq!(
             topics(&objects),
             [

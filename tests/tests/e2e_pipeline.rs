@@ -1,0 +1,526 @@
+//! End to end, as on a cluster: the operator binary, the local node running the runtime
+//! pods the operator creates, the demo site, and the pipeline of `manifests/examples/`
+//! on the real apiserver, Kafka and Cassandra of the local stack. Each test has its own
+//! namespace, operator, topics and keyspace; the local node is shared.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use homestream_tests::demo::observe::{self, ListingRow};
+use homestream_tests::demo::pipeline::{self, Isolation};
+use homestream_tests::demo::{homes, site};
+use homestream_tests::local_cluster::{LocalOperator, ensure_local_node};
+use homestream_tests::{StackEnv, crds, kafka, kubernetes, wait};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::{Api, Client, ResourceExt};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use scylla::client::session::Session;
+use serde_json::{Value, json};
+
+/// How long a pipeline may take to converge or drain here (debug builds, 2 cores).
+const CONVERGE: Duration = Duration::from_secs(240);
+
+/// One test's world: stack endpoints, a client, its namespace's isolation, Cassandra.
+struct World {
+    env: StackEnv,
+    client: Client,
+    namespace: String,
+    isolation: Isolation,
+    session: Session,
+}
+
+impl World {
+    async fn new(env: StackEnv, client: Client, namespace: String) -> Result<Self> {
+        let isolation = Isolation {
+            topic_prefix: namespace.clone(),
+            keyspace: namespace.replace('-', "_"),
+        };
+        let session = observe::cassandra(&env).await?;
+        Ok(Self {
+            env,
+            client,
+            namespace,
+            isolation,
+            session,
+        })
+    }
+
+    fn topic(&self, topic: &str) -> String {
+        self.isolation.topic(topic)
+    }
+
+    async fn apply(&self, objects: &[DynamicObject]) -> Result<()> {
+        pipeline::apply(&self.client, &self.namespace, objects).await
+    }
+
+    async fn rows(&self) -> Vec<ListingRow> {
+        observe::listing_rows(&self.session, &self.isolation.keyspace)
+            .await
+            .unwrap_or_default()
+    }
+
+    /// Waits until `keyspace.listings` holds `n` rows and every resource is Ready.
+    async fn wait_for_rows(&self, n: usize) -> Result<Vec<ListingRow>> {
+        wait::until(
+            &format!("{n} listings and every resource Ready"),
+            CONVERGE,
+            || async {
+                let rows = self.rows().await;
+                let readiness = observe::readiness(&self.client, &self.namespace).await?;
+                let not_ready: Vec<String> = readiness
+                    .iter()
+                    .filter(|r| !r.ready())
+                    .map(|r| format!("{} {}: {}", r.kind, r.name, r.reason))
+                    .collect();
+                Ok(if rows.len() == n && not_ready.is_empty() {
+                    Ok(rows)
+                } else {
+                    Err(format!("{} rows; not ready: {not_ready:?}", rows.len()))
+                })
+            },
+        )
+        .await
+    }
+
+    fn pods(&self) -> Api<Pod> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The running pods of a resource's Deployment (`component`: transform or sink).
+    async fn pods_of(&self, resource: &str, component: &str) -> Result<Vec<Pod>> {
+        let selector = format!(
+            "app.kubernetes.io/instance={resource},app.kubernetes.io/component={component}"
+        );
+        let pods = self
+            .pods()
+            .list(&ListParams::default().labels(&selector))
+            .await?;
+        Ok(pods
+            .items
+            .into_iter()
+            .filter(|pod| pod.metadata.deletion_timestamp.is_none())
+            .collect())
+    }
+}
+
+/// Runs `test` in a fresh namespace with its own operator, the shared local node up.
+async fn with_world<F, Fut>(test: F) -> Result<()>
+where
+    F: FnOnce(World) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let env = StackEnv::load()?;
+    let client = kubernetes::client(&env).await?;
+    crds::install(&client).await?;
+    ensure_local_node()?;
+    let outer = client.clone();
+    kubernetes::with_temp_ns(&outer, |namespace| async move {
+        let _operator = LocalOperator::start(&env, &namespace)?;
+        let world = World::new(env, client, namespace).await?;
+        test(world).await
+    })
+    .await
+}
+
+/// The pipeline's objects named `names`, isolated for `world`, the site at `site`.
+fn objects(world: &World, site: &str, names: &[&str]) -> Result<Vec<DynamicObject>> {
+    let objects: Vec<DynamicObject> = pipeline::objects(site, Some(&world.isolation))?
+        .into_iter()
+        .filter(|o| names.contains(&o.name_any().as_str()))
+        .collect();
+    ensure!(
+        objects.len() == names.len(),
+        "not all of {names:?} are in the pipeline"
+    );
+    Ok(objects)
+}
+
+fn named<'o>(objects: &'o mut [DynamicObject], name: &str) -> &'o mut DynamicObject {
+    objects
+        .iter_mut()
+        .find(|o| o.name_any() == name)
+        .expect("the object is in the list")
+}
+
+/// What a listings row must hold: monthly price in minor units, beds, baths, outward code.
+type Cleaned = (Option<i64>, i32, i32, Option<String>);
+
+/// The row the pipeline must write for each demo home, keyed by (source, listing id).
+fn expected_rows() -> BTreeMap<(String, String), Cleaned> {
+    let london = (1..=homes::LONDON_HOMES).map(homes::london_home).map(|h| {
+        (
+            ("london-rentals".to_owned(), h.id.to_string()),
+            (
+                h.monthly_pence,
+                h.beds,
+                h.baths,
+                Some(h.outward_code.to_owned()),
+            ),
+        )
+    });
+    let la = (1..=homes::LA_HOMES).map(homes::la_home).map(|h| {
+        (
+            ("la-rentals".to_owned(), h.property_id),
+            (Some(h.list_price * 100), h.beds, h.baths, None),
+        )
+    });
+    london.chain(la).collect()
+}
+
+#[tokio::test]
+async fn the_demo_pipeline_lands_every_listing_and_deletion_honours_each_policy() -> Result<()> {
+    with_world(|world| async move {
+        let site = site::start("127.0.0.1:0".parse()?, pipeline::API_KEY).await?;
+        let mut objects = pipeline::objects(&site.url(""), Some(&world.isolation))?;
+        // The price history is dropped with its sink; the listings table is retained.
+        named(&mut objects, "listing-prices").data["spec"]["deletionPolicy"] = json!("Delete");
+        world.apply(&objects).await?;
+
+        let expected = expected_rows();
+        let rows = world.wait_for_rows(expected.len()).await?;
+        let found: BTreeMap<_, _> = rows
+            .iter()
+            .map(|r| {
+                (
+                    (r.source.clone(), r.listing_id.clone()),
+                    (
+                        r.monthly_price_minor,
+                        r.beds.unwrap_or(-1),
+                        r.baths.unwrap_or(-1),
+                        r.outward_code.clone(),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(found, expected);
+        let prices =
+            observe::count_rows(&world.session, &world.isolation.keyspace, "listing_prices")
+                .await?;
+        assert_eq!(prices, expected.len() as i64);
+
+        // Every record once in each topic, none dead-lettered.
+        let normalised =
+            observe::committed_records(&world.env, &world.topic("listings.normalised")).await?;
+        let keys: BTreeSet<_> = normalised.iter().map(|(key, _)| key.clone()).collect();
+        assert_eq!(
+            (normalised.len(), keys.len()),
+            (expected.len(), expected.len())
+        );
+        for topic in [
+            "listings.normalised.dead-letter",
+            "listings.sink.dead-letter",
+        ] {
+            let dead = observe::committed_records(&world.env, &world.topic(topic)).await?;
+            assert!(dead.is_empty(), "{topic}: {dead:?}");
+        }
+
+        // The runs' totals reach the ScrapeJobs' status through the pods' termination
+        // messages (scraper -> local node -> pod status -> operator).
+        let jobs = kube::Api::<homestream_crds::ScrapeJob>::namespaced(
+            world.client.clone(),
+            &world.namespace,
+        );
+        for (job, pages, records) in [
+            ("london-rentals", homes::london_pages(), homes::LONDON_HOMES),
+            ("la-rentals", homes::LA_HOMES.div_ceil(50), homes::LA_HOMES),
+        ] {
+            let run = jobs
+                .get(job)
+                .await?
+                .status
+                .and_then(|s| s.last_run)
+                .context("no lastRun")?;
+            assert_eq!(run.succeeded, Some(true), "{job}");
+            assert_eq!(run.pages_fetched, Some(pages as i64), "{job}");
+            assert_eq!(run.records_published, Some(records as i64), "{job}");
+        }
+
+        // Deleting the resources: Retain keeps the listings table and its rows, Delete
+        // drops the price history; the runtime pods go with their resources.
+        for object in &objects {
+            let api =
+                homestream_tests::manifests::api_for(&world.client, &world.namespace, object)?;
+            api.delete(&object.name_any(), &DeleteParams::default())
+                .await?;
+        }
+        wait::until("the pipeline's pods to be gone", CONVERGE, || async {
+            let left: Vec<String> = world
+                .pods()
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .filter(|p| {
+                    let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
+                    !matches!(phase, Some("Succeeded" | "Failed"))
+                })
+                .map(ResourceExt::name_any)
+                .collect();
+            Ok(if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            })
+        })
+        .await?;
+        wait::until("listing_prices to be dropped", CONVERGE, || async {
+            Ok(
+                match observe::count_rows(
+                    &world.session,
+                    &world.isolation.keyspace,
+                    "listing_prices",
+                )
+                .await
+                {
+                    Err(_) => Ok(()),
+                    Ok(n) => Err(format!("still there with {n} rows")),
+                },
+            )
+        })
+        .await?;
+        assert_eq!(world.rows().await.len(), expected.len());
+        Ok(())
+    })
+    .await
+}
+
+/// A raw record as a scraper publishes it, for listing `n`.
+fn raw_record(n: usize) -> (String, String) {
+    let id = format!("load-{n}");
+    let record = json!({
+        "id": id,
+        "price": format!("£{},{:03} pcm", 1 + n % 3, n % 1000),
+        "beds": format!("{} bed", 1 + n % 4),
+        "address": format!("{n} Caledonian Road, London N7 9RN"),
+        "_meta": {"url": "https://www.example-portal.co.uk/to-rent/1", "job": "e2e/load", "scrapedAt": "2026-11-21T10:00:00Z"},
+    });
+    (id, record.to_string())
+}
+
+async fn produce(
+    producer: &FutureProducer,
+    topic: &str,
+    range: std::ops::Range<usize>,
+) -> Result<()> {
+    for n in range {
+        let (key, payload) = raw_record(n);
+        producer
+            .send(
+                FutureRecord::to(topic).key(&key).payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .map_err(|(error, _)| error)
+            .with_context(|| format!("producing record {n}"))?;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn deleting_transform_and_sink_pods_mid_stream_loses_and_duplicates_nothing() -> Result<()> {
+    with_world(|world| async move {
+        let objects = objects(
+            &world,
+            "http://127.0.0.1:9",
+            &["normalise-listings", "listings"],
+        )?;
+        // The StreamTransform waits for its input topic: the scrapers are not part of this test.
+        kafka::create_topic(&world.env, &world.topic("listings.raw"), 6).await?;
+        world.apply(&objects).await?;
+        world.wait_for_rows(0).await?;
+
+        let producer: FutureProducer = kafka::client_config(&world.env).create()?;
+        let raw = world.topic("listings.raw");
+        const BATCH: usize = 500;
+        const BATCHES: usize = 6;
+        for batch in 0..BATCHES {
+            produce(&producer, &raw, batch * BATCH..(batch + 1) * BATCH).await?;
+            if batch == 1 {
+                // A crash: no grace period, the process is killed.
+                let pod = world.pods_of("normalise-listings", "transform").await?;
+                let pod = pod.first().context("no transform pod")?.name_any();
+                world
+                    .pods()
+                    .delete(&pod, &DeleteParams::default().grace_period(0))
+                    .await?;
+            }
+            if batch == 3 {
+                // A clean stop: SIGTERM, the sink drains and commits what it wrote.
+                let pod = world.pods_of("listings", "sink").await?;
+                let pod = pod.first().context("no sink pod")?.name_any();
+                world.pods().delete(&pod, &DeleteParams::default()).await?;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+
+        let total = BATCH * BATCHES;
+        let rows = world.wait_for_rows(total).await?;
+        assert!(rows.iter().all(|r| r.source == "example-portal"));
+        let ids: BTreeSet<_> = rows.iter().map(|r| r.listing_id.clone()).collect();
+        assert_eq!(ids, (0..total).map(|n| format!("load-{n}")).collect());
+        let normalised =
+            observe::committed_records(&world.env, &world.topic("listings.normalised")).await?;
+        let keys: BTreeSet<_> = normalised
+            .iter()
+            .filter_map(|(key, _)| key.clone())
+            .collect();
+        assert_eq!(
+            (normalised.len(), keys.len()),
+            (total, total),
+            "every record exactly once in the transform's output"
+        );
+        // The Deployments replaced the deleted pods.
+        assert_eq!(
+            world
+                .pods_of("normalise-listings", "transform")
+                .await?
+                .len(),
+            2
+        );
+        assert_eq!(world.pods_of("listings", "sink").await?.len(), 2);
+        Ok(())
+    })
+    .await
+}
+
+/// The transform's Deployment once it has rolled out: the pod template's config hash
+/// and the names of its pods, when every replica is updated and ready.
+async fn rolled_out(world: &World) -> Result<Result<(String, Vec<String>), String>> {
+    let deployments: Api<Deployment> = Api::namespaced(world.client.clone(), &world.namespace);
+    let Some(deployment) = deployments.get_opt("normalise-listings-transform").await? else {
+        return Ok(Err("no Deployment yet".to_owned()));
+    };
+    let hash = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.annotations.as_ref())
+        .and_then(|a| a.get("homestream.io/config-hash").cloned())
+        .unwrap_or_default();
+    let status = deployment.status.clone().unwrap_or_default();
+    let wanted = deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.replicas)
+        .unwrap_or(1);
+    let pods = world.pods_of("normalise-listings", "transform").await?;
+    let current = pods.iter().all(|pod| {
+        pod.annotations().get("homestream.io/config-hash") == Some(&hash)
+            && pod
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+    });
+    Ok(
+        if status.observed_generation == deployment.metadata.generation
+            && status.updated_replicas == Some(wanted)
+            && pods.len() == wanted as usize
+            && current
+        {
+            Ok((hash, pods.iter().map(ResourceExt::name_any).collect()))
+        } else {
+            Err(format!("{status:?}; {} pods", pods.len()))
+        },
+    )
+}
+
+async fn set_program(world: &World, program: &str) -> Result<()> {
+    let api = kube::Api::<homestream_crds::StreamTransform>::namespaced(
+        world.client.clone(),
+        &world.namespace,
+    );
+    let patch = json!({"spec": {"program": program}});
+    api.patch(
+        "normalise-listings",
+        &PatchParams::default(),
+        &Patch::Merge(&patch),
+    )
+    .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_program_change_rolls_the_pods_and_an_invalid_one_does_not() -> Result<()> {
+    with_world(|world| async move {
+        let mut objects = objects(&world, "http://127.0.0.1:9", &["normalise-listings"])?;
+        let transform = named(&mut objects, "normalise-listings");
+        transform.data["spec"]["replicas"] = json!(1);
+        transform.data["spec"]["program"] = json!(".version = 1\n");
+        kafka::create_topic(&world.env, &world.topic("listings.raw"), 6).await?;
+        world.apply(&objects).await?;
+        let (first_hash, first_pods) =
+            wait::until("the first rollout", CONVERGE, || rolled_out(&world)).await?;
+
+        let producer: FutureProducer = kafka::client_config(&world.env).create()?;
+        let raw = world.topic("listings.raw");
+        let output = kafka::consumer(
+            &world.env,
+            &world.topic("listings.normalised"),
+            "read_committed",
+        )?;
+        let version = |records: Vec<(Option<String>, Option<String>)>| -> Result<Value> {
+            let payload = records[0].1.clone().context("no payload")?;
+            Ok(serde_json::from_str::<Value>(&payload)?["version"].clone())
+        };
+        produce(&producer, &raw, 0..1).await?;
+        assert_eq!(
+            version(kafka::collect_n(&output, 1, CONVERGE).await?)?,
+            json!(1)
+        );
+
+        // An invalid program: the diagnostic in status, the running pod untouched.
+        set_program(&world, ".version = 2 +\n").await?;
+        let api = kube::Api::<homestream_crds::StreamTransform>::namespaced(
+            world.client.clone(),
+            &world.namespace,
+        );
+        let message = wait::until("ProgramValid=False", CONVERGE, || async {
+            let transform = api.get("normalise-listings").await?;
+            let condition = transform
+                .status
+                .iter()
+                .flat_map(|s| s.conditions.iter())
+                .find(|c| c.type_ == "ProgramValid")
+                .cloned();
+            Ok(match condition {
+                Some(c) if c.status == "False" => Ok(c.message),
+                other => Err(format!("{other:?}")),
+            })
+        })
+        .await?;
+        assert!(
+            message.contains("1:"),
+            "the diagnostic has a line and column: {message}"
+        );
+        produce(&producer, &raw, 1..2).await?;
+        assert_eq!(
+            version(kafka::collect_n(&output, 1, CONVERGE).await?)?,
+            json!(1)
+        );
+        let (hash, pods) = rolled_out(&world).await?.map_err(anyhow::Error::msg)?;
+        assert_eq!((hash, pods), (first_hash.clone(), first_pods.clone()));
+
+        // A valid change rolls the pods; records after the rollout follow it.
+        set_program(&world, ".version = 2\n").await?;
+        let (hash, pods) = wait::until("the second rollout", CONVERGE, || async {
+            Ok(match rolled_out(&world).await? {
+                Ok((hash, _)) if hash == first_hash => Err("the old config hash".to_owned()),
+                other => other,
+            })
+        })
+        .await?;
+        assert_ne!(hash, first_hash);
+        assert!(pods.iter().all(|pod| !first_pods.contains(pod)));
+        produce(&producer, &raw, 2..3).await?;
+        assert_eq!(
+            version(kafka::collect_n(&output, 1, CONVERGE).await?)?,
+            json!(2)
+        );
+        Ok(())
+    })
+    .await
+}
