@@ -12,6 +12,10 @@
 //!
 //! Run (about 5 minutes for a million records on 2 cores):
 //! `cargo build --release -p homestream-runtime --example bench_stream && target/release/examples/bench_stream [records]`
+//!
+//! `bench_stream program [records] [file.vrl]` measures the CPU cost per record of
+//! the cleaning program (or `file.vrl`, e.g. `.` for the fixed cost of parsing and
+//! encoding) alone, in process, without Kafka: the run to put under `perf record`.
 
 #![allow(
     missing_docs,
@@ -40,6 +44,10 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use serde_json::{Value, json};
 
+/// The allocator of `homestream-runtime`, so that the components run here as they ship.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const PARTITIONS: i32 = 4;
 const PROGRAM: &str = include_str!("../programs/clean_listing.vrl");
 /// The sink's default write concurrency, used by the bare insert loop too.
@@ -66,6 +74,10 @@ fn main() -> Result<()> {
         Some("bare-insert") => {
             report(&runtime.block_on(bare_insert(&args[2], &args[3], args[4].parse()?))?)
         }
+        Some("program") => program_cost(
+            args.get(2).map_or(Ok(200_000), |n| n.parse())?,
+            args.get(3).map(std::fs::read_to_string).transpose()?,
+        ),
         other => {
             let records = other.map_or(Ok(1_000_000), str::parse)?;
             runtime.block_on(orchestrate(records))
@@ -94,11 +106,56 @@ async fn run_component(component: &str, config: &str, listen: &str) -> Result<()
     }
 }
 
+fn realtor_rows() -> Result<Vec<Vec<String>>> {
+    read_csv(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/fixtures/real/realtor/realtor-data_sample.csv"),
+    )
+}
+
+/// CPU cost of the cleaning program alone, in process and without Kafka: the share
+/// of the transform's cost that is VRL (parse, run, encode), and a target for `perf`.
+/// `source` replaces the cleaning program, e.g. with `.` to measure the fixed cost.
+fn program_cost(records: usize, source: Option<String>) -> Result<()> {
+    use stream::program::{Origin, Program};
+    let rows = realtor_rows()?;
+    let payloads: Vec<Vec<u8>> = (0..records.min(10_000))
+        .map(|n| serde_json::to_vec(&record(n, &rows[n % rows.len()])))
+        .collect::<Result<_, _>>()?;
+    let program = Program::compile(source.as_deref().unwrap_or(PROGRAM))
+        .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
+    let mut runner = program.runner();
+    // CPU time, not wall time: the machine is shared.
+    let cpu_before = proc_usage(std::process::id())?.0;
+    let mut bytes = 0;
+    for n in 0..records {
+        let origin = Origin {
+            key: Some(b"raw-1"),
+            topic: "bench-in",
+            partition: 0,
+            offset: n as i64,
+            timestamp: Some(1_778_751_000_000),
+        };
+        if let stream::program::Outcome::Records(records) =
+            runner.run(&payloads[n % payloads.len()], origin)
+        {
+            bytes += records
+                .iter()
+                .map(|record| record.value.len())
+                .sum::<usize>();
+        }
+    }
+    let cpu = proc_usage(std::process::id())?.0 - cpu_before;
+    println!(
+        "{records} records through the program in {cpu:.2} CPU s: {:.2} us/record ({bytes} bytes out)",
+        cpu * 1e6 / records as f64
+    );
+    Ok(())
+}
+
 async fn orchestrate(records: usize) -> Result<()> {
     let env = StackEnv::load()?;
-    let csv = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/fixtures/real/realtor/realtor-data_sample.csv");
-    let rows = read_csv(&csv)?;
+    let rows = realtor_rows()?;
     let (input, output, bare_output) = (
         random_name("bench-in"),
         random_name("bench-out"),

@@ -3,7 +3,6 @@
 
 use homestream_runtime::stream::program::{Origin, Outcome, Program};
 use serde_json::{Value, json};
-use vrl::compiler::runtime::Runtime;
 
 const PROGRAM: &str = include_str!("clean_listing.vrl");
 
@@ -18,11 +17,10 @@ const ORIGIN: Origin<'static> = Origin {
 fn clean(record: &Value) -> (String, Value) {
     let program =
         Program::compile(PROGRAM).unwrap_or_else(|diagnostics| panic!("{diagnostics:#?}"));
-    match program.run(
-        &mut Runtime::default(),
-        &serde_json::to_vec(record).unwrap(),
-        ORIGIN,
-    ) {
+    match program
+        .runner()
+        .run(&serde_json::to_vec(record).unwrap(), ORIGIN)
+    {
         Outcome::Records(mut records) if records.len() == 1 => {
             let record = records.remove(0);
             (
@@ -164,7 +162,7 @@ fn a_record_without_an_id_fails_with_the_reason() {
         &json!({"price": "£1,200 pcm", "_meta": meta("https://www.zoopla.co.uk/")}),
     )
     .unwrap();
-    let Outcome::Failed(reason) = program.run(&mut Runtime::default(), &record, ORIGIN) else {
+    let Outcome::Failed(reason) = program.runner().run(&record, ORIGIN) else {
         panic!()
     };
     assert!(reason.contains("record has no id"), "{reason}");

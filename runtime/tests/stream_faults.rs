@@ -1,7 +1,9 @@
 //! Fault tests, in their own file because they disturb the stack: the transform
 //! killed with SIGKILL mid-stream and restarted leaves every record exactly once in
-//! the output (read committed); the sink killed mid-stream, restarted while
-//! Cassandra is stopped for 30 s, leaves every row present after recovery.
+//! the output (read committed), and so do two replicas when one is killed and a
+//! third joins; the sink killed mid-stream, restarted while Cassandra is stopped for
+//! 30 s, leaves every row present after recovery; a sink started while Cassandra is
+//! down waits, not ready, and then writes every row.
 
 mod stream_support;
 
@@ -13,8 +15,8 @@ use homestream_tests::stack::{self, Service};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::json;
 use stream_support::{
-    CLEAN_LISTING, cleaned, count_rows, create_table, listing, produce, read_all, sink_spec, start,
-    terminate, write_config,
+    CLEAN_LISTING, cleaned, count_rows, create_table, free_address, key_counts, listing, produce,
+    read_all, readyz, sink_spec, start, start_listening, terminate, write_config,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -53,21 +55,71 @@ async fn transform_killed_mid_stream_writes_every_record_exactly_once() -> Resul
         Duration::from_secs(3),
     )
     .await?;
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    for read in &out {
-        *seen
-            .entry(read.key.clone().unwrap_or_default())
-            .or_default() += 1;
-    }
+    assert_exactly_once(&key_counts(&out), N);
+    assert_eq!(out.len(), N);
+    terminate(&mut transform)
+}
+
+/// Every one of the `n` cleaned keys of `listing(0..n)` occurs exactly once.
+fn assert_exactly_once(seen: &BTreeMap<String, usize>, n: usize) {
     let duplicates: Vec<_> = seen
         .iter()
         .filter(|(_, count)| **count > 1)
         .take(5)
         .collect();
     assert!(duplicates.is_empty(), "duplicated: {duplicates:?}");
+    let missing: Vec<String> = (0..n)
+        .map(|i| format!("rightmove:{}", 88_000_000 + i))
+        .filter(|key| !seen.contains_key(key))
+        .take(5)
+        .collect();
+    assert!(missing.is_empty(), "missing: {missing:?}");
+    assert_eq!(seen.len(), n);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transform_replicas_rebalancing_write_every_record_exactly_once() -> Result<()> {
+    let env = StackEnv::load()?;
+    let (input, output) = (random_name("st-in"), random_name("st-out"));
+    kafka::create_topic(&env, &input, 6).await?;
+    kafka::create_topic(&env, &output, 3).await?;
+    const N: usize = 40_000;
+    let record = |n: usize| (format!("raw-{n}"), serde_json::to_vec(&listing(n)).unwrap());
+    produce(&env, &input, (0..N / 2).map(record)).await?;
+    let config = write_config(
+        &env,
+        "StreamTransform",
+        &json!({"input": {"topic": input}, "output": {"topic": {"name": output}}, "program": CLEAN_LISTING}),
+    )?;
+
+    // Two replicas share the group (distinct transactional ids); the second half of
+    // the input arrives while they run; one is killed and a third joins, so the
+    // partitions move twice while transactions are open.
+    let mut first = start("transform", &config, &random_name("replica"))?;
+    let mut second = start("transform", &config, &random_name("replica"))?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let producing = tokio::spawn({
+        let (env, input) = (env.clone(), input.clone());
+        async move { produce(&env, &input, (N / 2..N).map(record)).await }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    second.kill()?;
+    second.wait()?;
+    let mut third = start("transform", &config, &random_name("replica"))?;
+    producing.await??;
+
+    let out = read_all(
+        &env,
+        &output,
+        N,
+        Duration::from_secs(240),
+        Duration::from_secs(5),
+    )
+    .await?;
+    assert_exactly_once(&key_counts(&out), N);
     assert_eq!(out.len(), N);
-    assert_eq!(seen.len(), N);
-    terminate(&mut transform)
+    terminate(&mut first)?;
+    terminate(&mut third)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -100,19 +152,18 @@ async fn sink_killed_and_cassandra_stopped_for_30s_loses_no_row() -> Result<()> 
     tokio::time::sleep(Duration::from_secs(5)).await;
     sink.kill()?;
     sink.wait()?;
-    // A sink started during the outage cannot open its session: it exits and the pod
-    // (here: the loop below) restarts it.
+    // A sink started during the outage waits for Cassandra rather than exiting.
     let mut sink = start("sink", &config, "sink-0")?;
     tokio::time::sleep(Duration::from_secs(30).saturating_sub(stopped.elapsed())).await;
+    assert!(
+        sink.try_wait()?.is_none(),
+        "the sink exited during the outage"
+    );
     stack::start(Service::Cassandra)?;
     eprintln!("Cassandra was down for {:?}.", stopped.elapsed());
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
     loop {
-        if let Ok(Some(status)) = sink.try_wait() {
-            eprintln!("sink exited with {status}; restarting it as Kubernetes would");
-            sink = start("sink", &config, "sink-0")?;
-        }
         let rows = count_rows(&session, &keyspace).await.unwrap_or(0);
         if rows == i64::try_from(N)? || tokio::time::Instant::now() > deadline {
             assert_eq!(rows, i64::try_from(N)?, "rows after recovery");
@@ -120,5 +171,60 @@ async fn sink_killed_and_cassandra_stopped_for_30s_loses_no_row() -> Result<()> 
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    terminate(&mut sink)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sink_started_while_cassandra_is_down_waits_not_ready_then_writes_every_row() -> Result<()>
+{
+    let env = StackEnv::load()?;
+    let (session, keyspace) = create_table(&env).await?;
+    let (input, dead) = (random_name("cs-in"), random_name("cs-dlq"));
+    kafka::create_topic(&env, &input, 3).await?;
+    kafka::create_topic(&env, &dead, 1).await?;
+    const N: usize = 5_000;
+    produce(
+        &env,
+        &input,
+        (0..N).map(|n| {
+            (
+                format!("rightmove:{n}"),
+                serde_json::to_vec(&cleaned(n)).unwrap(),
+            )
+        }),
+    )
+    .await?;
+    let config = write_config(&env, "CassandraSink", &sink_spec(&input, &keyspace, &dead))?;
+
+    stack::stop(Service::Cassandra)?;
+    let listen = free_address()?;
+    let mut sink = start_listening("sink", &config, "sink-0", &listen)?;
+    // Wait until /readyz answers at all, then for a few of the sink's retries.
+    while readyz(&listen).await.is_none() {
+        assert!(sink.try_wait()?.is_none(), "the sink exited");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        sink.try_wait()?.is_none(),
+        "the sink exited without Cassandra"
+    );
+    assert_eq!(
+        readyz(&listen).await,
+        Some(503),
+        "not ready without Cassandra"
+    );
+    stack::start(Service::Cassandra)?;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
+    loop {
+        let rows = count_rows(&session, &keyspace).await.unwrap_or(0);
+        if rows == i64::try_from(N)? || tokio::time::Instant::now() > deadline {
+            assert_eq!(rows, i64::try_from(N)?, "rows once Cassandra is up");
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    assert_eq!(readyz(&listen).await, Some(200), "ready once writing");
     terminate(&mut sink)
 }

@@ -2,12 +2,14 @@
 //!
 //! Both components share the Kafka plumbing ([`kafka`]), the dead-letter records
 //! ([`dead_letter`]) and their metrics ([`metrics`]); the transform runs a VRL
-//! [`program`], the sink converts record fields into CQL values ([`cql`]).
+//! [`program`] on a [`pool`] of threads, the sink converts record fields into CQL
+//! values ([`cql`]).
 
 pub mod cql;
 pub mod dead_letter;
 pub mod kafka;
 pub mod metrics;
+pub mod pool;
 pub mod program;
 pub mod sink;
 pub mod transform;

@@ -8,6 +8,8 @@
 //! takes; a record that cannot become a row goes to the dead-letter topic. An offset
 //! is stored for commit only when every record before it in its partition was
 //! acknowledged by Cassandra (or dead-lettered), so a crash redelivers, never skips.
+//! At start the sink waits for Cassandra, retrying with the same backoff and
+//! reporting not ready, and joins its consumer group only once it can write.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -23,6 +25,7 @@ use homestream_crds::cassandrasink::{
 };
 use homestream_crds::runtime::{CASSANDRA_PASSWORD_ENV, CASSANDRA_USERNAME_ENV, ResolvedCassandra};
 use homestream_crds::topic::OnError;
+use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
@@ -108,8 +111,8 @@ pub enum SinkError {
 /// Runs the sink configured in `config_path` until shutdown.
 ///
 /// # Errors
-/// When the configuration is invalid, Kafka or Cassandra cannot be reached at start,
-/// or a dead-letter record cannot be delivered.
+/// When the configuration is invalid, the Kafka clients cannot be created, or a
+/// dead-letter record cannot be delivered.
 pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
     let config = config::load::<CassandraSinkSpec>(config_path)?;
     let spec = config
@@ -127,6 +130,10 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
     };
     let base = kafka::client_config(&config.kafka)?;
     let group = kafka::group_id(&spec.input, &config.resource);
+    let mut shutdown = process.shutdown.clone();
+    let Some(writer) = connect(cassandra, &spec, &metrics, &mut shutdown).await? else {
+        return Ok(());
+    };
     let consumer: StreamConsumer<SinkContext> = kafka::consumer_config(&base, &group, &spec.input)
         .set("enable.auto.commit", "true")
         .set("auto.commit.interval.ms", "1000")
@@ -149,7 +156,7 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let writer = Arc::new(Writer::connect(cassandra, &spec).await?);
+    let writer = Arc::new(writer);
     tracing::info!(
         input = spec.input.topic.as_str(),
         keyspace = spec.keyspace,
@@ -169,9 +176,40 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
         offsets: OffsetTracker::default(),
     };
     process.readiness.set(true);
-    let outcome = sink.run(process.shutdown.clone()).await;
+    let outcome = sink.run(shutdown).await;
     process.readiness.set(false);
     Ok(outcome?)
+}
+
+/// Connects to Cassandra, retrying with backoff for as long as it cannot be reached
+/// or the insert cannot be prepared (the table may not exist yet); `None` when
+/// shutdown came first. Only a missing credential is final.
+async fn connect(
+    cassandra: &ResolvedCassandra,
+    spec: &ValidatedCassandraSink,
+    metrics: &StreamMetrics,
+    shutdown: &mut Shutdown,
+) -> Result<Option<Writer>, SinkError> {
+    let mut backoff = INITIAL_BACKOFF;
+    loop {
+        match Writer::connect(cassandra, spec, metrics.retries.clone()).await {
+            Ok(writer) => return Ok(Some(writer)),
+            Err(error @ SinkError::MissingCredential { .. }) => return Err(error),
+            Err(error) => {
+                metrics.retries.inc();
+                tracing::warn!(
+                    error = error_chain(&error),
+                    ?backoff,
+                    "Cassandra is not reachable yet; retrying."
+                );
+            }
+        }
+        tokio::select! {
+            () = shutdown.requested() => return Ok(None),
+            () = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
 }
 
 /// The consumer's context: lag from statistics.
@@ -197,12 +235,14 @@ struct Writer {
     insert: PreparedStatement,
     columns: Vec<ValidatedColumn>,
     is_key: Vec<bool>,
+    retries: Counter,
 }
 
 impl Writer {
     async fn connect(
         cassandra: &ResolvedCassandra,
         spec: &ValidatedCassandraSink,
+        retries: Counter,
     ) -> Result<Self, SinkError> {
         let mut policy = DefaultPolicy::builder().token_aware(true);
         if let Some(datacenter) = &cassandra.local_datacenter {
@@ -270,6 +310,7 @@ impl Writer {
             insert,
             columns: spec.columns.clone(),
             is_key,
+            retries,
         })
     }
 
@@ -308,14 +349,14 @@ impl Writer {
     }
 
     /// Writes a row, retrying what Cassandra may take later; `Err` is a record error.
-    async fn write(&self, row: &Row, metrics: &StreamMetrics) -> Result<(), String> {
+    async fn write(&self, row: &Row) -> Result<(), String> {
         let mut backoff = INITIAL_BACKOFF;
         loop {
             match self.session.execute_unpaged(&self.insert, row).await {
                 Ok(_) => return Ok(()),
                 Err(error) if is_record_error(&error) => return Err(error_chain(&error)),
                 Err(error) => {
-                    metrics.retries.inc();
+                    self.retries.inc();
                     tracing::warn!(
                         error = error_chain(&error),
                         ?backoff,
@@ -446,9 +487,9 @@ impl Sink {
                     let received = Instant::now();
                     match self.writer.row(message.payload(), message.timestamp().to_millis()) {
                         Ok(row) => {
-                            let (writer, metrics) = (Arc::clone(&self.writer), self.metrics.clone());
+                            let writer = Arc::clone(&self.writer);
                             in_flight.push(async move {
-                                let outcome = writer.write(&row, &metrics).await;
+                                let outcome = writer.write(&row).await;
                                 Done { message, received, outcome }
                             });
                         }

@@ -7,7 +7,9 @@
 //! rewinds the consumer to the batch's first offsets. With `AtLeastOnce` a batch ends
 //! by flushing the producer, and offsets are stored for commit only after every
 //! result was delivered. The loop is synchronous on a blocking thread: the program is
-//! CPU work, and librdkafka's calls block.
+//! CPU work, and librdkafka's calls block. Records are polled in chunks of up to
+//! [`CHUNK_RECORDS`], run through the program on a [`Pool`] of threads, and produced
+//! by this one thread in the order they were polled.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -26,11 +28,11 @@ use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use vrl::compiler::runtime::Runtime;
 
 use super::dead_letter;
 use super::kafka;
 use super::metrics::StreamMetrics;
+use super::pool::{Input, Pool};
 use super::program::{Origin, Outcome, Program};
 use crate::config;
 use crate::process::Process;
@@ -40,8 +42,12 @@ use crate::shutdown::Shutdown;
 /// A batch commits after this long: the latency a result waits to become visible to
 /// read-committed consumers, against one commit round trip per interval.
 pub const COMMIT_INTERVAL: Duration = Duration::from_millis(200);
-/// A batch commits after this many input records, bounding the work an abort redoes.
+/// A batch commits after about this many input records (checked between chunks),
+/// bounding the work an abort redoes.
 pub const COMMIT_RECORDS: usize = 10_000;
+/// Records polled and run through the program together: enough to keep every thread
+/// of the pool busy for a while, few enough to hold a few hundred kilobytes.
+pub const CHUNK_RECORDS: usize = 512;
 /// How long a poll waits for a record, and so how quickly shutdown is noticed.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 /// Bound on each transactional call and flush.
@@ -151,7 +157,7 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
         ..
     } = process;
     tokio::task::spawn_blocking(move || {
-        let (consumer, transform) = Transform::connect(&base, &group, spec, program, metrics)?;
+        let (consumer, transform) = Transform::connect(&base, &group, spec, &program, metrics)?;
         transform.run(&consumer, &shutdown, &readiness)
     })
     .await
@@ -232,22 +238,22 @@ impl Batch {
     }
 }
 
-struct Transform {
+struct Transform<'p> {
     producer: ThreadedProducer<DeliveryContext>,
-    program: Program,
-    runtime: Runtime,
+    program: &'p Program,
+    pool: Pool<'p>,
     spec: ValidatedStreamTransform,
     metrics: StreamMetrics,
     batch: Batch,
 }
 
-impl Transform {
+impl<'p> Transform<'p> {
     /// Creates the clients, fences older instances (exactly-once) and subscribes.
     fn connect(
         base: &rdkafka::ClientConfig,
         group: &str,
         spec: ValidatedStreamTransform,
-        program: Program,
+        program: &'p Program,
         metrics: StreamMetrics,
     ) -> Result<(BaseConsumer<TransformContext>, Self), TransformError> {
         let setup = |step: &str| {
@@ -299,7 +305,7 @@ impl Transform {
             Self {
                 producer,
                 program,
-                runtime: Runtime::default(),
+                pool: Pool::new(program, Pool::default_threads()),
                 spec,
                 metrics,
                 batch: Batch::default(),
@@ -314,16 +320,11 @@ impl Transform {
         readiness: &Readiness,
     ) -> Result<(), TransformError> {
         readiness.set(true);
+        let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
         while !shutdown.is_requested() {
-            let polled = consumer.poll(POLL_TIMEOUT);
-            if consumer.context().revoked.swap(false, Ordering::SeqCst) {
-                self.abort(consumer, "partitions were revoked")?;
-            }
-            match polled {
-                Some(Ok(message)) => self.process(&message)?,
-                Some(Err(error)) => tracing::warn!(%error, "Consumer error."),
-                None => {}
-            }
+            self.poll_chunk(consumer, &mut chunk)?;
+            self.process(&chunk)?;
+            chunk.clear();
             if self.batch.is_due() {
                 self.commit(consumer)?;
             }
@@ -337,7 +338,69 @@ impl Transform {
         Ok(())
     }
 
-    fn process(&mut self, message: &BorrowedMessage<'_>) -> Result<(), TransformError> {
+    /// Polls up to [`CHUNK_RECORDS`] records into `chunk`: waits for the first, then
+    /// takes what is already there.
+    fn poll_chunk<'c>(
+        &mut self,
+        consumer: &'c BaseConsumer<TransformContext>,
+        chunk: &mut Vec<BorrowedMessage<'c>>,
+    ) -> Result<(), TransformError> {
+        let mut timeout = POLL_TIMEOUT;
+        while chunk.len() < CHUNK_RECORDS {
+            let polled = consumer.poll(timeout);
+            if consumer.context().revoked.swap(false, Ordering::SeqCst) {
+                // Records polled before the rebalance are of the old assignment, which
+                // the new one starts again from the committed offsets: they are
+                // dropped with the open batch. The record of this poll is already of
+                // the new assignment.
+                chunk.clear();
+                self.abort(consumer, "partitions were revoked")?;
+            }
+            match polled {
+                Some(Ok(message)) => chunk.push(message),
+                Some(Err(error)) => {
+                    tracing::warn!(%error, "Consumer error.");
+                    break;
+                }
+                None => break,
+            }
+            timeout = Duration::ZERO;
+        }
+        Ok(())
+    }
+
+    /// Runs the program on a chunk of records and produces the outcomes in order.
+    fn process(&mut self, chunk: &[BorrowedMessage<'_>]) -> Result<(), TransformError> {
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        let inputs: Vec<Input<'_>> = chunk
+            .iter()
+            .map(|message| {
+                let origin = Origin {
+                    key: message.key(),
+                    topic: message.topic(),
+                    partition: message.partition(),
+                    offset: message.offset(),
+                    timestamp: message.timestamp().to_millis(),
+                };
+                (message.payload().unwrap_or_default(), origin)
+            })
+            .collect();
+        let outcomes = self.pool.run(&inputs);
+        for (message, outcome) in chunk.iter().zip(outcomes) {
+            self.handle(message, outcome)?;
+        }
+        Ok(())
+    }
+
+    /// Adds a record to the open batch (opening one if needed) and produces what the
+    /// program made of it.
+    fn handle(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        outcome: Outcome,
+    ) -> Result<(), TransformError> {
         self.metrics.records_in.inc();
         if !self.batch.is_open() {
             if self.spec.delivery == Delivery::ExactlyOnce {
@@ -358,15 +421,8 @@ impl Transform {
             .received
             .push((Instant::now(), message.timestamp().to_millis()));
 
-        let origin = Origin {
-            key: message.key(),
-            topic: message.topic(),
-            partition,
-            offset,
-            timestamp: message.timestamp().to_millis(),
-        };
         let payload = message.payload().unwrap_or_default();
-        let error = match self.program.run(&mut self.runtime, payload, origin) {
+        let error = match outcome {
             Outcome::Records(records) => {
                 let output = self.spec.output.name.as_str();
                 let sent = records.iter().try_for_each(|record| {

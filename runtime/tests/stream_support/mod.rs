@@ -93,16 +93,57 @@ pub fn write_config(env: &StackEnv, kind: &str, spec: &Value) -> Result<PathBuf>
 
 /// Starts `homestream-runtime <subcommand>` with `config`, as the local node would.
 pub fn start(subcommand: &str, config: &PathBuf, instance: &str) -> Result<Child> {
+    start_listening(subcommand, config, instance, "127.0.0.1:0")
+}
+
+/// [`start`], serving `/metrics`, `/healthz` and `/readyz` on `listen`.
+pub fn start_listening(
+    subcommand: &str,
+    config: &PathBuf,
+    instance: &str,
+    listen: &str,
+) -> Result<Child> {
     Command::new(env!("CARGO_BIN_EXE_homestream-runtime"))
         .args([subcommand, "--config"])
         .arg(config)
-        .args(["--listen", "127.0.0.1:0"])
+        .args(["--listen", listen])
         .env("HOMESTREAM_INSTANCE", instance)
         .env("RUST_LOG", "warn,homestream_runtime=info")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
         .context("starting homestream-runtime")
+}
+
+/// A free local address to listen on.
+pub fn free_address() -> Result<String> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .to_string())
+}
+
+/// The HTTP status of `GET /readyz` at `listen`, `None` while nothing answers.
+pub async fn readyz(listen: &str) -> Option<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(listen).await.ok()?;
+    stream
+        .write_all(b"GET /readyz HTTP/1.0\r\nHost: test\r\n\r\n")
+        .await
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.ok()?;
+    response.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Counts how often each key occurs in `records`.
+pub fn key_counts(records: &[Read]) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for read in records {
+        *seen
+            .entry(read.key.clone().unwrap_or_default())
+            .or_default() += 1;
+    }
+    seen
 }
 
 /// Sends SIGTERM and checks that the process exits successfully within 30 s.
