@@ -24,8 +24,9 @@ lint: toolchain ## rustfmt and clippy, warnings are errors.
 fmt: ## Format the code.
 	$(CARGO) fmt --all
 
-generate: ## Regenerate the CRD YAML in manifests/crds/ from the Rust types.
+generate: ## Regenerate the CRD YAML in manifests/crds/ (and the Helm chart's copy) from the Rust types.
 	$(CARGO) run -q -p homestream-crds --bin crdgen
+	rm -f charts/homestream/crds/*.yaml && cp manifests/crds/*.yaml charts/homestream/crds/
 
 bench-operator: stack-up ## 200 StreamTransforms through one operator: time to converge, reconciles/s, peak RSS.
 	$(CARGO) test -q -p homestream-operator --test bench_reconcile -- --ignored --nocapture

@@ -205,13 +205,18 @@ async fn run(namespace: &str, site: &str, timeout: Duration) -> Result<()> {
             r.kind, r.name, r.status, r.reason
         );
     }
-    println!("\nRecords per topic (read_committed):");
+    println!("\nRecords per topic (read_committed; earlier demo runs included):");
     for topic in pipeline::topics(&objects) {
         let count = observe::committed_records(&env, &topic).await?.len();
         println!("  {topic:<36} {count:>6}");
     }
-    let rows = observe::listing_rows(&session, KEYSPACE).await?;
-    println!("\nA sample of {KEYSPACE}.listings ({} rows):", rows.len());
+    let mut rows = observe::listing_rows(&session, KEYSPACE).await?;
+    let total = rows.len();
+    rows.retain(|row| row.scraped_at_ms >= Some(started_ms));
+    println!(
+        "\nA sample of {KEYSPACE}.listings ({} rows written by this run, {total} in all):",
+        rows.len()
+    );
     print_sample(&rows);
     Ok(())
 }
