@@ -16,7 +16,7 @@ use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use serde_json::json;
-use support::{CONVERGE, Operator, apply, wait_condition};
+use support::{CONVERGE, Operator, apply, rest_scrape_job, wait_condition};
 
 const HASH: &str = "homestream.io/config-hash";
 
@@ -451,25 +451,7 @@ async fn scrape_job_runs_once_as_a_job_and_on_a_schedule_as_a_cronjob() -> Resul
     kubernetes::with_temp_ns(&client.clone(), |ns| async move {
         let _operator = Operator::start(&env, &ns)?;
         let output = random_name("sj-out");
-        let job = |schedule: Option<&str>| -> Result<ScrapeJob> {
-            let mut spec = json!({
-                "source": { "http": { "url": "https://api.example.com/listings" } },
-                "extract": {
-                    "items": { "json": { "path": "$.results[*]" } },
-                    "fields": [ { "name": "id", "jsonPath": "$.id" } ],
-                    "key": "id"
-                },
-                "output": { "topic": { "name": output, "partitions": 2 } }
-            });
-            if let Some(schedule) = schedule {
-                spec["schedule"] = json!(schedule);
-                spec["timeZone"] = json!("Europe/London");
-            }
-            Ok(serde_json::from_value(json!({
-                "apiVersion": "homestream.io/v1alpha1", "kind": "ScrapeJob",
-                "metadata": { "name": "rest" }, "spec": spec
-            }))?)
-        };
+        let job = |schedule: Option<&str>| rest_scrape_job(&output, 2, schedule);
         let jobs: Api<ScrapeJob> = Api::namespaced(client.clone(), &ns);
         // What CEL cannot catch is refused in status, naming the field and the problem.
         let mut invalid = job(None)?;

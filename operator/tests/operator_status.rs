@@ -18,27 +18,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use scylla::client::session_builder::SessionBuilder;
 use serde_json::json;
-use support::{CONVERGE, Operator, apply, wait_condition};
-
-fn scrape_job(output: &str, schedule: Option<&str>) -> Result<ScrapeJob> {
-    let mut spec = json!({
-        "source": { "http": { "url": "https://api.example.com/listings" } },
-        "extract": {
-            "items": { "json": { "path": "$.results[*]" } },
-            "fields": [ { "name": "id", "jsonPath": "$.id" } ],
-            "key": "id"
-        },
-        "output": { "topic": { "name": output, "partitions": 1 } }
-    });
-    if let Some(schedule) = schedule {
-        spec["schedule"] = json!(schedule);
-        spec["timeZone"] = json!("Europe/London");
-    }
-    Ok(serde_json::from_value(json!({
-        "apiVersion": "homestream.io/v1alpha1", "kind": "ScrapeJob",
-        "metadata": { "name": "rest" }, "spec": spec
-    }))?)
-}
+use support::{CONVERGE, Operator, apply, rest_scrape_job, wait_condition};
 
 /// Proves: for a schedule, `nextScheduleTime` is a time the schedule selects in its time
 /// zone, after the resource was applied and at most one period later, and it goes away
@@ -57,7 +37,7 @@ async fn scrape_job_reports_its_next_scheduled_run_and_its_last_run() -> Result<
         let jobs: Api<ScrapeJob> = Api::namespaced(client.clone(), &ns);
         let output = random_name("sj-status");
         let applied_at = chrono::Utc::now();
-        apply(&jobs, &scrape_job(&output, Some("15 */6 * * *"))?).await?;
+        apply(&jobs, &rest_scrape_job(&output, 1, Some("15 */6 * * *"))?).await?;
         let next = wait::until("status.nextScheduleTime", CONVERGE, || async {
             let job = jobs.get("rest").await?;
             Ok(job
@@ -83,7 +63,7 @@ async fn scrape_job_reports_its_next_scheduled_run_and_its_last_run() -> Result<
         );
 
         // Run once: no schedule, so no next run; a Job runs.
-        apply(&jobs, &scrape_job(&output, None)?).await?;
+        apply(&jobs, &rest_scrape_job(&output, 1, None)?).await?;
         wait::until("nextScheduleTime to go", CONVERGE, || async {
             let status = jobs.get("rest").await?.status.unwrap_or_default();
             Ok(status

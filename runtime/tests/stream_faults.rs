@@ -122,18 +122,23 @@ async fn transform_replicas_rebalancing_write_every_record_exactly_once() -> Res
     terminate(&mut third)
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn sink_killed_and_cassandra_stopped_for_30s_loses_no_row() -> Result<()> {
-    let env = StackEnv::load()?;
-    let (session, keyspace) = create_table(&env).await?;
+/// The two tests that stop Cassandra take turns: each must see its own outage.
+static CASSANDRA_OUTAGE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// A sink config over a fresh table, input topic (3 partitions, `n` cleaned records)
+/// and dead-letter topic; with the session and keyspace to count rows.
+async fn sink_with_records(
+    env: &StackEnv,
+    n: usize,
+) -> Result<(scylla::client::session::Session, String, std::path::PathBuf)> {
+    let (session, keyspace) = create_table(env).await?;
     let (input, dead) = (random_name("cs-in"), random_name("cs-dlq"));
-    kafka::create_topic(&env, &input, 3).await?;
-    kafka::create_topic(&env, &dead, 1).await?;
-    const N: usize = 30_000;
+    kafka::create_topic(env, &input, 3).await?;
+    kafka::create_topic(env, &dead, 1).await?;
     produce(
-        &env,
+        env,
         &input,
-        (0..N).map(|n| {
+        (0..n).map(|n| {
             (
                 format!("rightmove:{n}"),
                 serde_json::to_vec(&cleaned(n)).unwrap(),
@@ -141,7 +146,16 @@ async fn sink_killed_and_cassandra_stopped_for_30s_loses_no_row() -> Result<()> 
         }),
     )
     .await?;
-    let config = write_config(&env, "CassandraSink", &sink_spec(&input, &keyspace, &dead))?;
+    let config = write_config(env, "CassandraSink", &sink_spec(&input, &keyspace, &dead))?;
+    Ok((session, keyspace, config))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sink_killed_and_cassandra_stopped_for_30s_loses_no_row() -> Result<()> {
+    let _outage = CASSANDRA_OUTAGE.lock().await;
+    let env = StackEnv::load()?;
+    const N: usize = 30_000;
+    let (session, keyspace, config) = sink_with_records(&env, N).await?;
 
     // Cassandra stops under a running sink (its writes retry with backoff), the sink
     // is killed during the outage and restarted; Cassandra comes back after 30 s.
@@ -177,24 +191,10 @@ async fn sink_killed_and_cassandra_stopped_for_30s_loses_no_row() -> Result<()> 
 #[tokio::test(flavor = "multi_thread")]
 async fn sink_started_while_cassandra_is_down_waits_not_ready_then_writes_every_row() -> Result<()>
 {
+    let _outage = CASSANDRA_OUTAGE.lock().await;
     let env = StackEnv::load()?;
-    let (session, keyspace) = create_table(&env).await?;
-    let (input, dead) = (random_name("cs-in"), random_name("cs-dlq"));
-    kafka::create_topic(&env, &input, 3).await?;
-    kafka::create_topic(&env, &dead, 1).await?;
     const N: usize = 5_000;
-    produce(
-        &env,
-        &input,
-        (0..N).map(|n| {
-            (
-                format!("rightmove:{n}"),
-                serde_json::to_vec(&cleaned(n)).unwrap(),
-            )
-        }),
-    )
-    .await?;
-    let config = write_config(&env, "CassandraSink", &sink_spec(&input, &keyspace, &dead))?;
+    let (session, keyspace, config) = sink_with_records(&env, N).await?;
 
     stack::stop(Service::Cassandra)?;
     let listen = free_address()?;

@@ -7,7 +7,7 @@
 //! (`cargo build --workspace --bins`).
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::OnceLock;
 
@@ -52,29 +52,33 @@ impl LocalOperator {
     /// When the binary is missing or cannot start.
     pub fn start(env: &StackEnv, namespace: &str) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(workspace_binary("homestream-operator")?)
-            .args([
-                "--namespace",
-                namespace,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-            ])
+        let binary = workspace_binary("homestream-operator")?;
+        let child = operator_command(env, &binary, namespace, &format!("127.0.0.1:{port}"))
             .env("POD_NAME", format!("homestream-operator-{namespace}"))
-            .env("KUBECONFIG", &env.kubeconfig)
-            .env("HOMESTREAM_KAFKA_BOOTSTRAP", &env.kafka_bootstrap)
-            .env(
-                "HOMESTREAM_CASSANDRA_CONTACT_POINTS",
-                &env.cassandra_contact_points,
-            )
-            .env("HOMESTREAM_RESYNC_SECONDS", "2")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .context("starting homestream-operator")?;
         Ok(Self { _child: child })
     }
+}
+
+/// `binary --namespace namespace --listen listen` connected to the stack, with a 2 s
+/// resync, its log on the test's stderr, killed when dropped.
+pub fn operator_command(env: &StackEnv, binary: &Path, namespace: &str, listen: &str) -> Command {
+    let mut command = Command::new(binary);
+    command
+        .args(["--namespace", namespace, "--listen", listen])
+        .env("KUBECONFIG", &env.kubeconfig)
+        .env("HOMESTREAM_KAFKA_BOOTSTRAP", &env.kafka_bootstrap)
+        .env(
+            "HOMESTREAM_CASSANDRA_CONTACT_POINTS",
+            &env.cassandra_contact_points,
+        )
+        .env("HOMESTREAM_RESYNC_SECONDS", "2")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    command
 }
 
 /// Starts the local node [`E2E_NODE`] once for this test binary; it stops, with every

@@ -3,17 +3,17 @@
 //! and reading the conditions it reports.
 
 use std::net::TcpListener;
-use std::process::Stdio;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use homestream_tests::StackEnv;
+use homestream_tests::{StackEnv, local_cluster};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Patch, PatchParams};
 use kube::{Api, Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// How long the operator may take to converge in tests.
 pub const CONVERGE: Duration = Duration::from_secs(60);
@@ -39,25 +39,16 @@ impl Operator {
         namespace: &str,
         args: &[&str],
         instance: &str,
-        kubeconfig: Option<&std::path::Path>,
+        kubeconfig: Option<&Path>,
     ) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let metrics = format!("127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_homestream-operator"))
-            .args(["--namespace", namespace, "--listen", &metrics])
+        let binary = Path::new(env!("CARGO_BIN_EXE_homestream-operator"));
+        let child = local_cluster::operator_command(env, binary, namespace, &metrics)
             .args(args)
             .env("POD_NAME", instance)
             .env("KUBECONFIG", kubeconfig.unwrap_or(&env.kubeconfig))
-            .env("HOMESTREAM_KAFKA_BOOTSTRAP", &env.kafka_bootstrap)
-            .env(
-                "HOMESTREAM_CASSANDRA_CONTACT_POINTS",
-                &env.cassandra_contact_points,
-            )
-            .env("HOMESTREAM_RESYNC_SECONDS", "2")
             .env("RUST_LOG", "info,homestream_operator=debug")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
             .spawn()
             .context("starting homestream-operator")?;
         Ok(Self { child, metrics })
@@ -164,4 +155,30 @@ pub async fn client(env: &StackEnv) -> Result<Client> {
     let client = homestream_tests::kubernetes::client(env).await?;
     homestream_tests::crds::install(&client).await?;
     Ok(client)
+}
+
+/// A ScrapeJob `rest` reading a JSON API into `output` (with `partitions`), run once or
+/// on `schedule` in Europe/London.
+pub fn rest_scrape_job(
+    output: &str,
+    partitions: i32,
+    schedule: Option<&str>,
+) -> Result<homestream_crds::ScrapeJob> {
+    let mut spec = serde_json::json!({
+        "source": { "http": { "url": "https://api.example.com/listings" } },
+        "extract": {
+            "items": { "json": { "path": "$.results[*]" } },
+            "fields": [ { "name": "id", "jsonPath": "$.id" } ],
+            "key": "id"
+        },
+        "output": { "topic": { "name": output, "partitions": partitions } }
+    });
+    if let Some(schedule) = schedule {
+        spec["schedule"] = serde_json::json!(schedule);
+        spec["timeZone"] = serde_json::json!("Europe/London");
+    }
+    Ok(serde_json::from_value(serde_json::json!({
+        "apiVersion": "homestream.io/v1alpha1", "kind": "ScrapeJob",
+        "metadata": { "name": "rest" }, "spec": spec
+    }))?)
 }
