@@ -15,11 +15,6 @@ use k8s_openapi::jiff::Timestamp;
 /// robfig/cron gives up after five years too.
 const HORIZON_DAYS: u64 = 5 * 366;
 
-/// Bits 1-31 of a day-of-month field written as `*`.
-const EVERY_DAY_OF_MONTH: u64 = ((1 << 32) - 1) & !1;
-/// Bits 0-6 of a day-of-week field written as `*`.
-const EVERY_DAY_OF_WEEK: u64 = (1 << 7) - 1;
-
 /// `status.nextScheduleTime` of a ScrapeJob whose runs are `cron_job`: `None` for a
 /// single run, a suspended schedule, or a time zone the operator does not know (the
 /// apiserver refuses that CronJob, and the reconcile error says so).
@@ -110,9 +105,8 @@ fn next_in_zone(fields: &CronFields, zone: Tz, now: DateTime<Utc>) -> Option<Dat
         .map(|local| local.with_timezone(&Utc))
 }
 
-/// robfig/cron: when either day field is `*`, both must match; otherwise either may.
-/// A field written as its full range (`1-31`) counts as `*` here, the one spelling in
-/// which this differs from robfig (which would let the other field alone decide).
+/// robfig/cron: when either day field starts with `*` or `?`, both must match;
+/// otherwise either may (so `1-31` next to `mon` means every day, as in Kubernetes).
 fn day_matches(fields: &CronFields, date: NaiveDate) -> bool {
     let bit = |mask: u64, value: u32| mask & (1 << value) != 0;
     let day_of_month = bit(fields.days_of_month, date.day());
@@ -120,9 +114,7 @@ fn day_matches(fields: &CronFields, date: NaiveDate) -> bool {
     if !bit(fields.months, date.month()) {
         return false;
     }
-    let any_day = fields.days_of_month & EVERY_DAY_OF_MONTH == EVERY_DAY_OF_MONTH
-        || fields.days_of_week & EVERY_DAY_OF_WEEK == EVERY_DAY_OF_WEEK;
-    if any_day {
+    if fields.any_day {
         day_of_month && day_of_week
     } else {
         day_of_month || day_of_week
@@ -249,6 +241,11 @@ mod tests {
         assert_eq!(
             next("0 0 * * mon", None, "2026-03-10T00:00:00Z").as_deref(),
             Some("2026-03-16T00:00:00Z")
+        );
+        // A full range is not `*`: either matches, so every day.
+        assert_eq!(
+            next("0 0 1-31 * mon", None, "2026-03-10T00:00:00Z").as_deref(),
+            Some("2026-03-11T00:00:00Z")
         );
     }
 

@@ -50,6 +50,9 @@ pub struct CronFields {
     pub months: u64,
     /// Days of the week 0-6, Sunday is 0.
     pub days_of_week: u64,
+    /// Whether either day field starts with `*` or `?` (`*`, `*/2`): then a day must
+    /// match both day fields, otherwise either (Kubernetes' cron library, robfig/cron).
+    pub any_day: bool,
 }
 
 /// Why a schedule did not parse.
@@ -142,6 +145,9 @@ impl CronSchedule {
             days_of_month: parse_field(day_of_month, &DAY_OF_MONTH)?,
             months: parse_field(month, &MONTH)?,
             days_of_week: parse_field(day_of_week, &DAY_OF_WEEK)?,
+            any_day: [day_of_month, day_of_week]
+                .iter()
+                .any(|field| field.starts_with(['*', '?'])),
         }))
     }
 }
