@@ -440,7 +440,8 @@ fn host_of(url: &str) -> Option<&str> {
     Some(authority.split(':').next().unwrap_or(authority))
 }
 
-fn host_matches(pattern: &str, host: &str) -> bool {
+/// Whether `host` matches a pattern of `allowedHosts` (`*.example.com` matches subdomains).
+pub fn host_matches(pattern: &str, host: &str) -> bool {
     let host = host.to_ascii_lowercase();
     match pattern.strip_prefix("*.") {
         Some(domain) => host.ends_with(&format!(".{domain}")),

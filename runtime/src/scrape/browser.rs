@@ -27,6 +27,10 @@ use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
 use homestream_crds::scrapejob::source::ResourceType;
+use homestream_crds::scrapejob::validate::{
+    DocumentSource, ValidatedBrowser, ValidatedItems, host_matches,
+};
+use scraper::selector::ToCss;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
@@ -34,7 +38,7 @@ use url::Url;
 
 use super::guard::Guard;
 use super::http::HttpClient;
-use super::job::{BrowserSettings, Document, Job};
+use super::job::Job;
 use super::page::{FetchError, FetchedPage, Fetcher, PageRequest};
 use super::politeness::Failure;
 
@@ -152,7 +156,7 @@ struct Policy {
 /// The pool of tabs.
 pub struct BrowserPool {
     http: Arc<HttpClient>,
-    settings: BrowserSettings,
+    settings: ValidatedBrowser,
     user_agent: String,
     expressions: Vec<String>,
     options: BrowserOptions,
@@ -175,20 +179,23 @@ impl BrowserPool {
     /// the SSRF guard, the per-host rate and the retry policy.
     pub fn new(
         job: &Job,
-        settings: &BrowserSettings,
+        settings: &ValidatedBrowser,
         http: Arc<HttpClient>,
         options: BrowserOptions,
     ) -> Self {
         let mut expressions = Vec::new();
         let documents = [
-            match &job.extract.items {
-                super::job::Items::Json { from, .. } => Some(from),
-                super::job::Items::Css(_) => None,
+            match &job.spec.extract.items {
+                ValidatedItems::Json { from, .. } => Some(from),
+                ValidatedItems::Css(_) => None,
             },
-            job.detail.as_ref().and_then(|detail| detail.from.as_ref()),
+            job.spec
+                .detail_pages
+                .as_ref()
+                .and_then(|detail| detail.from.as_ref()),
         ];
         for document in documents.into_iter().flatten() {
-            if let Document::Expression(expression) = document {
+            if let DocumentSource::Expression(expression) = document {
                 expressions.push(expression.clone());
             }
         }
@@ -208,7 +215,7 @@ impl BrowserPool {
                 .collect(),
             http,
             settings: settings.clone(),
-            user_agent: job.politeness.user_agent.clone(),
+            user_agent: job.user_agent.clone(),
             expressions,
             options,
             policy,
@@ -441,6 +448,7 @@ impl BrowserPool {
             }
         }
         if let Some(selector) = &self.settings.wait_selector {
+            let selector = selector.to_css_string();
             let probe = format!(
                 "document.querySelector({}) !== null",
                 Value::String(selector.clone())
@@ -725,14 +733,6 @@ fn blocked_type(blocked: &[ResourceType], kind: &network::ResourceType) -> bool 
             Cdp::Other | Cdp::Ping | Cdp::Manifest | Cdp::Prefetch | Cdp::CspViolationReport
         ),
     })
-}
-
-/// Whether `host` matches a pattern of `allowedHosts` (`*.example.com` matches subdomains).
-pub fn host_matches(pattern: &str, host: &str) -> bool {
-    match pattern.strip_prefix("*.") {
-        Some(domain) => host.ends_with(&format!(".{domain}")),
-        None => host == pattern,
-    }
 }
 
 async fn stop(mut process: Process) {
