@@ -306,6 +306,30 @@ async fn fixture_site_follows_next_pages_and_merges_detail_pages() {
 }
 
 #[tokio::test]
+async fn json_items_follow_their_detail_page_by_json_path() {
+    let server = server::start().await;
+    let job = job(&manifest("site-json-detail", &server.addr.to_string()));
+    let (records, totals, completion) = scrape::scrape(&job).await;
+    assert_eq!(completion, Completion::Finished);
+    // Page 2 of the API holds homes 11 to 20, each followed to /homes/ID by its href.
+    assert_eq!(
+        keys(&records),
+        ["11", "12", "13", "14", "15", "16", "17", "18", "19", "20"]
+    );
+    assert_eq!((totals.pages_fetched, totals.errors), (11, 0));
+    let home = records.iter().find(|r| r.key == "12").unwrap();
+    assert_eq!(home.value["id"], 12);
+    assert_eq!(home.value["sqft"], (400 + 12 * 3).to_string());
+    assert_eq!(home.value["agent"], "Agent 5");
+    assert_eq!(home.value["_meta"]["detailUrl"], server.url("/homes/12"));
+    assert_eq!(
+        home.value["_meta"]["sourceUrl"],
+        server.url("/api/homes?page=2")
+    );
+    assert_eq!(server.hits("/homes/20"), 1);
+}
+
+#[tokio::test]
 async fn javascript_rendered_homes_need_the_browser() {
     let server = server::start().await;
     let addr = server.addr.to_string();

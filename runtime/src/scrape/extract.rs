@@ -12,7 +12,8 @@ use url::Url;
 
 use super::page::FetchedPage;
 use homestream_crds::scrapejob::validate::{
-    DocumentSource, FieldValue, ValidatedExtract, ValidatedField, ValidatedItems, ValidatedLink,
+    DetailLink, DocumentSource, FieldValue, ValidatedExtract, ValidatedField, ValidatedItems,
+    ValidatedLink,
 };
 
 /// A page's document could not be read.
@@ -71,7 +72,7 @@ pub struct PageRules<'a> {
     /// The next-page link.
     pub next_page: Option<&'a ValidatedLink>,
     /// The detail-page link of each item.
-    pub detail_link: Option<&'a ValidatedLink>,
+    pub detail_link: Option<&'a DetailLink>,
 }
 
 /// The DOM of a page, parsed only if some rule reads it.
@@ -104,9 +105,11 @@ pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems,
             let html = dom.html();
             for element in html.select(selector) {
                 let fields = dom_fields(&rules.extract.fields, element, base, &mut out.missing);
-                let detail = rules
-                    .detail_link
-                    .and_then(|link| link_in(element, link, base));
+                let detail = match rules.detail_link {
+                    Some(DetailLink::Css(link)) => link_in(element, link, base),
+                    // Validation gives CSS items only CSS links.
+                    Some(DetailLink::Json(_)) | None => None,
+                };
                 out.items.push(Item { fields, detail });
             }
         }
@@ -114,10 +117,12 @@ pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems,
             let document = document(from, &mut dom)?;
             for value in path.query(&document).all() {
                 let fields = json_fields(&rules.extract.fields, value, &mut out.missing);
-                out.items.push(Item {
-                    fields,
-                    detail: None,
-                });
+                let detail = match rules.detail_link {
+                    Some(DetailLink::Json(path)) => json_link(value, path, base),
+                    // Validation gives JSON items only JSONPath links.
+                    Some(DetailLink::Css(_)) | None => None,
+                };
+                out.items.push(Item { fields, detail });
             }
         }
     }
@@ -314,10 +319,19 @@ fn link_in(scope: ElementRef<'_>, link: &ValidatedLink, base: Option<&Url>) -> O
         .filter(|e| link.css.matches(e))
         .chain(scope.select(&link.css))
         .next()?;
-    let value = element.value().attr(&link.attribute)?.trim();
+    resolve(element.value().attr(&link.attribute)?, base)
+}
+
+/// The URL at `path` in a JSON item (the first match, a string), resolved against `base`.
+fn json_link(item: &Value, path: &serde_json_path::JsonPath, base: Option<&Url>) -> Option<Url> {
+    resolve(path.query(item).all().into_iter().next()?.as_str()?, base)
+}
+
+fn resolve(link: &str, base: Option<&Url>) -> Option<Url> {
+    let link = link.trim();
     match base {
-        Some(base) => base.join(value).ok(),
-        None => Url::parse(value).ok(),
+        Some(base) => base.join(link).ok(),
+        None => Url::parse(link).ok(),
     }
 }
 

@@ -179,14 +179,14 @@ fn query(uri: &Uri, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The data the rendered page's script fetches.
+/// The data the rendered page's script fetches; `href` is each home's detail page.
 async fn api_homes(uri: Uri) -> Response {
     let page: usize = query(&uri, "page")
         .and_then(|page| page.parse().ok())
         .unwrap_or(1);
     let homes: Vec<Value> = (1..=PER_PAGE)
         .map(|i| (page.max(1) - 1) * PER_PAGE + i)
-        .map(|id| serde_json::json!({"id": id, "price": format_price(home_price(id)), "beds": 1 + id % 4}))
+        .map(|id| serde_json::json!({"id": id, "price": format_price(home_price(id)), "beds": 1 + id % 4, "href": format!("/homes/{id}")}))
         .collect();
     json(serde_json::json!({"homes": homes}).to_string())
 }
