@@ -1,5 +1,6 @@
 //! The browser pool's recovery: a Chromium that dies while a page loads is restarted
-//! and the page retried, so the run still publishes every record. In its own test
+//! and the page retried, so the run still publishes every record; and its launch
+//! flags, among them the allowed host pinned to the address the SSRF guard checked. In its own test
 //! binary because it kills the Chromium children of the test process, which must
 //! belong to this test alone.
 
@@ -41,7 +42,9 @@ fn chromium_children() -> Vec<u32> {
 #[tokio::test]
 async fn a_chromium_killed_mid_load_is_restarted_and_every_record_published() {
     let server = server::start().await;
-    let job = job(&manifest("site-browser", &server.addr.to_string()));
+    // By name, so that the browser resolves it (through the pinned rule).
+    let addr = format!("localhost:{}", server.addr.port());
+    let job = job(&manifest("site-browser", &addr));
     server.hold_next("/listings/2");
     let metrics = Arc::new(Metrics::default());
     let output = Collect::default();
@@ -58,6 +61,18 @@ async fn a_chromium_killed_mid_load_is_restarted_and_every_record_published() {
         server.held().await;
         let browsers = chromium_children();
         for pid in &browsers {
+            let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+            let args: Vec<String> = command_line
+                .split(|byte| *byte == 0)
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect();
+            // The allowed host is pinned to the address the guard checked.
+            assert!(
+                args.iter()
+                    .any(|arg| arg == "--host-resolver-rules=MAP localhost 127.0.0.1"),
+                "{args:?}"
+            );
+            assert!(args.iter().any(|arg| arg == "--disable-quic"), "{args:?}");
             let status = std::process::Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status()
@@ -74,6 +89,10 @@ async fn a_chromium_killed_mid_load_is_restarted_and_every_record_published() {
     let records = output.records();
     let keys: Vec<usize> = records.iter().map(|r| r.key.parse().unwrap()).collect();
     assert_eq!(keys, (1..=30).collect::<Vec<_>>());
+    assert_eq!(
+        records[12].value["_meta"]["sourceUrl"],
+        format!("http://{addr}/listings/2")
+    );
     assert_eq!(
         records[12].value["price"],
         format!(

@@ -376,6 +376,26 @@ async fn robots_txt_exclusion_is_obeyed() {
 }
 
 #[tokio::test]
+async fn robots_txt_applies_to_the_requests_a_page_makes_in_the_browser() {
+    let server = server::start().await;
+    let mut job = job(&manifest("site-rendered-robots", &server.addr.to_string()));
+    let (records, totals, _) = scrape::scrape(&job).await;
+    assert!(records.is_empty(), "the page's fetch was blocked");
+    assert_eq!((totals.pages_fetched, totals.errors), (1, 0));
+    assert_eq!(server.hits("/rendered-private/1"), 1);
+    assert_eq!(server.hits("/private/api/homes"), 0);
+    assert_eq!(server.hits("/robots.txt"), 1, "fetched once for the origin");
+    // The same page without robots.txt: the fetch goes through and the homes appear.
+    job.spec.politeness.respect_robots_txt = false;
+    let (records, _, _) = scrape::scrape(&job).await;
+    assert_eq!(
+        keys(&records),
+        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+    );
+    assert_eq!(server.hits("/private/api/homes"), 1);
+}
+
+#[tokio::test]
 async fn the_metadata_service_is_refused_before_any_connection() {
     let started = Instant::now();
     let job = job(&manifest("metadata-service", "unused"));

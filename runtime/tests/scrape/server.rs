@@ -108,6 +108,8 @@ pub async fn start() -> Server {
         .route("/homes/{id}", get(home))
         .route("/rendered/{page}", get(rendered))
         .route("/api/homes", get(api_homes))
+        .route("/private/api/homes", get(api_homes))
+        .route("/rendered-private/{page}", get(rendered_private))
         .route("/flaky", get(flaky))
         .route(
             "/private/{page}",
@@ -209,6 +211,16 @@ async fn home(Path(id): Path<usize>) -> Response {
 
 async fn rendered(Path(page): Path<usize>) -> Response {
     html(site_file("rendered.html").replace("{{page}}", &page.to_string()))
+}
+
+/// The rendered page, its script fetching the homes from under `/private/`, which
+/// robots.txt disallows.
+async fn rendered_private(Path(page): Path<usize>) -> Response {
+    html(
+        site_file("rendered.html")
+            .replace("{{page}}", &page.to_string())
+            .replace("/api/homes", "/private/api/homes"),
+    )
 }
 
 /// The value of `name` in the query of `uri` (axum is built without its query extractor).
