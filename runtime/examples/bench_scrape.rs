@@ -33,7 +33,7 @@ fn main() {
             let mut job = scrape::job(&scrape::manifest(&format!("bench-{mode}"), addr));
             // Measure the engine, not the politeness limit (the API allows at most 50/s
             // per host): the baselines run unthrottled too.
-            job.politeness.requests_per_second_per_host = 1_000.0;
+            job.spec.politeness.requests_per_second_per_host = 1_000.0;
             let started = Instant::now();
             let (records, totals, _) = scrape::scrape(&job).await;
             let seconds = started.elapsed().as_secs_f64();

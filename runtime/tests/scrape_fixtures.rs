@@ -306,6 +306,30 @@ async fn fixture_site_follows_next_pages_and_merges_detail_pages() {
 }
 
 #[tokio::test]
+async fn json_items_follow_their_detail_page_by_json_path() {
+    let server = server::start().await;
+    let job = job(&manifest("site-json-detail", &server.addr.to_string()));
+    let (records, totals, completion) = scrape::scrape(&job).await;
+    assert_eq!(completion, Completion::Finished);
+    // Page 2 of the API holds homes 11 to 20, each followed to /homes/ID by its href.
+    assert_eq!(
+        keys(&records),
+        ["11", "12", "13", "14", "15", "16", "17", "18", "19", "20"]
+    );
+    assert_eq!((totals.pages_fetched, totals.errors), (11, 0));
+    let home = records.iter().find(|r| r.key == "12").unwrap();
+    assert_eq!(home.value["id"], 12);
+    assert_eq!(home.value["sqft"], (400 + 12 * 3).to_string());
+    assert_eq!(home.value["agent"], "Agent 5");
+    assert_eq!(home.value["_meta"]["detailUrl"], server.url("/homes/12"));
+    assert_eq!(
+        home.value["_meta"]["sourceUrl"],
+        server.url("/api/homes?page=2")
+    );
+    assert_eq!(server.hits("/homes/20"), 1);
+}
+
+#[tokio::test]
 async fn javascript_rendered_homes_need_the_browser() {
     let server = server::start().await;
     let addr = server.addr.to_string();
@@ -349,6 +373,26 @@ async fn robots_txt_exclusion_is_obeyed() {
     assert_eq!((totals.pages_fetched, totals.errors), (0, 1));
     assert_eq!(server.hits("/robots.txt"), 1);
     assert_eq!(server.hits("/private/1"), 0);
+}
+
+#[tokio::test]
+async fn robots_txt_applies_to_the_requests_a_page_makes_in_the_browser() {
+    let server = server::start().await;
+    let mut job = job(&manifest("site-rendered-robots", &server.addr.to_string()));
+    let (records, totals, _) = scrape::scrape(&job).await;
+    assert!(records.is_empty(), "the page's fetch was blocked");
+    assert_eq!((totals.pages_fetched, totals.errors), (1, 0));
+    assert_eq!(server.hits("/rendered-private/1"), 1);
+    assert_eq!(server.hits("/private/api/homes"), 0);
+    assert_eq!(server.hits("/robots.txt"), 1, "fetched once for the origin");
+    // The same page without robots.txt: the fetch goes through and the homes appear.
+    job.spec.politeness.respect_robots_txt = false;
+    let (records, _, _) = scrape::scrape(&job).await;
+    assert_eq!(
+        keys(&records),
+        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+    );
+    assert_eq!(server.hits("/private/api/homes"), 1);
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::extract::{Field, JsonDocument};
 use crate::format::css::CssSelector;
 use crate::format::duration::Duration;
+use crate::format::jsonpath::JsonPath;
 
 /// Links to follow from each page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -20,13 +21,25 @@ pub struct Follow {
     pub detail_pages: Option<DetailPages>,
 }
 
-/// A link read from a page.
+/// A link read from a page: exactly one of `css` (an element of the DOM) or
+/// `jsonPath` (a value of a JSON item).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(
+    validation = Rule::new("has(self.css) != has(self.jsonPath)")
+        .message("a link takes exactly one of css or jsonPath"),
+    validation = Rule::new("!has(self.jsonPath) || !has(self.attribute)")
+        .message("attribute goes with css, not with jsonPath")
+)]
 pub struct Link {
     /// CSS selector of the link element; the first match is used.
-    pub css: CssSelector,
-    /// Attribute that holds the URL. Unset: `href`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub css: Option<CssSelector>,
+    /// JSONPath (RFC 9535) of the URL in a JSON item, e.g. `$.href` (detail pages of
+    /// `extract.items.json` only); the first match is used, resolved against the page URL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub json_path: Option<JsonPath>,
+    /// Attribute of the `css` element that holds the URL. Unset: `href`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 128))]
     pub attribute: Option<String>,
@@ -35,6 +48,8 @@ pub struct Link {
 /// Following next-page links.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.link.css)")
+    .message("nextPage.link takes css: the next page is read from the DOM"))]
 pub struct NextPage {
     /// The link to the next page, e.g. `link[rel="next"]`, read on the page itself.
     pub link: Link,
@@ -49,7 +64,8 @@ pub struct NextPage {
 #[x_kube(validation = Rule::new("has(self.from) ? self.fields.all(f, has(f.jsonPath)) : self.fields.all(f, !has(f.jsonPath))")
     .message("detail page fields take jsonPath when from is set, css/attribute otherwise"))]
 pub struct DetailPages {
-    /// The link to the detail page, relative to the item.
+    /// The link to the detail page, relative to the item: `css` for `extract.items.css`,
+    /// `jsonPath` for `extract.items.json`.
     pub link: Link,
     /// The JSON document of the detail page that `jsonPath` fields read. Unset: fields
     /// read the DOM with `css`.

@@ -55,6 +55,8 @@ pub use validate::{Trigger, ValidatedScrapeJob};
         .message("extract.items.json.from.response must name one of source.browser.captureResponses"),
     validation = Rule::new("!has(self.follow) || !has(self.follow.detailPages) || !has(self.follow.detailPages.from) || !has(self.follow.detailPages.from.response) || (has(self.source.browser) && has(self.source.browser.captureResponses) && self.source.browser.captureResponses.exists(c, c.name == self.follow.detailPages.from.response))")
         .message("follow.detailPages.from.response must name one of source.browser.captureResponses"),
+    validation = Rule::new("!has(self.follow) || !has(self.follow.detailPages) || has(self.follow.detailPages.link.jsonPath) == has(self.extract.items.json)")
+        .message("follow.detailPages.link takes css for extract.items.css and jsonPath for extract.items.json"),
     validation = Rule::new("!has(self.follow) || !has(self.follow.nextPage) || !has(self.source.http) || !has(self.source.http.pagination)")
         .message("use either source.http.pagination or follow.nextPage, not both")
 )]

@@ -204,7 +204,7 @@ pub enum FieldValue {
     Json(serde_json_path::JsonPath),
 }
 
-/// A link.
+/// A link element of the DOM.
 #[derive(Debug, Clone)]
 pub struct ValidatedLink {
     /// The link element.
@@ -222,11 +222,20 @@ pub struct ValidatedNextPage {
     pub max_pages: NonZeroU32,
 }
 
+/// Where an item's detail page link is.
+#[derive(Debug, Clone)]
+pub enum DetailLink {
+    /// An element of a CSS item.
+    Css(ValidatedLink),
+    /// A value of a JSON item, resolved against the page URL.
+    Json(serde_json_path::JsonPath),
+}
+
 /// Detail pages.
 #[derive(Debug, Clone)]
 pub struct ValidatedDetailPages {
     /// The link from the item.
-    pub link: ValidatedLink,
+    pub link: DetailLink,
     /// The JSON document `jsonPath` fields read, if any.
     pub from: Option<DocumentSource>,
     /// Fields read there.
@@ -302,7 +311,7 @@ impl ScrapeJobSpec {
         let follow = self
             .follow
             .as_ref()
-            .map(|follow| self::follow(follow, &mut problems));
+            .map(|follow| self::follow(follow, self.extract.items.json.is_some(), &mut problems));
         let politeness = politeness(self.politeness.as_ref(), &mut problems);
         let trigger = trigger(self, &mut problems);
         let run_timeout = duration(
@@ -440,7 +449,8 @@ fn host_of(url: &str) -> Option<&str> {
     Some(authority.split(':').next().unwrap_or(authority))
 }
 
-fn host_matches(pattern: &str, host: &str) -> bool {
+/// Whether `host` matches a pattern of `allowedHosts` (`*.example.com` matches subdomains).
+pub fn host_matches(pattern: &str, host: &str) -> bool {
     let host = host.to_ascii_lowercase();
     match pattern.strip_prefix("*.") {
         Some(domain) => host.ends_with(&format!(".{domain}")),
@@ -640,25 +650,57 @@ fn fields(fields: &[Field], base: &str, problems: &mut Problems) -> Vec<Validate
         .collect()
 }
 
-fn link(link: &Link, path: &str, problems: &mut Problems) -> Option<ValidatedLink> {
+fn css_link(link: &Link, path: &str, problems: &mut Problems) -> Option<ValidatedLink> {
+    let (Some(css), None) = (&link.css, &link.json_path) else {
+        problems.push(path, "the link takes css here, and no jsonPath");
+        return None;
+    };
     Some(ValidatedLink {
-        css: problems.check(format!("{path}.css"), link.css.parse())?,
+        css: problems.check(format!("{path}.css"), css.parse())?,
         attribute: link.attribute.clone().unwrap_or_else(|| "href".to_owned()),
     })
 }
 
+/// The detail link, of the kind the items are: `css` for CSS items, `jsonPath` for JSON items.
+fn detail_link(
+    link: &Link,
+    json_items: bool,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<DetailLink> {
+    match (&link.json_path, json_items) {
+        (Some(json_path), true) if link.css.is_none() && link.attribute.is_none() => problems
+            .check(format!("{path}.jsonPath"), json_path.parse())
+            .map(DetailLink::Json),
+        (None, false) => css_link(link, path, problems).map(DetailLink::Css),
+        _ => {
+            problems.push(
+                path,
+                "the link takes css for extract.items.css and jsonPath (without css or attribute) for extract.items.json",
+            );
+            None
+        }
+    }
+}
+
 fn follow(
     follow: &Follow,
+    json_items: bool,
     problems: &mut Problems,
 ) -> (Option<ValidatedNextPage>, Option<ValidatedDetailPages>) {
     let next_page = follow.next_page.as_ref().and_then(|next| {
-        link(&next.link, "spec.follow.nextPage.link", problems).map(|link| ValidatedNextPage {
+        css_link(&next.link, "spec.follow.nextPage.link", problems).map(|link| ValidatedNextPage {
             link,
             max_pages: positive(next.max_pages),
         })
     });
     let detail_pages = follow.detail_pages.as_ref().and_then(|detail| {
-        let link = link(&detail.link, "spec.follow.detailPages.link", problems);
+        let link = detail_link(
+            &detail.link,
+            json_items,
+            "spec.follow.detailPages.link",
+            problems,
+        );
         let from = match &detail.from {
             Some(from) => Some(document(
                 Some(from),
@@ -747,4 +789,52 @@ fn trigger(spec: &ScrapeJobSpec, problems: &mut Problems) -> Option<Trigger> {
         failed_jobs_history_limit: spec.failed_jobs_history_limit.unwrap_or(1).unsigned_abs(),
         starting_deadline_seconds: spec.starting_deadline_seconds,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(items: &str, link: &str) -> ScrapeJobSpec {
+        serde_yaml::from_str(&format!(
+            "source: {{http: {{url: 'https://example.com/api'}}}}
+output: {{topic: {{name: t}}}}
+extract: {{items: {items}, key: id, fields: [{{name: id, jsonPath: $.id}}]}}
+follow: {{detailPages: {{link: {link}, fields: [{{name: agent, css: .agent}}], maxPages: 5}}}}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn json_items_take_a_json_path_detail_link() {
+        let valid = spec("{json: {path: '$[*]'}}", "{jsonPath: $.href}")
+            .validate()
+            .unwrap();
+        let detail = valid.detail_pages.unwrap();
+        let DetailLink::Json(path) = &detail.link else {
+            panic!("expected a JSONPath link, got {:?}", detail.link)
+        };
+        let item = serde_json::json!({"href": "/homes/1"});
+        assert_eq!(path.query(&item).exactly_one().unwrap(), "/homes/1");
+    }
+
+    #[test]
+    fn a_detail_link_must_match_the_kind_of_items() {
+        for (items, link) in [
+            ("{json: {path: '$[*]'}}", "{css: a}"),
+            ("{css: li}", "{jsonPath: $.href}"),
+            ("{json: {path: '$[*]'}}", "{jsonPath: $.href, css: a}"),
+            (
+                "{json: {path: '$[*]'}}",
+                "{jsonPath: $.href, attribute: href}",
+            ),
+            ("{json: {path: '$[*]'}}", "{}"),
+        ] {
+            let error = spec(items, link).validate().unwrap_err().to_string();
+            assert!(
+                error.contains("spec.follow.detailPages.link"),
+                "{items} {link}: {error}"
+            );
+        }
+    }
 }

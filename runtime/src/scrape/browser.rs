@@ -2,13 +2,18 @@
 //! driven over the DevTools Protocol (chromiumoxide).
 //!
 //! Every request a page makes passes through `Fetch` interception: requests to hosts
-//! the job does not allow, of blocked resource types, or to addresses the SSRF guard
-//! refuses are failed before Chromium connects, which also keeps a page that
-//! references dozens of CDNs fast offline. Every CDP call has a timeout; a browser
+//! the job does not allow, of blocked resource types, to addresses the SSRF guard
+//! refuses, or that robots.txt disallows are failed before Chromium connects, which
+//! also keeps a page that references dozens of CDNs fast offline; the others wait for
+//! their host's slot of the per-host rate, like the pages themselves. Chromium resolves
+//! names itself, so each exact allowed host is resolved through the guard once per
+//! browser and pinned with `--host-resolver-rules`: a DNS answer that changes after the
+//! check cannot send the browser elsewhere. Every CDP call has a timeout; a browser
 //! whose call times out or whose connection drops is killed and relaunched, and the
 //! page is retried with the job's backoff.
 
 use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,14 +32,18 @@ use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
 use homestream_crds::scrapejob::source::ResourceType;
+use homestream_crds::scrapejob::validate::{
+    DocumentSource, ValidatedBrowser, ValidatedItems, host_matches,
+};
+use scraper::selector::ToCss;
 use serde_json::Value;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 use url::Url;
 
-use super::guard::Guard;
+use super::guard::Refused;
 use super::http::HttpClient;
-use super::job::{BrowserSettings, Document, Job};
+use super::job::Job;
 use super::page::{FetchError, FetchedPage, Fetcher, PageRequest};
 use super::politeness::Failure;
 
@@ -117,8 +126,14 @@ struct Instance {
 #[derive(Debug, Default)]
 struct LoadState {
     in_flight: HashSet<String>,
+    /// Intercepted requests not yet let through or failed (they may wait for their
+    /// host's slot, and the network is not idle meanwhile).
+    paused: HashSet<String>,
     last_activity: Option<Instant>,
     document_status: Option<i64>,
+    /// The URL being navigated to, until its document request is seen: that request
+    /// already waited for its slot before the navigation.
+    navigation: Option<String>,
     /// Network request id to capture name, for matching responses not finished yet.
     pending_captures: HashMap<String, String>,
     captured: HashMap<String, String>,
@@ -143,7 +158,8 @@ impl Drop for Tab {
 struct Policy {
     allowed_hosts: Vec<String>,
     blocked: Vec<ResourceType>,
-    guard: Guard,
+    /// The guard, robots.txt and the per-host rate.
+    http: Arc<HttpClient>,
     /// Guard verdicts per host, so that a page's hundred requests resolve a host once.
     verdicts: tokio::sync::Mutex<HashMap<String, bool>>,
     captures: Vec<(String, regex::Regex)>,
@@ -152,7 +168,7 @@ struct Policy {
 /// The pool of tabs.
 pub struct BrowserPool {
     http: Arc<HttpClient>,
-    settings: BrowserSettings,
+    settings: ValidatedBrowser,
     user_agent: String,
     expressions: Vec<String>,
     options: BrowserOptions,
@@ -175,27 +191,30 @@ impl BrowserPool {
     /// the SSRF guard, the per-host rate and the retry policy.
     pub fn new(
         job: &Job,
-        settings: &BrowserSettings,
+        settings: &ValidatedBrowser,
         http: Arc<HttpClient>,
         options: BrowserOptions,
     ) -> Self {
         let mut expressions = Vec::new();
         let documents = [
-            match &job.extract.items {
-                super::job::Items::Json { from, .. } => Some(from),
-                super::job::Items::Css(_) => None,
+            match &job.spec.extract.items {
+                ValidatedItems::Json { from, .. } => Some(from),
+                ValidatedItems::Css(_) => None,
             },
-            job.detail.as_ref().and_then(|detail| detail.from.as_ref()),
+            job.spec
+                .detail_pages
+                .as_ref()
+                .and_then(|detail| detail.from.as_ref()),
         ];
         for document in documents.into_iter().flatten() {
-            if let Document::Expression(expression) = document {
+            if let DocumentSource::Expression(expression) = document {
                 expressions.push(expression.clone());
             }
         }
         let policy = Arc::new(Policy {
             allowed_hosts: settings.allowed_hosts.clone(),
             blocked: settings.block_resource_types.clone(),
-            guard: http.guard(),
+            http: http.clone(),
             verdicts: tokio::sync::Mutex::new(HashMap::new()),
             captures: settings.capture_responses.clone(),
         });
@@ -208,7 +227,7 @@ impl BrowserPool {
                 .collect(),
             http,
             settings: settings.clone(),
-            user_agent: job.politeness.user_agent.clone(),
+            user_agent: job.user_agent.clone(),
             expressions,
             options,
             policy,
@@ -252,18 +271,25 @@ impl BrowserPool {
                 height,
                 ..Viewport::default()
             })
-            // The flags a closed network needs: nothing phones home at start.
+            // The flags a closed network needs: nothing phones home at start. (Names
+            // without dashes: chromiumoxide adds them.)
             .args([
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                "--disable-quic",
-                "--disable-dev-shm-usage",
-            ])
-            .build()
-            .map_err(launch_error)?;
+                "disable-gpu",
+                "disable-background-networking",
+                "disable-component-update",
+                "disable-sync",
+                "no-first-run",
+                "disable-quic",
+                "disable-dev-shm-usage",
+            ]);
+        let rules = self.resolver_rules().await;
+        let config = if rules.is_empty() {
+            config
+        } else {
+            config.arg(("host-resolver-rules", rules.as_str()))
+        }
+        .build()
+        .map_err(launch_error)?;
         let (browser, mut handler) = Browser::launch(config)
             .await
             .map_err(|error| launch_error(error.to_string()))?;
@@ -273,6 +299,21 @@ impl BrowserPool {
             handler,
             profile,
         })
+    }
+
+    /// `--host-resolver-rules` pinning each exact allowed host to an address the guard
+    /// passed (or to nothing when it refused them all). Wildcard patterns cannot be
+    /// listed in advance; their hosts are checked per request only.
+    async fn resolver_rules(&self) -> String {
+        let guard = self.http.guard();
+        let mut rules = Vec::new();
+        for host in &self.settings.allowed_hosts {
+            if host.starts_with("*.") || host.parse::<IpAddr>().is_ok() {
+                continue;
+            }
+            rules.push(resolver_rule(host, guard.resolve(host, 443).await));
+        }
+        rules.join(", ")
     }
 
     /// An idle tab of a live browser, or a new one (to load `url`).
@@ -366,7 +407,12 @@ impl BrowserPool {
         Ok(tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    Some(event) = paused.next() => intercept(&page, &policy, &event).await,
+                    // Each request is decided on its own: one waiting for its host's
+                    // slot must not hold up the others or the network tracking.
+                    Some(event) = paused.next() => {
+                        lock(&state).paused.insert(event.request_id.inner().clone());
+                        tokio::spawn(intercept(page.clone(), policy.clone(), state.clone(), event));
+                    }
                     Some(event) = sent.next() => {
                         let mut state = lock(&state);
                         state.in_flight.insert(event.request_id.inner().clone());
@@ -405,7 +451,10 @@ impl BrowserPool {
     }
 
     async fn load(&self, tab: &Tab, url: &Url) -> Result<FetchedPage, LoadFailure> {
-        *lock(&tab.state) = LoadState::default();
+        *lock(&tab.state) = LoadState {
+            navigation: Some(url.as_str().to_owned()),
+            ..LoadState::default()
+        };
         let deadline = Instant::now() + self.settings.wait_timeout;
         let navigation = timeout(self.settings.wait_timeout, tab.page.goto(url.as_str())).await;
         match navigation {
@@ -441,6 +490,7 @@ impl BrowserPool {
             }
         }
         if let Some(selector) = &self.settings.wait_selector {
+            let selector = selector.to_css_string();
             let probe = format!(
                 "document.querySelector({}) !== null",
                 Value::String(selector.clone())
@@ -472,7 +522,7 @@ impl BrowserPool {
                     .last_activity
                     .is_none_or(|at| at.elapsed() >= NETWORK_IDLE);
                 (
-                    state.in_flight.is_empty() && quiet,
+                    state.in_flight.is_empty() && state.paused.is_empty() && quiet,
                     !state.pending_captures.is_empty(),
                 )
             };
@@ -568,8 +618,8 @@ impl Fetcher for BrowserPool {
     async fn fetch(&self, request: &PageRequest) -> Result<FetchedPage, FetchError> {
         let url = &request.url;
         self.http.admit(url).await?;
-        self.policy
-            .guard
+        self.http
+            .guard()
             .check_url(url)
             .await
             .map_err(|source| FetchError::Refused {
@@ -659,8 +709,14 @@ fn settle(state: &Mutex<LoadState>, id: &str) {
     state.last_activity = Some(Instant::now());
 }
 
-/// Lets a paused request through or fails it, by host, resource type and address.
-async fn intercept(page: &Page, policy: &Policy, event: &EventRequestPaused) {
+/// Lets a paused request through, after its host's slot, or fails it, by host,
+/// resource type, address and robots.txt.
+async fn intercept(
+    page: Arc<Page>,
+    policy: Arc<Policy>,
+    state: Arc<Mutex<LoadState>>,
+    event: Arc<EventRequestPaused>,
+) {
     let allowed = match Url::parse(&event.request.url) {
         Ok(url) if matches!(url.scheme(), "data" | "blob" | "about") => true,
         Ok(url) => {
@@ -669,9 +725,14 @@ async fn intercept(page: &Page, policy: &Policy, event: &EventRequestPaused) {
                 .allowed_hosts
                 .iter()
                 .any(|pattern| host_matches(pattern, &host));
-            host_allowed
+            let allowed = host_allowed
                 && !blocked_type(&policy.blocked, &event.resource_type)
-                && address_allowed(policy, &url, &host).await
+                && address_allowed(&policy, &url, &host).await
+                && robots_allowed(&policy, &url).await;
+            if allowed && !navigation(&state, &event) {
+                policy.http.pace(&url).await;
+            }
+            allowed
         }
         Err(_) => false,
     };
@@ -689,13 +750,35 @@ async fn intercept(page: &Page, policy: &Policy, event: &EventRequestPaused) {
     if let Err(error) = result {
         tracing::debug!(url = event.request.url, %error, "Cannot answer an intercepted request.");
     }
+    let mut state = lock(&state);
+    state.paused.remove(event.request_id.inner());
+    state.last_activity = Some(Instant::now());
+}
+
+/// Whether `event` is the document request of the navigation, which was paced before it.
+fn navigation(state: &Mutex<LoadState>, event: &EventRequestPaused) -> bool {
+    event.resource_type == network::ResourceType::Document
+        && lock(state)
+            .navigation
+            .take_if(|url| *url == event.request.url)
+            .is_some()
+}
+
+async fn robots_allowed(policy: &Policy, url: &Url) -> bool {
+    match policy.http.admit(url).await {
+        Ok(()) => true,
+        Err(error) => {
+            tracing::info!(%error, "Blocked a page request.");
+            false
+        }
+    }
 }
 
 async fn address_allowed(policy: &Policy, url: &Url, host: &str) -> bool {
     if let Some(verdict) = policy.verdicts.lock().await.get(host) {
         return *verdict;
     }
-    let verdict = match policy.guard.check_url(url).await {
+    let verdict = match policy.http.guard().check_url(url).await {
         Ok(()) => true,
         Err(refused) => {
             tracing::warn!(%refused, "Blocked a page request.");
@@ -727,11 +810,19 @@ fn blocked_type(blocked: &[ResourceType], kind: &network::ResourceType) -> bool 
     })
 }
 
-/// Whether `host` matches a pattern of `allowedHosts` (`*.example.com` matches subdomains).
-pub fn host_matches(pattern: &str, host: &str) -> bool {
-    match pattern.strip_prefix("*.") {
-        Some(domain) => host.ends_with(&format!(".{domain}")),
-        None => host == pattern,
+/// One rule of `--host-resolver-rules`: `host` to a checked address (IPv4 first: a
+/// pod often has no IPv6 route, and a rule holds one address), or to nothing when the
+/// guard refused it.
+fn resolver_rule(host: &str, resolved: Result<Vec<SocketAddr>, Refused>) -> String {
+    let addresses = resolved.unwrap_or_default();
+    let pinned = addresses
+        .iter()
+        .find(|address| address.is_ipv4())
+        .or(addresses.first());
+    match pinned.map(SocketAddr::ip) {
+        Some(IpAddr::V4(ip)) => format!("MAP {host} {ip}"),
+        Some(IpAddr::V6(ip)) => format!("MAP {host} [{ip}]"),
+        None => format!("MAP {host} ~NOTFOUND"),
     }
 }
 
@@ -747,5 +838,34 @@ async fn stop(mut process: Process) {
 fn remove_profile(profile: &Path) {
     if let Err(error) = std::fs::remove_dir_all(profile) {
         tracing::debug!(profile = %profile.display(), %error, "Cannot remove a browser profile.");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolver_rules_pin_checked_addresses_and_drop_refused_hosts() {
+        let v4: SocketAddr = "93.184.215.14:443".parse().unwrap();
+        let v6: SocketAddr = "[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:443"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            resolver_rule("example.com", Ok(vec![v6, v4])),
+            "MAP example.com 93.184.215.14"
+        );
+        assert_eq!(
+            resolver_rule("example.com", Ok(vec![v6])),
+            "MAP example.com [2606:2800:21f:cb07:6820:80da:af6b:8b2c]"
+        );
+        let refused = Refused::Unresolved {
+            host: "internal.example".into(),
+            reason: "no addresses".into(),
+        };
+        assert_eq!(
+            resolver_rule("internal.example", Err(refused)),
+            "MAP internal.example ~NOTFOUND"
+        );
     }
 }

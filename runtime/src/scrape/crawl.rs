@@ -9,12 +9,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::StreamExt;
 use futures::future::join_all;
+use homestream_crds::scrapejob::validate::{PaginationMode, ValidatedPagination, ValidatedSource};
 use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 use url::Url;
 
 use super::extract::{self, Item, PageItems, PageRules};
-use super::job::{Job, Pagination, PaginationMode, Source};
+use super::job::Job;
 use super::metrics::Metrics;
 use super::output::{Output, OutputError, Record};
 use super::page::{FetchError, FetchedPage, Fetcher, PageRequest};
@@ -55,9 +56,10 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
             output,
             metrics,
             shutdown,
-            permits: Semaphore::new(job.politeness.concurrency.get() as usize),
+            permits: Semaphore::new(job.spec.politeness.concurrency.get() as usize),
             detail_budget: AtomicU32::new(
-                job.detail
+                job.spec
+                    .detail_pages
                     .as_ref()
                     .map_or(0, |detail| detail.max_pages.get()),
             ),
@@ -69,15 +71,16 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
     /// # Errors
     /// When records cannot be delivered: the run must fail rather than lose them.
     pub async fn run(&self) -> Result<Completion, OutputError> {
-        let chains: Vec<PageRequest> = match &self.job.source {
-            Source::Browser(browser) => browser
+        let chains: Vec<PageRequest> = match &self.job.spec.source {
+            ValidatedSource::Browser(_) => self
+                .job
                 .start_urls
                 .iter()
                 .cloned()
                 .map(PageRequest::get)
                 .collect(),
             // The template renders to a valid URL: its scheme and host are literal.
-            Source::Http(_) => Pager::new(self.job).render().into_iter().collect(),
+            ValidatedSource::Http(_) => Pager::new(self.job).render().into_iter().collect(),
         };
         let results = join_all(chains.into_iter().map(|first| self.chain(first))).await;
         results.into_iter().collect::<Result<Vec<()>, _>>()?;
@@ -96,9 +99,14 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
                 break;
             };
             let rules = PageRules {
-                extract: &self.job.extract,
-                next_page: self.job.next_page.as_ref().map(|(link, _)| link),
-                detail_link: self.job.detail.as_ref().map(|detail| &detail.link),
+                extract: &self.job.spec.extract,
+                next_page: self.job.spec.next_page.as_ref().map(|next| &next.link),
+                detail_link: self
+                    .job
+                    .spec
+                    .detail_pages
+                    .as_ref()
+                    .map(|detail| &detail.link),
             };
             let items = match extract::page_items(rules, &page) {
                 Ok(items) => items,
@@ -154,7 +162,7 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
     /// Visits the items' detail pages, merges their fields and turns the items into
     /// records; items without their key or a required field are dropped and counted.
     async fn complete(&self, items: Vec<Item>, source: &Url) -> Vec<Record> {
-        let concurrency = self.job.politeness.concurrency.get() as usize;
+        let concurrency = self.job.spec.politeness.concurrency.get() as usize;
         let merged: Vec<(Map<String, Value>, Option<Url>)> =
             futures::stream::iter(items.into_iter().map(|item| self.detail(item)))
                 .buffered(concurrency)
@@ -164,13 +172,13 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
         merged
             .into_iter()
             .filter_map(|(mut fields, detail)| {
-                let required = self.job.extract.fields.iter().chain(self.job.detail.iter().flat_map(|d| &d.fields));
+                let required = self.job.spec.extract.fields.iter().chain(self.job.spec.detail_pages.iter().flat_map(|d| &d.fields));
                 if let Some(field) = required.filter(|f| f.required).find(|f| fields.get(&f.name).is_none_or(Value::is_null)) {
                     tracing::debug!(field = field.name, url = %source, "Skipping an item without a required field.");
                     self.metrics.error("missing_required");
                     return None;
                 }
-                let Some(key) = extract::key_of(&fields, &self.job.extract.key) else {
+                let Some(key) = extract::key_of(&fields, &self.job.spec.extract.key) else {
                     tracing::debug!(url = %source, "Skipping an item without a key.");
                     self.metrics.error("missing_key");
                     return None;
@@ -193,7 +201,7 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
     /// detail page that cannot be fetched or read leaves its fields null.
     async fn detail(&self, item: Item) -> (Map<String, Value>, Option<Url>) {
         let Item { mut fields, detail } = item;
-        let Some(rules) = &self.job.detail else {
+        let Some(rules) = &self.job.spec.detail_pages else {
             return (fields, None);
         };
         let url = detail.filter(|_| {
@@ -259,11 +267,11 @@ impl<'a> Pager<'a> {
 
     /// The request of an HTTP source for the current pagination state.
     fn render(&self) -> Option<PageRequest> {
-        let Source::Http(http) = &self.job.source else {
+        let ValidatedSource::Http(http) = &self.job.spec.source else {
             return None;
         };
         let limit = match pagination(self.job).map(|p| &p.mode) {
-            Some(PaginationMode::OffsetLimit { limit, .. }) => *limit,
+            Some(PaginationMode::OffsetLimit { limit, .. }) => limit.get(),
             _ => 0,
         };
         let value = |placeholder: homestream_crds::format::url::Placeholder| {
@@ -277,9 +285,9 @@ impl<'a> Pager<'a> {
         };
         let url = Url::parse(&http.url.render(value)).ok()?;
         Some(PageRequest {
-            method: http.method.clone(),
+            method: self.job.method.clone(),
             url,
-            headers: http.headers.clone(),
+            headers: self.job.headers.clone(),
             body: http.body.as_ref().map(|body| body.render(value)),
         })
     }
@@ -292,17 +300,13 @@ impl<'a> Pager<'a> {
         items: &PageItems,
     ) -> Option<PageRequest> {
         self.pages += 1;
-        if let Some((_, max_pages)) = &self.job.next_page {
-            if self.pages >= max_pages.get() {
+        if let Some(next_page) = &self.job.spec.next_page {
+            if self.pages >= next_page.max_pages.get() {
                 return None;
             }
             let url = items.next_page.clone()?;
-            let headers = match &self.job.source {
-                Source::Http(http) => http.headers.clone(),
-                Source::Browser(_) => Default::default(),
-            };
             return Some(PageRequest {
-                headers,
+                headers: self.job.headers.clone(),
                 ..PageRequest::get(url)
             });
         }
@@ -315,12 +319,12 @@ impl<'a> Pager<'a> {
             PaginationMode::OffsetLimit {
                 limit, total_path, ..
             } => {
-                self.offset += u64::from(*limit);
+                self.offset += u64::from(limit.get());
                 let more = match total_path {
                     Some(path) => json_at(page, path)
                         .and_then(|total| number(&total))
                         .is_some_and(|total| self.offset < total),
-                    None => count >= u64::from(*limit),
+                    None => count >= u64::from(limit.get()),
                 };
                 if !more {
                     return None;
@@ -348,10 +352,10 @@ impl<'a> Pager<'a> {
     }
 }
 
-fn pagination(job: &Job) -> Option<&Pagination> {
-    match &job.source {
-        Source::Http(http) => http.pagination.as_ref(),
-        Source::Browser(_) => None,
+fn pagination(job: &Job) -> Option<&ValidatedPagination> {
+    match &job.spec.source {
+        ValidatedSource::Http(http) => http.pagination.as_ref(),
+        ValidatedSource::Browser(_) => None,
     }
 }
 

@@ -10,8 +10,11 @@ use scraper::{ElementRef, Html};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::job::{Document, ExtractRules, FieldRule, FieldValue, Items, Link};
 use super::page::FetchedPage;
+use homestream_crds::scrapejob::validate::{
+    DetailLink, DocumentSource, FieldValue, ValidatedExtract, ValidatedField, ValidatedItems,
+    ValidatedLink,
+};
 
 /// A page's document could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -65,11 +68,11 @@ pub struct PageItems {
 #[derive(Debug, Clone, Copy)]
 pub struct PageRules<'a> {
     /// Items and fields.
-    pub extract: &'a ExtractRules,
+    pub extract: &'a ValidatedExtract,
     /// The next-page link.
-    pub next_page: Option<&'a Link>,
+    pub next_page: Option<&'a ValidatedLink>,
     /// The detail-page link of each item.
-    pub detail_link: Option<&'a Link>,
+    pub detail_link: Option<&'a DetailLink>,
 }
 
 /// The DOM of a page, parsed only if some rule reads it.
@@ -98,24 +101,28 @@ pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems,
     let mut out = PageItems::default();
     let base = page.url.as_ref();
     match &rules.extract.items {
-        Items::Css(selector) => {
+        ValidatedItems::Css(selector) => {
             let html = dom.html();
             for element in html.select(selector) {
                 let fields = dom_fields(&rules.extract.fields, element, base, &mut out.missing);
-                let detail = rules
-                    .detail_link
-                    .and_then(|link| link_in(element, link, base));
+                let detail = match rules.detail_link {
+                    Some(DetailLink::Css(link)) => link_in(element, link, base),
+                    // Validation gives CSS items only CSS links.
+                    Some(DetailLink::Json(_)) | None => None,
+                };
                 out.items.push(Item { fields, detail });
             }
         }
-        Items::Json { from, path } => {
+        ValidatedItems::Json { from, path } => {
             let document = document(from, &mut dom)?;
             for value in path.query(&document).all() {
                 let fields = json_fields(&rules.extract.fields, value, &mut out.missing);
-                out.items.push(Item {
-                    fields,
-                    detail: None,
-                });
+                let detail = match rules.detail_link {
+                    Some(DetailLink::Json(path)) => json_link(value, path, base),
+                    // Validation gives JSON items only JSONPath links.
+                    Some(DetailLink::Css(_)) | None => None,
+                };
+                out.items.push(Item { fields, detail });
             }
         }
     }
@@ -131,8 +138,8 @@ pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems,
 /// # Errors
 /// When `from` is set and that document is missing or not JSON.
 pub fn detail_fields(
-    from: Option<&Document>,
-    fields: &[FieldRule],
+    from: Option<&DocumentSource>,
+    fields: &[ValidatedField],
     page: &FetchedPage,
     missing: &mut Vec<String>,
 ) -> Result<Map<String, Value>, ExtractError> {
@@ -154,14 +161,14 @@ pub fn detail_fields(
     }
 }
 
-fn document(source: &Document, dom: &mut Dom<'_>) -> Result<Value, ExtractError> {
+fn document(source: &DocumentSource, dom: &mut Dom<'_>) -> Result<Value, ExtractError> {
     let page = dom.page;
     let parse = |what, text: &str| {
         serde_json::from_str(text).map_err(|source| ExtractError::NotJson { what, source })
     };
     match source {
-        Document::Body => parse("response body", &page.body),
-        Document::Script(selector) => {
+        DocumentSource::Body => parse("response body", &page.body),
+        DocumentSource::Script(selector) => {
             let html = dom.html();
             let script = html
                 .select(selector)
@@ -171,12 +178,12 @@ fn document(source: &Document, dom: &mut Dom<'_>) -> Result<Value, ExtractError>
                 })?;
             parse("script", &script.text().collect::<String>())
         }
-        Document::Expression(expression) => page
+        DocumentSource::Expression(expression) => page
             .expressions
             .get(expression)
             .cloned()
             .ok_or(ExtractError::NoExpression),
-        Document::Response(name) => {
+        DocumentSource::Response(name) => {
             let body = page
                 .responses
                 .get(name)
@@ -187,7 +194,7 @@ fn document(source: &Document, dom: &mut Dom<'_>) -> Result<Value, ExtractError>
 }
 
 fn dom_fields(
-    fields: &[FieldRule],
+    fields: &[ValidatedField],
     item: ElementRef<'_>,
     base: Option<&Url>,
     missing: &mut Vec<String>,
@@ -196,7 +203,7 @@ fn dom_fields(
         .iter()
         .map(|field| {
             let value = match &field.value {
-                FieldValue::Dom(css, attribute) => {
+                FieldValue::Dom { css, attribute } => {
                     let element = match css {
                         Some(css) => item.select(css).next(),
                         None => Some(item),
@@ -218,7 +225,7 @@ fn dom_fields(
 }
 
 fn json_fields(
-    fields: &[FieldRule],
+    fields: &[ValidatedField],
     item: &Value,
     missing: &mut Vec<String>,
 ) -> Map<String, Value> {
@@ -241,7 +248,7 @@ fn json_fields(
                         (None, Some(_)) => None,
                     }
                 }
-                FieldValue::Dom(..) => None,
+                FieldValue::Dom { .. } => None,
             };
             (
                 field.name.clone(),
@@ -251,7 +258,7 @@ fn json_fields(
         .collect()
 }
 
-fn note_missing(field: &FieldRule, missing: &mut Vec<String>) -> Value {
+fn note_missing(field: &ValidatedField, missing: &mut Vec<String>) -> Value {
     missing.push(field.name.clone());
     Value::Null
 }
@@ -289,7 +296,7 @@ fn collapse_whitespace<'a>(parts: impl Iterator<Item = &'a str>) -> String {
 }
 
 /// Applies the field's regex: the first capture group, or the whole match.
-fn narrow(field: &FieldRule, text: String) -> Option<String> {
+fn narrow(field: &ValidatedField, text: String) -> Option<String> {
     let Some(regex) = &field.regex else {
         return Some(text);
     };
@@ -307,15 +314,24 @@ fn scalar_text(value: &Value) -> String {
     }
 }
 
-fn link_in(scope: ElementRef<'_>, link: &Link, base: Option<&Url>) -> Option<Url> {
+fn link_in(scope: ElementRef<'_>, link: &ValidatedLink, base: Option<&Url>) -> Option<Url> {
     let element = std::iter::once(scope)
         .filter(|e| link.css.matches(e))
         .chain(scope.select(&link.css))
         .next()?;
-    let value = element.value().attr(&link.attribute)?.trim();
+    resolve(element.value().attr(&link.attribute)?, base)
+}
+
+/// The URL at `path` in a JSON item (the first match, a string), resolved against `base`.
+fn json_link(item: &Value, path: &serde_json_path::JsonPath, base: Option<&Url>) -> Option<Url> {
+    resolve(path.query(item).all().into_iter().next()?.as_str()?, base)
+}
+
+fn resolve(link: &str, base: Option<&Url>) -> Option<Url> {
+    let link = link.trim();
     match base {
-        Some(base) => base.join(value).ok(),
-        None => Url::parse(value).ok(),
+        Some(base) => base.join(link).ok(),
+        None => Url::parse(link).ok(),
     }
 }
 
@@ -334,7 +350,7 @@ mod tests {
     use super::*;
     use crate::scrape::job::Job;
 
-    fn extract(yaml: &str) -> ExtractRules {
+    fn extract(yaml: &str) -> ValidatedExtract {
         let spec = format!(
             "source: {{http: {{url: 'https://example.com/'}}}}\noutput: {{topic: {{name: t}}}}\nextract:\n{}",
             yaml.lines()
@@ -350,6 +366,7 @@ mod tests {
         };
         Job::new(&spec, &resource, "run".into(), |_| None)
             .unwrap()
+            .spec
             .extract
     }
 
@@ -457,7 +474,7 @@ fields:
         ));
     }
 
-    fn extract_body() -> ExtractRules {
+    fn extract_body() -> ValidatedExtract {
         extract("items: {json: {path: '$[*]'}}\nkey: id\nfields: [{name: id, jsonPath: '$.id'}]")
     }
 }

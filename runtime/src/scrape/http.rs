@@ -39,10 +39,10 @@ impl HttpClient {
     /// # Errors
     /// When the TLS backend cannot be initialised.
     pub fn new(job: &Job, metrics: Arc<Metrics>) -> Result<Self, reqwest::Error> {
-        let politeness = &job.politeness;
-        let guard = Guard::new(job.allow_private_addresses);
+        let politeness = &job.spec.politeness;
+        let guard = Guard::new(job.spec.allow_private_addresses);
         let client = reqwest::Client::builder()
-            .user_agent(&politeness.user_agent)
+            .user_agent(&job.user_agent)
             .timeout(politeness.timeout)
             .connect_timeout(politeness.timeout.min(MAX_CONNECT_TIMEOUT))
             .dns_resolver(GuardedResolver::shared(guard))
@@ -63,9 +63,9 @@ impl HttpClient {
             guard,
             robots: politeness
                 .respect_robots_txt
-                .then(|| Robots::new(&politeness.user_agent)),
+                .then(|| Robots::new(&job.user_agent)),
             limiter: HostRateLimiter::new(politeness.requests_per_second_per_host),
-            retry: politeness.retry,
+            retry: job.retry,
             metrics,
         })
     }

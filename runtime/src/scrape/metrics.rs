@@ -93,6 +93,11 @@ impl Metrics {
         self.browser_restarts.inc();
     }
 
+    /// Browsers restarted so far.
+    pub fn browser_restarts(&self) -> u64 {
+        self.browser_restarts.get()
+    }
+
     /// The totals so far.
     pub fn totals(&self) -> RunTotals {
         RunTotals {

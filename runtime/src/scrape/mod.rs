@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use homestream_crds::ScrapeJobSpec;
+use homestream_crds::scrapejob::validate::ValidatedSource;
 use prometheus_client::registry::Registry;
 
 use crate::config;
@@ -28,7 +29,7 @@ use crate::shutdown::Shutdown;
 use browser::{BrowserOptions, BrowserPool};
 use crawl::{Completion, Crawl};
 use http::HttpClient;
-use job::{Job, Source};
+use job::Job;
 use metrics::Metrics;
 use output::{KafkaOutput, Output, OutputError};
 
@@ -77,14 +78,14 @@ pub async fn run(config: &Path, process: Process) -> Result<()> {
     let server = process.serve(registry);
     let output = KafkaOutput::new(
         &config.kafka,
-        &job.topic,
+        job.spec.output.name.as_str(),
         &format!("homestream-scrape-{}", job.name.replace('/', "-")),
     )?;
     process.readiness.set(true);
     tracing::info!(
         job = job.name,
         run = job.run,
-        topic = job.topic,
+        topic = job.spec.output.name.as_str(),
         "Scrape run started."
     );
     let outcome = scrape(
@@ -133,13 +134,13 @@ pub async fn scrape<O: Output>(
 ) -> Result<Completion, ScrapeError> {
     let http = Arc::new(HttpClient::new(job, metrics.clone())?);
     let crawl = async {
-        match &job.source {
-            Source::Http(_) => {
+        match &job.spec.source {
+            ValidatedSource::Http(_) => {
                 Crawl::new(job, &*http, output, &metrics, shutdown)
                     .run()
                     .await
             }
-            Source::Browser(settings) => {
+            ValidatedSource::Browser(settings) => {
                 let pool = BrowserPool::new(job, settings, http.clone(), browser);
                 let outcome = Crawl::new(job, &pool, output, &metrics, shutdown)
                     .run()
@@ -149,8 +150,8 @@ pub async fn scrape<O: Output>(
             }
         }
     };
-    match tokio::time::timeout(job.run_timeout, crawl).await {
+    match tokio::time::timeout(job.spec.run_timeout, crawl).await {
         Ok(outcome) => Ok(outcome?),
-        Err(_) => Err(ScrapeError::Timeout(job.run_timeout)),
+        Err(_) => Err(ScrapeError::Timeout(job.spec.run_timeout)),
     }
 }

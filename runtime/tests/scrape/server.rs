@@ -16,6 +16,7 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
+use tokio::sync::Notify;
 
 /// Listing pages of the fixture site; with [`PER_PAGE`] homes each, 50 pages hold
 /// 500 detail pages, enough for the benchmark's 500+ pages.
@@ -28,12 +29,37 @@ pub struct Server {
     /// Its address (127.0.0.1 and an ephemeral port).
     pub addr: SocketAddr,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    gate: Arc<Gate>,
+}
+
+/// Holds the first request for one path until the test releases it, so that a test
+/// can act while a page is certainly loading.
+#[derive(Default)]
+struct Gate {
+    path: Mutex<Option<String>>,
+    arrived: Notify,
+    release: Notify,
 }
 
 impl Server {
     /// `http://127.0.0.1:PORT` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// Holds the next request for `path` (without query) until [`Server::release`].
+    pub fn hold_next(&self, path: &str) {
+        *self.gate.path.lock().unwrap() = Some(path.to_owned());
+    }
+
+    /// Waits until the held request has arrived.
+    pub async fn held(&self) {
+        self.gate.arrived.notified().await;
+    }
+
+    /// Lets the held request be answered.
+    pub fn release(&self) {
+        self.gate.release.notify_one();
     }
 
     /// How many requests `path` (without query) received.
@@ -45,6 +71,7 @@ impl Server {
 #[derive(Clone)]
 struct AppState {
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    gate: Arc<Gate>,
     flaky: Arc<AtomicUsize>,
 }
 
@@ -69,8 +96,10 @@ fn site_file(name: &str) -> String {
 /// Starts the server on an ephemeral loopback port.
 pub async fn start() -> Server {
     let hits = Arc::new(Mutex::new(HashMap::new()));
+    let gate = Arc::new(Gate::default());
     let state = AppState {
         hits: hits.clone(),
+        gate: gate.clone(),
         flaky: Arc::new(AtomicUsize::new(0)),
     };
     let app = Router::new()
@@ -79,6 +108,8 @@ pub async fn start() -> Server {
         .route("/homes/{id}", get(home))
         .route("/rendered/{page}", get(rendered))
         .route("/api/homes", get(api_homes))
+        .route("/private/api/homes", get(api_homes))
+        .route("/rendered-private/{page}", get(rendered_private))
         .route("/flaky", get(flaky))
         .route(
             "/private/{page}",
@@ -96,7 +127,7 @@ pub async fn start() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Server { addr, hits }
+    Server { addr, hits, gate }
 }
 
 async fn count(
@@ -110,6 +141,18 @@ async fn count(
         .unwrap()
         .entry(request.uri().path().to_owned())
         .or_default() += 1;
+    let held = {
+        let mut path = state.gate.path.lock().unwrap();
+        let hold = path.as_deref() == Some(request.uri().path());
+        if hold {
+            path.take();
+        }
+        hold
+    };
+    if held {
+        state.gate.arrived.notify_one();
+        state.gate.release.notified().await;
+    }
     next.run(request).await
 }
 
@@ -170,6 +213,16 @@ async fn rendered(Path(page): Path<usize>) -> Response {
     html(site_file("rendered.html").replace("{{page}}", &page.to_string()))
 }
 
+/// The rendered page, its script fetching the homes from under `/private/`, which
+/// robots.txt disallows.
+async fn rendered_private(Path(page): Path<usize>) -> Response {
+    html(
+        site_file("rendered.html")
+            .replace("{{page}}", &page.to_string())
+            .replace("/api/homes", "/private/api/homes"),
+    )
+}
+
 /// The value of `name` in the query of `uri` (axum is built without its query extractor).
 fn query(uri: &Uri, name: &str) -> Option<String> {
     uri.query()?
@@ -179,14 +232,14 @@ fn query(uri: &Uri, name: &str) -> Option<String> {
         .map(|(_, value)| value.to_owned())
 }
 
-/// The data the rendered page's script fetches.
+/// The data the rendered page's script fetches; `href` is each home's detail page.
 async fn api_homes(uri: Uri) -> Response {
     let page: usize = query(&uri, "page")
         .and_then(|page| page.parse().ok())
         .unwrap_or(1);
     let homes: Vec<Value> = (1..=PER_PAGE)
         .map(|i| (page.max(1) - 1) * PER_PAGE + i)
-        .map(|id| serde_json::json!({"id": id, "price": format_price(home_price(id)), "beds": 1 + id % 4}))
+        .map(|id| serde_json::json!({"id": id, "price": format_price(home_price(id)), "beds": 1 + id % 4, "href": format!("/homes/{id}")}))
         .collect();
     json(serde_json::json!({"homes": homes}).to_string())
 }

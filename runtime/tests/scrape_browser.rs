@@ -1,0 +1,111 @@
+//! The browser pool's recovery: a Chromium that dies while a page loads is restarted
+//! and the page retried, so the run still publishes every record; and its launch
+//! flags, among them the allowed host pinned to the address the SSRF guard checked. In its own test
+//! binary because it kills the Chromium children of the test process, which must
+//! belong to this test alone.
+
+#[allow(
+    dead_code,
+    reason = "shared with the other scrape tests and the benchmark, each using a part"
+)]
+mod scrape;
+
+use std::sync::Arc;
+
+use homestream_runtime::scrape::crawl::Completion;
+use homestream_runtime::scrape::metrics::Metrics;
+use homestream_runtime::scrape::output::Collect;
+use homestream_runtime::shutdown;
+
+use scrape::{browser_options, job, manifest, server};
+
+/// Process ids of this process's Chromium children (the browsers of the pool).
+fn chromium_children() -> Vec<u32> {
+    let parent = std::process::id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                return false;
+            };
+            // `pid (comm) state ppid ...`: comm may hold spaces, so split after its ')'.
+            let Some((comm, rest)) = stat.rsplit_once(')') else {
+                return false;
+            };
+            let ppid = rest.split_whitespace().nth(1).and_then(|p| p.parse().ok());
+            ppid == Some(parent) && comm.contains("chrom")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_chromium_killed_mid_load_is_restarted_and_every_record_published() {
+    let server = server::start().await;
+    // By name, so that the browser resolves it (through the pinned rule).
+    let addr = format!("localhost:{}", server.addr.port());
+    let job = job(&manifest("site-browser", &addr));
+    server.hold_next("/listings/2");
+    let metrics = Arc::new(Metrics::default());
+    let output = Collect::default();
+    let (_trigger, shutdown) = shutdown::channel();
+    let run = homestream_runtime::scrape::scrape(
+        &job,
+        &output,
+        metrics.clone(),
+        shutdown,
+        browser_options(),
+    );
+    let kill = async {
+        // Page 2 is on its way to Chromium: the browser dies mid-load.
+        server.held().await;
+        let browsers = chromium_children();
+        for pid in &browsers {
+            let command_line = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+            let args: Vec<String> = command_line
+                .split(|byte| *byte == 0)
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect();
+            // The allowed host is pinned to the address the guard checked.
+            assert!(
+                args.iter()
+                    .any(|arg| arg == "--host-resolver-rules=MAP localhost 127.0.0.1"),
+                "{args:?}"
+            );
+            assert!(args.iter().any(|arg| arg == "--disable-quic"), "{args:?}");
+            let status = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success(), "kill {pid}");
+        }
+        server.release();
+        browsers
+    };
+    let (completion, killed) = tokio::join!(run, kill);
+    assert_eq!(completion.unwrap(), Completion::Finished);
+    assert_eq!(killed.len(), 1, "one browser was running: {killed:?}");
+    assert_eq!(metrics.browser_restarts(), 1);
+    let records = output.records();
+    let keys: Vec<usize> = records.iter().map(|r| r.key.parse().unwrap()).collect();
+    assert_eq!(keys, (1..=30).collect::<Vec<_>>());
+    assert_eq!(
+        records[12].value["_meta"]["sourceUrl"],
+        format!("http://{addr}/listings/2")
+    );
+    assert_eq!(
+        records[12].value["price"],
+        format!(
+            "£{},{:03} pcm",
+            server::home_price(13) / 1000,
+            server::home_price(13) % 1000
+        )
+    );
+    let totals = metrics.totals();
+    assert_eq!((totals.pages_fetched, totals.records_published), (3, 30));
+    assert_eq!(server.hits("/listings/2"), 2, "page 2 was loaded again");
+    assert!(
+        chromium_children().is_empty(),
+        "the restarted browser was closed at the end"
+    );
+}
