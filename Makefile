@@ -14,7 +14,7 @@ demo: toolchain ## The demo pipeline end to end: stack, operator, local node, de
 demo-down: ## Stop the demo (delete its namespace; stop its site, operator and local node).
 	tests/env/demo down
 
-test: toolchain lint stack-up ## The whole test suite on the local stack (installs and starts what is missing).
+test: toolchain lint stack-up demo-down ## The whole test suite on the local stack (installs and starts what is missing; stops the demo, whose node would run the tests' pods).
 	$(CARGO) test --workspace --no-fail-fast
 
 lint: toolchain ## rustfmt and clippy, warnings are errors.
