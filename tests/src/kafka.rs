@@ -96,6 +96,7 @@ pub async fn collect_n(
     Ok(records)
 }
 
-fn text(bytes: Option<&[u8]>) -> Option<String> {
+/// A record's key or payload as text (lossy UTF-8).
+pub fn text(bytes: Option<&[u8]>) -> Option<String> {
     bytes.map(|b| String::from_utf8_lossy(b).into_owned())
 }

@@ -70,11 +70,7 @@ impl World {
             || async {
                 let rows = self.rows().await;
                 let readiness = observe::readiness(&self.client, &self.namespace).await?;
-                let not_ready: Vec<String> = readiness
-                    .iter()
-                    .filter(|r| !r.ready())
-                    .map(|r| format!("{} {}: {}", r.kind, r.name, r.reason))
-                    .collect();
+                let not_ready = observe::not_ready(&readiness);
                 Ok(if rows.len() == n && not_ready.is_empty() {
                     Ok(rows)
                 } else {

@@ -149,11 +149,7 @@ async fn run(namespace: &str, site: &str, timeout: Duration) -> Result<()> {
                 ));
         }
         let readiness = observe::readiness(&client, namespace).await?;
-        let not_ready: Vec<String> = readiness
-            .iter()
-            .filter(|r| !r.ready())
-            .map(|r| format!("{} {} ({})", r.kind, r.name, r.reason))
-            .collect();
+        let not_ready = observe::not_ready(&readiness);
         if !late_applied && readiness.len() == early.len() - 1 && not_ready.is_empty() {
             pipeline::apply(&client, namespace, &late).await?;
             println!(

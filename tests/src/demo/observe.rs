@@ -37,6 +37,15 @@ impl Readiness {
     }
 }
 
+/// The resources of `readiness` that are not Ready, as `Kind name (reason: message)`.
+pub fn not_ready(readiness: &[Readiness]) -> Vec<String> {
+    readiness
+        .iter()
+        .filter(|r| !r.ready())
+        .map(|r| format!("{} {} ({})", r.kind, r.name, r.reason))
+        .collect()
+}
+
 /// The Ready condition of every homestream resource in `namespace`.
 ///
 /// # Errors
@@ -217,9 +226,7 @@ pub async fn committed_records(
         match tokio::time::timeout(Duration::from_millis(500), consumer.recv()).await {
             Ok(message) => {
                 let message = message?;
-                let text =
-                    |bytes: Option<&[u8]>| bytes.map(|b| String::from_utf8_lossy(b).into_owned());
-                records.push((text(message.key()), text(message.payload())));
+                records.push((kafka::text(message.key()), kafka::text(message.payload())));
             }
             // Idle: done when every partition is read up to its end, or up to the
             // commit marker that ends it (a control record the consumer never returns).
