@@ -2,9 +2,9 @@
 //!
 //! Generates realistic listing records from the shape of the realtor.com sample
 //! (`../shared/fixtures/real/realtor/realtor-data_sample.csv`, multiplied), produces
-//! them to a topic, then runs four measured child processes one after the other:
+//! them to a topic, then runs five measured child processes one after the other:
 //! a bare rdkafka consume-and-produce loop, the transform (exactly-once, the cleaning
-//! program), a bare prepared-insert loop, and the sink (reading the transform's
+//! program) on every CPU and again on one CPU, a bare prepared-insert loop, and the sink (reading the transform's
 //! output into the same table). Each is measured from outside through `/proc`:
 //! CPU time, so records per second per core; peak resident memory; and latency
 //! (runtime: its `processing_seconds` histogram; bare loops: exact, per record from
@@ -156,12 +156,13 @@ fn program_cost(records: usize, source: Option<String>) -> Result<()> {
 async fn orchestrate(records: usize) -> Result<()> {
     let env = StackEnv::load()?;
     let rows = realtor_rows()?;
-    let (input, output, bare_output) = (
+    let (input, output, one_cpu_output, bare_output) = (
         random_name("bench-in"),
         random_name("bench-out"),
+        random_name("bench-out-one-cpu"),
         random_name("bench-bare"),
     );
-    for topic in [&input, &output, &bare_output] {
+    for topic in [&input, &output, &one_cpu_output, &bare_output] {
         kafka::create_topic(&env, topic, PARTITIONS).await?;
     }
     eprintln!(
@@ -184,17 +185,31 @@ async fn orchestrate(records: usize) -> Result<()> {
     ]))?;
 
     eprintln!("Transform (exactly once, clean_listing.vrl)...");
-    let spec = json!({
-        "input": {"topic": input, "consumerGroup": random_name("bench-transform")},
-        "output": {"topic": {"name": output}},
-        "program": PROGRAM,
-    });
+    let transform_spec = |output: &str| {
+        json!({
+            "input": {"topic": input, "consumerGroup": random_name("bench-transform")},
+            "output": {"topic": {"name": output}},
+            "program": PROGRAM,
+        })
+    };
     let transform = measure_component(
         &exe,
         "run-transform",
         &env,
         "StreamTransform",
-        &spec,
+        &transform_spec(&output),
+        records,
+    )
+    .await?;
+    // The same on one CPU: its program pool has one thread, so the two rows show what
+    // the pool's threads cost per record and gain in wall time.
+    eprintln!("Transform on one CPU (taskset -c 0)...");
+    let transform_one_cpu = measure_component(
+        &exe,
+        "run-transform-one-cpu",
+        &env,
+        "StreamTransform",
+        &transform_spec(&one_cpu_output),
         records,
     )
     .await?;
@@ -253,6 +268,11 @@ async fn orchestrate(records: usize) -> Result<()> {
         &transform,
         Some(&bare_kafka),
     );
+    line(
+        "transform on one CPU",
+        &transform_one_cpu,
+        Some(&bare_kafka),
+    );
     line("bare prepared insert (64 inflight)", &bare_insert, None);
     line("sink (atLeastOnce+idempotent)", &sink, Some(&bare_insert));
     Ok(())
@@ -291,8 +311,22 @@ async fn measure_component(
     std::fs::write(&path, serde_json::to_string(&config)?)?;
     let listen = TcpListener::bind("127.0.0.1:0")?.local_addr()?.to_string();
     let started = Instant::now();
-    let mut child = Command::new(exe)
-        .args([mode, path.to_str().unwrap_or_default(), &listen])
+    // `run-transform-one-cpu` is `run-transform` under `taskset -c 0`, which execs it
+    // (same pid, so `/proc` measures the component).
+    let mut command = match mode.strip_suffix("-one-cpu") {
+        Some(mode) => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", "0"]).arg(exe).arg(mode);
+            command
+        }
+        None => {
+            let mut command = Command::new(exe);
+            command.arg(mode);
+            command
+        }
+    };
+    let mut child = command
+        .args([path.to_str().unwrap_or_default(), &listen])
         .env("RUST_LOG", "warn")
         .env("HOMESTREAM_INSTANCE", "bench")
         .spawn()?;
