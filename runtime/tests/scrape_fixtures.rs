@@ -9,10 +9,18 @@
 )]
 mod scrape;
 
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use homestream_crds::scrapejob::validate::ValidatedSource;
+use homestream_runtime::scrape::browser::BrowserPool;
 use homestream_runtime::scrape::crawl::Completion;
+use homestream_runtime::scrape::guard::Refused;
+use homestream_runtime::scrape::http::HttpClient;
+use homestream_runtime::scrape::metrics::Metrics;
 use homestream_runtime::scrape::output::Record;
+use homestream_runtime::scrape::page::{FetchError, FetchedPage, Fetcher, PageRequest};
 use serde_json::{Value, json};
 
 use scrape::{job, manifest, server};
@@ -426,4 +434,65 @@ async fn loopback_is_refused_unless_allowed_even_behind_a_name() {
     }
     // Not even robots.txt was requested: the guard stops before connecting.
     assert_eq!(server.hits("/robots.txt") + server.hits("/listings/1"), 0);
+}
+
+/// Loads the start page of the `site-wildcard-browser` job in Chromium, its host
+/// mapped to the loopback server by the egress proxy's resolver alone.
+async fn load_wildcard_host(
+    server: &server::Server,
+    allow_private: bool,
+) -> Result<FetchedPage, FetchError> {
+    let host = "listings.homestream.test";
+    let mut manifest = manifest(
+        "site-wildcard-browser",
+        &format!("{host}:{}", server.addr.port()),
+    );
+    if !allow_private {
+        manifest.spec.network = None;
+    }
+    let job = job(&manifest);
+    let ValidatedSource::Browser(settings) = &job.spec.source else {
+        panic!("a browser job");
+    };
+    let http = Arc::new(HttpClient::new(&job, Arc::new(Metrics::default())).unwrap());
+    let mut options = scrape::browser_options();
+    options
+        .hosts
+        .insert(host.into(), Ipv4Addr::LOCALHOST.into());
+    let pool = BrowserPool::new(&job, settings, http, options);
+    let url = url::Url::parse(&settings.start_urls[0]).unwrap();
+    let page = pool.fetch(&PageRequest::get(url)).await;
+    pool.close().await;
+    page
+}
+
+#[tokio::test]
+async fn the_browser_connects_only_through_the_guard_even_for_wildcard_hosts() {
+    let server = server::start().await;
+    // Chromium cannot resolve the name itself: the page loads only through the proxy.
+    let page = load_wildcard_host(&server, true).await.unwrap();
+    assert!(page.body.contains(r#"data-id="10""#), "{}", page.body);
+    assert_eq!(server.hits("/listings/1"), 1);
+    // The name resolves to loopback, which the job does not allow: no connection.
+    let error = load_wildcard_host(&server, false).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            FetchError::Refused {
+                source: Refused::Address {
+                    range: "loopback",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("listings.homestream.test resolves to 127.0.0.1, a loopback address"),
+        "{error}"
+    );
+    assert_eq!(server.hits("/listings/1"), 1, "nothing reached the server");
 }
