@@ -496,3 +496,27 @@ async fn the_browser_connects_only_through_the_guard_even_for_wildcard_hosts() {
     );
     assert_eq!(server.hits("/listings/1"), 1, "nothing reached the server");
 }
+
+#[tokio::test]
+async fn the_requests_a_page_makes_in_the_browser_wait_for_their_hosts_rate() {
+    let server = server::start().await;
+    let job = job(&manifest("site-paced-browser", &server.addr.to_string()));
+    let (records, totals, _) = scrape::scrape(&job).await;
+    assert_eq!(records.len(), 50, "{totals:?}");
+    // The page's script asks for five API pages at once; at four requests per second
+    // each arrives in its own slot, a quarter of a second after the one before it at
+    // the earliest. (The hop from the slot through Chromium to the server varies, so a
+    // late request may be followed closely by one on time: slots, not gaps, are what
+    // the rate promises.)
+    let mut arrivals = server.arrivals("/rendered-all/5");
+    arrivals.extend(server.arrivals("/api/homes"));
+    assert_eq!(arrivals.len(), 6);
+    arrivals.sort();
+    let since_page: Vec<Duration> = arrivals.iter().map(|at| *at - arrivals[0]).collect();
+    for (slot, elapsed) in since_page.iter().enumerate() {
+        // Less the page's own hop from its slot to the server.
+        let earliest =
+            Duration::from_millis(250 * slot as u64).saturating_sub(Duration::from_millis(50));
+        assert!(*elapsed >= earliest, "{since_page:?}");
+    }
+}

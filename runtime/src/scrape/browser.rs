@@ -631,8 +631,10 @@ impl Fetcher for BrowserPool {
         let url = &request.url;
         self.http.admit(url).await?;
         let attempt = || async {
-            self.http.pace(url).await;
             let tab = self.acquire(url).await?;
+            // After the tab is ready: a browser launch takes longer than a slot, and a
+            // slot taken before it would let the page's own requests follow at once.
+            self.http.pace(url).await;
             match self.load(&tab, url).await {
                 Ok(page) => {
                     self.idle
