@@ -1,5 +1,5 @@
-//! The browser pool's recovery: a Chromium that dies while a page loads is restarted
-//! and the page retried, so the run still publishes every record; and its launch
+//! The browser pool's recovery: a Chromium that dies while a page loads is noticed at
+//! once, restarted and the page retried, so the run still publishes every record; and its launch
 //! flags, among them the egress proxy every connection goes through. In its own test
 //! binary because it kills the Chromium children of the test process, which must
 //! belong to this test alone.
@@ -11,6 +11,7 @@
 mod scrape;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use homestream_runtime::scrape::crawl::Completion;
 use homestream_runtime::scrape::metrics::Metrics;
@@ -87,7 +88,15 @@ async fn a_chromium_killed_mid_load_is_restarted_and_every_record_published() {
         server.release();
         browsers
     };
+    let started = Instant::now();
     let (completion, killed) = tokio::join!(run, kill);
+    // The page load timeout and the CDP call timeout are both 10s: the dead connection
+    // was noticed when it broke, not when a call gave up waiting.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(completion.unwrap(), Completion::Finished);
     assert_eq!(killed.len(), 1, "one browser was running: {killed:?}");
     assert_eq!(metrics.browser_restarts(), 1);

@@ -11,8 +11,9 @@
 //! connects to the checked address, so DNS cannot be re-bound between the check and the
 //! connect (and WebSockets, which interception does not see, are held to the same
 //! policy). Every CDP call has a timeout; a browser
-//! whose call times out or whose connection drops is killed and relaunched, and the
-//! page is retried with the job's backoff.
+//! whose call times out or whose DevTools connection drops (noticed at once, when the
+//! connection fails, rather than when a call times out) is killed and relaunched, and
+//! the page is retried with the job's backoff.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -30,6 +31,7 @@ use chromiumoxide::cdp::browser_protocol::network::{
     GetResponseBodyParams,
 };
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
+use chromiumoxide::error::CdpError;
 use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
@@ -37,6 +39,7 @@ use homestream_crds::scrapejob::source::ResourceType;
 use homestream_crds::scrapejob::validate::{DocumentSource, ValidatedBrowser, ValidatedItems};
 use scraper::selector::ToCss;
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 use url::Url;
@@ -116,6 +119,8 @@ impl From<Failure> for LoadFailure {
 struct Process {
     browser: Browser,
     handler: JoinHandle<()>,
+    /// Becomes true when the DevTools connection is gone (the browser died).
+    closed: watch::Receiver<bool>,
     profile: PathBuf,
 }
 
@@ -150,6 +155,16 @@ struct Tab {
     events: JoinHandle<()>,
     instance: usize,
     generation: u64,
+    /// Its browser's [`Process::closed`].
+    closed: watch::Receiver<bool>,
+}
+
+impl Tab {
+    /// Waits until the browser's DevTools connection is gone.
+    async fn closed(&self) {
+        // An error means the handler task is gone too: closed as well.
+        let _ = self.closed.clone().wait_for(|closed| *closed).await;
+    }
 }
 
 impl Drop for Tab {
@@ -307,10 +322,22 @@ impl BrowserPool {
         let (browser, mut handler) = Browser::launch(config)
             .await
             .map_err(|error| launch_error(error.to_string()))?;
-        let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
+        let (closing, closed) = watch::channel(false);
+        let handler = tokio::spawn(async move {
+            // The handler reports a broken websocket once and then stays pending, so
+            // that error rather than the end of the stream marks the browser as gone.
+            while let Some(event) = handler.next().await {
+                if let Err(CdpError::Ws(error)) = event {
+                    tracing::warn!(%error, "The browser's DevTools connection closed.");
+                    break;
+                }
+            }
+            let _ = closing.send(true);
+        });
         Ok(Process {
             browser,
             handler,
+            closed,
             profile,
         })
     }
@@ -347,7 +374,10 @@ impl BrowserPool {
             );
         }
         let generation = instance.generation.load(Ordering::Acquire);
-        let Some(browser) = process.as_ref().map(|process| &process.browser) else {
+        let Some((browser, closed)) = process
+            .as_ref()
+            .map(|process| (&process.browser, process.closed.clone()))
+        else {
             return Err(retry(url, "no browser".into()));
         };
         let page = match cdp(browser.new_page("about:blank")).await {
@@ -378,6 +408,7 @@ impl BrowserPool {
             events,
             instance: index,
             generation,
+            closed,
         })
     }
 
@@ -635,7 +666,13 @@ impl Fetcher for BrowserPool {
             // After the tab is ready: a browser launch takes longer than a slot, and a
             // slot taken before it would let the page's own requests follow at once.
             self.http.pace(url).await;
-            match self.load(&tab, url).await {
+            let loaded = tokio::select! {
+                // First: the handler says so before the calls it leaves fail.
+                biased;
+                () = tab.closed() => Err(restart(url, "the browser's DevTools connection closed".into())),
+                loaded = self.load(&tab, url) => loaded,
+            };
+            match loaded {
                 Ok(page) => {
                     self.idle
                         .lock()
