@@ -2,18 +2,17 @@
 //! driven over the DevTools Protocol (chromiumoxide).
 //!
 //! Every request a page makes passes through `Fetch` interception: requests to hosts
-//! the job does not allow, of blocked resource types, to addresses the SSRF guard
-//! refuses, or that robots.txt disallows are failed before Chromium connects, which
-//! also keeps a page that references dozens of CDNs fast offline; the others wait for
-//! their host's slot of the per-host rate, like the pages themselves. Chromium resolves
-//! no names and opens no connection itself: it must go through the [`egress`](super::egress)
-//! proxy, which checks each connection's host and addresses with the SSRF guard and
-//! connects to the checked address, so DNS cannot be re-bound between the check and the
-//! connect (and WebSockets, which interception does not see, are held to the same
-//! policy). Every CDP call has a timeout; a browser
-//! whose call times out or whose DevTools connection drops (noticed at once, when the
-//! connection fails, rather than when a call times out) is killed and relaunched, and
-//! the page is retried with the job's backoff.
+//! the job does not allow, of blocked resource types, or that robots.txt disallows are
+//! failed before Chromium connects, which also keeps a page that references dozens of
+//! CDNs fast offline; the others wait for their host's slot of the per-host rate, like
+//! the pages themselves. Chromium resolves no names and opens no connection itself: it
+//! goes through the [`egress`](super::egress) proxy, which checks each connection's host
+//! and addresses with the SSRF guard and connects to the checked address, so DNS cannot
+//! be re-bound between the check and the connect (and WebSockets, which interception
+//! does not see, are held to the same policy). Every CDP call has a timeout; a browser
+//! whose call times out or whose DevTools connection breaks (noticed when it breaks,
+//! not when a call times out) is killed and relaunched, and the page is retried with
+//! the job's backoff.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
