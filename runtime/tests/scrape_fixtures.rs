@@ -338,6 +338,27 @@ async fn json_items_follow_their_detail_page_by_json_path() {
 }
 
 #[tokio::test]
+async fn json_items_follow_their_next_page_by_json_path() {
+    let server = server::start().await;
+    let job = job(&manifest(
+        "site-next-data-browser",
+        &server.addr.to_string(),
+    ));
+    let (records, totals, completion) = scrape::scrape(&job).await;
+    assert_eq!(completion, Completion::Finished);
+    // Three pages (maxPages) of ten homes, each page's URL read from the one before.
+    let expected: Vec<String> = (1..=30).map(|id| id.to_string()).collect();
+    assert_eq!(keys(&records), expected);
+    assert_eq!((totals.pages_fetched, totals.errors), (3, 0));
+    assert_eq!(records[29].value["id"], 30);
+    assert_eq!(
+        records[29].value["_meta"]["sourceUrl"],
+        server.url("/next-data/3")
+    );
+    assert_eq!(server.hits("/next-data/4"), 0);
+}
+
+#[tokio::test]
 async fn javascript_rendered_homes_need_the_browser() {
     let server = server::start().await;
     let addr = server.addr.to_string();

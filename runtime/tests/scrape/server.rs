@@ -123,6 +123,7 @@ pub async fn start() -> Server {
         .route("/rendered/{page}", get(rendered))
         .route("/rendered-all/{pages}", get(rendered_all))
         .route("/api/homes", get(api_homes))
+        .route("/next-data/{page}", get(next_data))
         .route("/private/api/homes", get(api_homes))
         .route("/rendered-private/{page}", get(rendered_private))
         .route("/flaky", get(flaky))
@@ -260,11 +261,22 @@ async fn api_homes(uri: Uri) -> Response {
     let page: usize = query(&uri, "page")
         .and_then(|page| page.parse().ok())
         .unwrap_or(1);
-    let homes: Vec<Value> = (1..=PER_PAGE)
+    json(serde_json::json!({"homes": homes(page)}).to_string())
+}
+
+/// The homes of results page `page` as JSON.
+fn homes(page: usize) -> Vec<Value> {
+    (1..=PER_PAGE)
         .map(|i| (page.max(1) - 1) * PER_PAGE + i)
         .map(|id| serde_json::json!({"id": id, "price": format_price(home_price(id)), "beds": 1 + id % 4, "href": format!("/homes/{id}")}))
-        .collect();
-    json(serde_json::json!({"homes": homes}).to_string())
+        .collect()
+}
+
+/// A results page whose homes and next page's URL are only in its page data.
+async fn next_data(Path(page): Path<usize>) -> Response {
+    let next = (page < LISTING_PAGES).then(|| format!("/next-data/{}", page + 1));
+    let data = serde_json::json!({"props": {"homes": homes(page), "pagination": {"next": next}}});
+    html(site_file("next-data.html").replace("{{data}}", &data.to_string()))
 }
 
 /// Fails twice with 503 (asking to retry after 1s the first time), then answers.
