@@ -535,9 +535,10 @@ async fn the_requests_a_page_makes_in_the_browser_wait_for_their_hosts_rate() {
     arrivals.sort();
     let since_page: Vec<Duration> = arrivals.iter().map(|at| *at - arrivals[0]).collect();
     for (slot, elapsed) in since_page.iter().enumerate() {
-        // Less the page's own hop from its slot to the server.
+        // Less the page's own hop from its slot to the server, which a busy machine
+        // can stretch; unpaced, all six arrive within about 100ms.
         let earliest =
-            Duration::from_millis(250 * slot as u64).saturating_sub(Duration::from_millis(50));
+            Duration::from_millis(250 * slot as u64).saturating_sub(Duration::from_millis(150));
         assert!(*elapsed >= earliest, "{since_page:?}");
     }
 }
