@@ -9,7 +9,7 @@ use homestream_crds::cassandrasink::{ColumnSource, ValidatedReplication};
 use homestream_crds::cql::{CqlType, NativeType};
 use homestream_crds::format::cron::Schedule;
 use homestream_crds::scrapejob::validate::{
-    DocumentSource, FieldValue, PaginationMode, ValidatedItems, ValidatedSource,
+    DocumentSource, FieldValue, PageLink, PaginationMode, ValidatedItems, ValidatedSource,
 };
 use homestream_crds::scrapejob::{ConcurrencyPolicy, Trigger};
 use homestream_crds::streamtransform::Delivery;
@@ -43,7 +43,7 @@ fn zoopla_browser_scrapejob_reads_cards_from_the_dom() {
     let regex = id.regex.as_ref().unwrap();
     assert_eq!(&regex.captures("listing_73093762").unwrap()[1], "73093762");
     let next = valid.next_page.as_ref().unwrap();
-    assert_eq!(next.link.attribute, "href");
+    assert!(matches!(&next.link, PageLink::Css(link) if link.attribute == "href"));
     assert_eq!(next.max_pages, NonZeroU32::new(10).unwrap());
     assert_eq!(valid.politeness.backoff_max, Duration::from_secs(60));
     assert_eq!(valid.run_timeout, Duration::from_secs(1800));

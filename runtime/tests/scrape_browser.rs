@@ -1,6 +1,6 @@
-//! The browser pool's recovery: a Chromium that dies while a page loads is restarted
-//! and the page retried, so the run still publishes every record; and its launch
-//! flags, among them the allowed host pinned to the address the SSRF guard checked. In its own test
+//! The browser pool's recovery: a Chromium that dies while a page loads is noticed at
+//! once, restarted and the page retried, so the run still publishes every record; and its launch
+//! flags, among them the egress proxy every connection goes through. In its own test
 //! binary because it kills the Chromium children of the test process, which must
 //! belong to this test alone.
 
@@ -11,6 +11,7 @@
 mod scrape;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use homestream_runtime::scrape::crawl::Completion;
 use homestream_runtime::scrape::metrics::Metrics;
@@ -42,7 +43,7 @@ fn chromium_children() -> Vec<u32> {
 #[tokio::test]
 async fn a_chromium_killed_mid_load_is_restarted_and_every_record_published() {
     let server = server::start().await;
-    // By name, so that the browser resolves it (through the pinned rule).
+    // By name, which the egress proxy resolves and checks.
     let addr = format!("localhost:{}", server.addr.port());
     let job = job(&manifest("site-browser", &addr));
     server.hold_next("/listings/2");
@@ -66,10 +67,15 @@ async fn a_chromium_killed_mid_load_is_restarted_and_every_record_published() {
                 .split(|byte| *byte == 0)
                 .map(|arg| String::from_utf8_lossy(arg).into_owned())
                 .collect();
-            // The allowed host is pinned to the address the guard checked.
+            // Every connection goes through the egress proxy, loopback included.
             assert!(
                 args.iter()
-                    .any(|arg| arg == "--host-resolver-rules=MAP localhost 127.0.0.1"),
+                    .any(|arg| arg.starts_with("--proxy-server=socks5://127.0.0.1:")),
+                "{args:?}"
+            );
+            assert!(
+                args.iter()
+                    .any(|arg| arg == "--proxy-bypass-list=<-loopback>"),
                 "{args:?}"
             );
             assert!(args.iter().any(|arg| arg == "--disable-quic"), "{args:?}");
@@ -82,7 +88,15 @@ async fn a_chromium_killed_mid_load_is_restarted_and_every_record_published() {
         server.release();
         browsers
     };
+    let started = Instant::now();
     let (completion, killed) = tokio::join!(run, kill);
+    // The page load timeout and the CDP call timeout are both 10s: the dead connection
+    // was noticed when it broke, not when a call gave up waiting.
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(completion.unwrap(), Completion::Finished);
     assert_eq!(killed.len(), 1, "one browser was running: {killed:?}");
     assert_eq!(metrics.browser_restarts(), 1);

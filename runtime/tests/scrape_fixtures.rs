@@ -9,10 +9,18 @@
 )]
 mod scrape;
 
+use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use homestream_crds::scrapejob::validate::ValidatedSource;
+use homestream_runtime::scrape::browser::BrowserPool;
 use homestream_runtime::scrape::crawl::Completion;
+use homestream_runtime::scrape::guard::Refused;
+use homestream_runtime::scrape::http::HttpClient;
+use homestream_runtime::scrape::metrics::Metrics;
 use homestream_runtime::scrape::output::Record;
+use homestream_runtime::scrape::page::{FetchError, FetchedPage, Fetcher, PageRequest};
 use serde_json::{Value, json};
 
 use scrape::{job, manifest, server};
@@ -330,6 +338,27 @@ async fn json_items_follow_their_detail_page_by_json_path() {
 }
 
 #[tokio::test]
+async fn json_items_follow_their_next_page_by_json_path() {
+    let server = server::start().await;
+    let job = job(&manifest(
+        "site-next-data-browser",
+        &server.addr.to_string(),
+    ));
+    let (records, totals, completion) = scrape::scrape(&job).await;
+    assert_eq!(completion, Completion::Finished);
+    // Three pages (maxPages) of ten homes, each page's URL read from the one before.
+    let expected: Vec<String> = (1..=30).map(|id| id.to_string()).collect();
+    assert_eq!(keys(&records), expected);
+    assert_eq!((totals.pages_fetched, totals.errors), (3, 0));
+    assert_eq!(records[29].value["id"], 30);
+    assert_eq!(
+        records[29].value["_meta"]["sourceUrl"],
+        server.url("/next-data/3")
+    );
+    assert_eq!(server.hits("/next-data/4"), 0);
+}
+
+#[tokio::test]
 async fn javascript_rendered_homes_need_the_browser() {
     let server = server::start().await;
     let addr = server.addr.to_string();
@@ -426,4 +455,90 @@ async fn loopback_is_refused_unless_allowed_even_behind_a_name() {
     }
     // Not even robots.txt was requested: the guard stops before connecting.
     assert_eq!(server.hits("/robots.txt") + server.hits("/listings/1"), 0);
+}
+
+/// Loads the start page of the `site-wildcard-browser` job in Chromium, its host
+/// mapped to the loopback server by the egress proxy's resolver alone.
+async fn load_wildcard_host(
+    server: &server::Server,
+    allow_private: bool,
+) -> Result<FetchedPage, FetchError> {
+    let host = "listings.homestream.test";
+    let mut manifest = manifest(
+        "site-wildcard-browser",
+        &format!("{host}:{}", server.addr.port()),
+    );
+    if !allow_private {
+        manifest.spec.network = None;
+    }
+    let job = job(&manifest);
+    let ValidatedSource::Browser(settings) = &job.spec.source else {
+        panic!("a browser job");
+    };
+    let http = Arc::new(HttpClient::new(&job, Arc::new(Metrics::default())).unwrap());
+    let mut options = scrape::browser_options();
+    options
+        .hosts
+        .insert(host.into(), Ipv4Addr::LOCALHOST.into());
+    let pool = BrowserPool::new(&job, settings, http, options);
+    let url = url::Url::parse(&settings.start_urls[0]).unwrap();
+    let page = pool.fetch(&PageRequest::get(url)).await;
+    pool.close().await;
+    page
+}
+
+#[tokio::test]
+async fn the_browser_connects_only_through_the_guard_even_for_wildcard_hosts() {
+    let server = server::start().await;
+    // Chromium cannot resolve the name itself: the page loads only through the proxy.
+    let page = load_wildcard_host(&server, true).await.unwrap();
+    assert!(page.body.contains(r#"data-id="10""#), "{}", page.body);
+    assert_eq!(server.hits("/listings/1"), 1);
+    // The name resolves to loopback, which the job does not allow: no connection.
+    let error = load_wildcard_host(&server, false).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            FetchError::Refused {
+                source: Refused::Address {
+                    range: "loopback",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("listings.homestream.test resolves to 127.0.0.1, a loopback address"),
+        "{error}"
+    );
+    assert_eq!(server.hits("/listings/1"), 1, "nothing reached the server");
+}
+
+#[tokio::test]
+async fn the_requests_a_page_makes_in_the_browser_wait_for_their_hosts_rate() {
+    let server = server::start().await;
+    let job = job(&manifest("site-paced-browser", &server.addr.to_string()));
+    let (records, totals, _) = scrape::scrape(&job).await;
+    assert_eq!(records.len(), 50, "{totals:?}");
+    // The page's script asks for five API pages at once; at four requests per second
+    // each arrives in its own slot, a quarter of a second after the one before it at
+    // the earliest. (The hop from the slot through Chromium to the server varies, so a
+    // late request may be followed closely by one on time: slots, not gaps, are what
+    // the rate promises.)
+    let mut arrivals = server.arrivals("/rendered-all/5");
+    arrivals.extend(server.arrivals("/api/homes"));
+    assert_eq!(arrivals.len(), 6);
+    arrivals.sort();
+    let since_page: Vec<Duration> = arrivals.iter().map(|at| *at - arrivals[0]).collect();
+    for (slot, elapsed) in since_page.iter().enumerate() {
+        // Less the page's own hop from its slot to the server, which a busy machine
+        // can stretch; unpaced, all six arrive within about 100ms.
+        let earliest =
+            Duration::from_millis(250 * slot as u64).saturating_sub(Duration::from_millis(150));
+        assert!(*elapsed >= earliest, "{since_page:?}");
+    }
 }

@@ -35,8 +35,10 @@ pub struct Link {
     /// CSS selector of the link element; the first match is used.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub css: Option<CssSelector>,
-    /// JSONPath (RFC 9535) of the URL in a JSON item, e.g. `$.href` (detail pages of
-    /// `extract.items.json` only); the first match is used, resolved against the page URL.
+    /// JSONPath (RFC 9535) of the URL, for `extract.items.json` only: in each item for
+    /// a detail page (e.g. `$.href`), in the document the items are read from for the
+    /// next page (e.g. `$.pagination.next`). The first match is used, a string resolved
+    /// against the page URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub json_path: Option<JsonPath>,
     /// Attribute of the `css` element that holds the URL. Unset: `href`.
@@ -48,10 +50,10 @@ pub struct Link {
 /// Following next-page links.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.link.css)")
-    .message("nextPage.link takes css: the next page is read from the DOM"))]
 pub struct NextPage {
-    /// The link to the next page, e.g. `link[rel="next"]`, read on the page itself.
+    /// The link to the next page, read on the page itself: `css` in the DOM (e.g.
+    /// `link[rel="next"]`), or for `extract.items.json` also `jsonPath` in the items'
+    /// document (e.g. `$.pagination.nextUrl`).
     pub link: Link,
     /// Stop after this many pages per start URL, 1 to 1000.
     #[schemars(range(min = 1, max = 1000))]

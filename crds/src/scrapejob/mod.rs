@@ -57,6 +57,8 @@ pub use validate::{Trigger, ValidatedScrapeJob};
         .message("follow.detailPages.from.response must name one of source.browser.captureResponses"),
     validation = Rule::new("!has(self.follow) || !has(self.follow.detailPages) || has(self.follow.detailPages.link.jsonPath) == has(self.extract.items.json)")
         .message("follow.detailPages.link takes css for extract.items.css and jsonPath for extract.items.json"),
+    validation = Rule::new("!has(self.follow) || !has(self.follow.nextPage) || !has(self.follow.nextPage.link.jsonPath) || has(self.extract.items.json)")
+        .message("follow.nextPage.link.jsonPath reads the items' JSON document: it needs extract.items.json"),
     validation = Rule::new("!has(self.follow) || !has(self.follow.nextPage) || !has(self.source.http) || !has(self.source.http.pagination)")
         .message("use either source.http.pagination or follow.nextPage, not both")
 )]

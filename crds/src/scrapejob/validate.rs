@@ -12,6 +12,7 @@ use super::{ConcurrencyPolicy, ScrapeJobSpec};
 use crate::deletion::DeletionPolicy;
 use crate::format::cron::{CronSchedule, Schedule, TimeZone};
 use crate::format::duration::Duration;
+use crate::format::jsonpath::JsonPath;
 use crate::format::url::{Placeholder, Template};
 use crate::topic::{self, TopicSpec};
 use crate::validation::{InvalidSpec, Problems};
@@ -216,18 +217,19 @@ pub struct ValidatedLink {
 /// Next-page links.
 #[derive(Debug, Clone)]
 pub struct ValidatedNextPage {
-    /// The link on each page.
-    pub link: ValidatedLink,
+    /// The link on each page: in its DOM, or in the document its JSON items come from.
+    pub link: PageLink,
     /// Pages per start URL.
     pub max_pages: NonZeroU32,
 }
 
-/// Where an item's detail page link is.
+/// Where a link to another page is: in the DOM (of the page or of a CSS item), or in
+/// JSON (the items' document or a JSON item).
 #[derive(Debug, Clone)]
-pub enum DetailLink {
-    /// An element of a CSS item.
+pub enum PageLink {
+    /// An element.
     Css(ValidatedLink),
-    /// A value of a JSON item, resolved against the page URL.
+    /// A value, resolved against the page URL.
     Json(serde_json_path::JsonPath),
 }
 
@@ -235,7 +237,7 @@ pub enum DetailLink {
 #[derive(Debug, Clone)]
 pub struct ValidatedDetailPages {
     /// The link from the item.
-    pub link: DetailLink,
+    pub link: PageLink,
     /// The JSON document `jsonPath` fields read, if any.
     pub from: Option<DocumentSource>,
     /// Fields read there.
@@ -667,12 +669,10 @@ fn detail_link(
     json_items: bool,
     path: &str,
     problems: &mut Problems,
-) -> Option<DetailLink> {
+) -> Option<PageLink> {
     match (&link.json_path, json_items) {
-        (Some(json_path), true) if link.css.is_none() && link.attribute.is_none() => problems
-            .check(format!("{path}.jsonPath"), json_path.parse())
-            .map(DetailLink::Json),
-        (None, false) => css_link(link, path, problems).map(DetailLink::Css),
+        (Some(json_path), true) => json_link(link, json_path, path, problems),
+        (None, false) => css_link(link, path, problems).map(PageLink::Css),
         _ => {
             problems.push(
                 path,
@@ -683,13 +683,54 @@ fn detail_link(
     }
 }
 
+/// The next-page link: `css` in the DOM, or with JSON items `jsonPath` in their document.
+fn next_link(
+    link: &Link,
+    json_items: bool,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<PageLink> {
+    match &link.json_path {
+        Some(json_path) if json_items => json_link(link, json_path, path, problems),
+        Some(_) => {
+            problems.push(
+                path,
+                "the link takes jsonPath only for extract.items.json (it reads their document)",
+            );
+            None
+        }
+        None => css_link(link, path, problems).map(PageLink::Css),
+    }
+}
+
+fn json_link(
+    link: &Link,
+    json_path: &JsonPath,
+    path: &str,
+    problems: &mut Problems,
+) -> Option<PageLink> {
+    if link.css.is_some() || link.attribute.is_some() {
+        problems.push(path, "a jsonPath link takes no css or attribute");
+        return None;
+    }
+    problems
+        .check(format!("{path}.jsonPath"), json_path.parse())
+        .map(PageLink::Json)
+}
+
 fn follow(
     follow: &Follow,
     json_items: bool,
     problems: &mut Problems,
 ) -> (Option<ValidatedNextPage>, Option<ValidatedDetailPages>) {
     let next_page = follow.next_page.as_ref().and_then(|next| {
-        css_link(&next.link, "spec.follow.nextPage.link", problems).map(|link| ValidatedNextPage {
+        next_link(
+            &next.link,
+            json_items,
+            "spec.follow.nextPage.link",
+            problems,
+        )
+        .map(|link| ValidatedNextPage {
             link,
             max_pages: positive(next.max_pages),
         })
@@ -795,23 +836,39 @@ fn trigger(spec: &ScrapeJobSpec, problems: &mut Problems) -> Option<Trigger> {
 mod tests {
     use super::*;
 
-    fn spec(items: &str, link: &str) -> ScrapeJobSpec {
+    fn spec(items: &str, follow: &str) -> ScrapeJobSpec {
         serde_yaml::from_str(&format!(
             "source: {{http: {{url: 'https://example.com/api'}}}}
 output: {{topic: {{name: t}}}}
 extract: {{items: {items}, key: id, fields: [{{name: id, jsonPath: $.id}}]}}
-follow: {{detailPages: {{link: {link}, fields: [{{name: agent, css: .agent}}], maxPages: 5}}}}"
+follow: {follow}"
         ))
         .unwrap()
     }
 
+    fn detail(items: &str, link: &str) -> ScrapeJobSpec {
+        spec(
+            items,
+            &format!(
+                "{{detailPages: {{link: {link}, fields: [{{name: agent, css: .agent}}], maxPages: 5}}}}"
+            ),
+        )
+    }
+
+    fn next(items: &str, link: &str) -> ScrapeJobSpec {
+        spec(
+            items,
+            &format!("{{nextPage: {{link: {link}, maxPages: 5}}}}"),
+        )
+    }
+
     #[test]
     fn json_items_take_a_json_path_detail_link() {
-        let valid = spec("{json: {path: '$[*]'}}", "{jsonPath: $.href}")
+        let valid = detail("{json: {path: '$[*]'}}", "{jsonPath: $.href}")
             .validate()
             .unwrap();
         let detail = valid.detail_pages.unwrap();
-        let DetailLink::Json(path) = &detail.link else {
+        let PageLink::Json(path) = &detail.link else {
             panic!("expected a JSONPath link, got {:?}", detail.link)
         };
         let item = serde_json::json!({"href": "/homes/1"});
@@ -830,9 +887,30 @@ follow: {{detailPages: {{link: {link}, fields: [{{name: agent, css: .agent}}], m
             ),
             ("{json: {path: '$[*]'}}", "{}"),
         ] {
-            let error = spec(items, link).validate().unwrap_err().to_string();
+            let error = detail(items, link).validate().unwrap_err().to_string();
             assert!(
                 error.contains("spec.follow.detailPages.link"),
+                "{items} {link}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_next_page_link_takes_json_path_with_json_items_and_css_with_any() {
+        let json_items = "{json: {path: '$.homes[*]'}}";
+        let valid = next(json_items, "{jsonPath: $.next}").validate().unwrap();
+        assert!(matches!(valid.next_page.unwrap().link, PageLink::Json(_)));
+        let valid = next(json_items, "{css: 'a[rel=next]'}").validate().unwrap();
+        assert!(matches!(valid.next_page.unwrap().link, PageLink::Css(_)));
+        for (items, link) in [
+            ("{css: li}", "{jsonPath: $.next}"),
+            (json_items, "{jsonPath: $.next, css: a}"),
+            (json_items, "{jsonPath: $.next, attribute: href}"),
+            (json_items, "{}"),
+        ] {
+            let error = next(items, link).validate().unwrap_err().to_string();
+            assert!(
+                error.contains("spec.follow.nextPage.link"),
                 "{items} {link}: {error}"
             );
         }

@@ -2,18 +2,20 @@
 //! driven over the DevTools Protocol (chromiumoxide).
 //!
 //! Every request a page makes passes through `Fetch` interception: requests to hosts
-//! the job does not allow, of blocked resource types, to addresses the SSRF guard
-//! refuses, or that robots.txt disallows are failed before Chromium connects, which
-//! also keeps a page that references dozens of CDNs fast offline; the others wait for
-//! their host's slot of the per-host rate, like the pages themselves. Chromium resolves
-//! names itself, so each exact allowed host is resolved through the guard once per
-//! browser and pinned with `--host-resolver-rules`: a DNS answer that changes after the
-//! check cannot send the browser elsewhere. Every CDP call has a timeout; a browser
-//! whose call times out or whose connection drops is killed and relaunched, and the
-//! page is retried with the job's backoff.
+//! the job does not allow, of blocked resource types, or that robots.txt disallows are
+//! failed before Chromium connects, which also keeps a page that references dozens of
+//! CDNs fast offline; the others wait for their host's slot of the per-host rate, like
+//! the pages themselves. Chromium resolves no names and opens no connection itself: it
+//! goes through the [`egress`](super::egress) proxy, which checks each connection's host
+//! and addresses with the SSRF guard and connects to the checked address, so DNS cannot
+//! be re-bound between the check and the connect (and WebSockets, which interception
+//! does not see, are held to the same policy). Every CDP call has a timeout; a browser
+//! whose call times out or whose DevTools connection breaks (noticed when it breaks,
+//! not when a call times out) is killed and relaunched, and the page is retried with
+//! the job's backoff.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,20 +30,20 @@ use chromiumoxide::cdp::browser_protocol::network::{
     GetResponseBodyParams,
 };
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
+use chromiumoxide::error::CdpError;
 use chromiumoxide::handler::viewport::Viewport;
 use chromiumoxide::{Browser, BrowserConfig, Page};
 use futures::StreamExt;
 use homestream_crds::scrapejob::source::ResourceType;
-use homestream_crds::scrapejob::validate::{
-    DocumentSource, ValidatedBrowser, ValidatedItems, host_matches,
-};
+use homestream_crds::scrapejob::validate::{DocumentSource, ValidatedBrowser, ValidatedItems};
 use scraper::selector::ToCss;
 use serde_json::Value;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 use url::Url;
 
-use super::guard::Refused;
+use super::egress::{Egress, EgressPolicy};
 use super::http::HttpClient;
 use super::job::Job;
 use super::page::{FetchError, FetchedPage, Fetcher, PageRequest};
@@ -75,6 +77,9 @@ pub struct BrowserOptions {
     pub executable: PathBuf,
     /// Browser processes the tabs are spread over.
     pub browsers: usize,
+    /// Names the egress proxy answers without DNS, like entries of `/etc/hosts` (none
+    /// in a pod; tests map names to their loopback server).
+    pub hosts: HashMap<String, IpAddr>,
 }
 
 impl BrowserOptions {
@@ -89,6 +94,7 @@ impl BrowserOptions {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1)
                 .max(1),
+            hosts: HashMap::new(),
         }
     }
 }
@@ -112,6 +118,8 @@ impl From<Failure> for LoadFailure {
 struct Process {
     browser: Browser,
     handler: JoinHandle<()>,
+    /// Becomes true when the DevTools connection is gone (the browser died).
+    closed: watch::Receiver<bool>,
     profile: PathBuf,
 }
 
@@ -146,6 +154,16 @@ struct Tab {
     events: JoinHandle<()>,
     instance: usize,
     generation: u64,
+    /// Its browser's [`Process::closed`].
+    closed: watch::Receiver<bool>,
+}
+
+impl Tab {
+    /// Waits until the browser's DevTools connection is gone.
+    async fn closed(&self) {
+        // An error means the handler task is gone too: closed as well.
+        let _ = self.closed.clone().wait_for(|closed| *closed).await;
+    }
 }
 
 impl Drop for Tab {
@@ -156,12 +174,11 @@ impl Drop for Tab {
 
 /// The request policy each tab's interception applies.
 struct Policy {
-    allowed_hosts: Vec<String>,
+    /// The allowed hosts (the egress proxy checks the addresses).
+    network: Arc<EgressPolicy>,
     blocked: Vec<ResourceType>,
-    /// The guard, robots.txt and the per-host rate.
+    /// robots.txt and the per-host rate.
     http: Arc<HttpClient>,
-    /// Guard verdicts per host, so that a page's hundred requests resolve a host once.
-    verdicts: tokio::sync::Mutex<HashMap<String, bool>>,
     captures: Vec<(String, regex::Regex)>,
 }
 
@@ -173,6 +190,8 @@ pub struct BrowserPool {
     expressions: Vec<String>,
     options: BrowserOptions,
     policy: Arc<Policy>,
+    /// Started with the first browser, shared by all.
+    egress: tokio::sync::OnceCell<Egress>,
     instances: Vec<Instance>,
     idle: Mutex<Vec<Tab>>,
     next_instance: AtomicUsize,
@@ -212,10 +231,13 @@ impl BrowserPool {
             }
         }
         let policy = Arc::new(Policy {
-            allowed_hosts: settings.allowed_hosts.clone(),
+            network: Arc::new(EgressPolicy {
+                allowed_hosts: settings.allowed_hosts.clone(),
+                guard: http.guard(),
+                hosts: options.hosts.clone(),
+            }),
             blocked: settings.block_resource_types.clone(),
             http: http.clone(),
-            verdicts: tokio::sync::Mutex::new(HashMap::new()),
             captures: settings.capture_responses.clone(),
         });
         Self {
@@ -231,6 +253,7 @@ impl BrowserPool {
             expressions,
             options,
             policy,
+            egress: tokio::sync::OnceCell::new(),
             idle: Mutex::new(Vec::new()),
             next_instance: AtomicUsize::new(0),
         }
@@ -259,6 +282,11 @@ impl BrowserPool {
             path: self.options.executable.display().to_string(),
             reason,
         };
+        let egress = self
+            .egress
+            .get_or_try_init(|| Egress::start(self.policy.network.clone()))
+            .await
+            .map_err(|error| launch_error(format!("starting the egress proxy: {error}")))?;
         let config = BrowserConfig::builder()
             .chrome_executable(&self.options.executable)
             .user_data_dir(&profile)
@@ -281,39 +309,36 @@ impl BrowserPool {
                 "no-first-run",
                 "disable-quic",
                 "disable-dev-shm-usage",
-            ]);
-        let rules = self.resolver_rules().await;
-        let config = if rules.is_empty() {
-            config
-        } else {
-            config.arg(("host-resolver-rules", rules.as_str()))
-        }
-        .build()
-        .map_err(launch_error)?;
+            ])
+            // Every connection through the egress proxy, loopback included (Chromium
+            // bypasses proxies for loopback unless told `<-loopback>`), and WebRTC may
+            // not send UDP around it.
+            .arg(("proxy-server", egress.proxy_server().as_str()))
+            .arg(("proxy-bypass-list", "<-loopback>"))
+            .arg(("force-webrtc-ip-handling-policy", "disable_non_proxied_udp"))
+            .build()
+            .map_err(launch_error)?;
         let (browser, mut handler) = Browser::launch(config)
             .await
             .map_err(|error| launch_error(error.to_string()))?;
-        let handler = tokio::spawn(async move { while handler.next().await.is_some() {} });
+        let (closing, closed) = watch::channel(false);
+        let handler = tokio::spawn(async move {
+            // The handler reports a broken websocket once and then stays pending, so
+            // that error rather than the end of the stream marks the browser as gone.
+            while let Some(event) = handler.next().await {
+                if let Err(CdpError::Ws(error)) = event {
+                    tracing::warn!(%error, "The browser's DevTools connection closed.");
+                    break;
+                }
+            }
+            let _ = closing.send(true);
+        });
         Ok(Process {
             browser,
             handler,
+            closed,
             profile,
         })
-    }
-
-    /// `--host-resolver-rules` pinning each exact allowed host to an address the guard
-    /// passed (or to nothing when it refused them all). Wildcard patterns cannot be
-    /// listed in advance; their hosts are checked per request only.
-    async fn resolver_rules(&self) -> String {
-        let guard = self.http.guard();
-        let mut rules = Vec::new();
-        for host in &self.settings.allowed_hosts {
-            if host.starts_with("*.") || host.parse::<IpAddr>().is_ok() {
-                continue;
-            }
-            rules.push(resolver_rule(host, guard.resolve(host, 443).await));
-        }
-        rules.join(", ")
     }
 
     /// An idle tab of a live browser, or a new one (to load `url`).
@@ -348,7 +373,10 @@ impl BrowserPool {
             );
         }
         let generation = instance.generation.load(Ordering::Acquire);
-        let Some(browser) = process.as_ref().map(|process| &process.browser) else {
+        let Some((browser, closed)) = process
+            .as_ref()
+            .map(|process| (&process.browser, process.closed.clone()))
+        else {
             return Err(retry(url, "no browser".into()));
         };
         let page = match cdp(browser.new_page("about:blank")).await {
@@ -379,6 +407,7 @@ impl BrowserPool {
             events,
             instance: index,
             generation,
+            closed,
         })
     }
 
@@ -468,7 +497,20 @@ impl BrowserPool {
                     ),
                 ));
             }
-            Ok(Err(error)) => return Err(retry(url, format!("navigating: {error}")).into()),
+            Ok(Err(error)) => {
+                // The proxy's refusal says more than Chromium's generic socket error.
+                let refused = url
+                    .host_str()
+                    .and_then(|host| self.egress.get()?.refusal(host));
+                return Err(match refused {
+                    Some(source) => Failure::Fatal(FetchError::Refused {
+                        url: url.clone(),
+                        source,
+                    }),
+                    None => retry(url, format!("navigating: {error}")),
+                }
+                .into());
+            }
             Ok(Ok(_)) => {}
         }
         let status = lock(&tab.state).document_status;
@@ -618,18 +660,18 @@ impl Fetcher for BrowserPool {
     async fn fetch(&self, request: &PageRequest) -> Result<FetchedPage, FetchError> {
         let url = &request.url;
         self.http.admit(url).await?;
-        self.http
-            .guard()
-            .check_url(url)
-            .await
-            .map_err(|source| FetchError::Refused {
-                url: url.clone(),
-                source,
-            })?;
         let attempt = || async {
-            self.http.pace(url).await;
             let tab = self.acquire(url).await?;
-            match self.load(&tab, url).await {
+            // After the tab is ready: a browser launch takes longer than a slot, and a
+            // slot taken before it would let the page's own requests follow at once.
+            self.http.pace(url).await;
+            let loaded = tokio::select! {
+                // First: the handler says so before the calls it leaves fail.
+                biased;
+                () = tab.closed() => Err(restart(url, "the browser's DevTools connection closed".into())),
+                loaded = self.load(&tab, url) => loaded,
+            };
+            match loaded {
                 Ok(page) => {
                     self.idle
                         .lock()
@@ -710,7 +752,7 @@ fn settle(state: &Mutex<LoadState>, id: &str) {
 }
 
 /// Lets a paused request through, after its host's slot, or fails it, by host,
-/// resource type, address and robots.txt.
+/// resource type and robots.txt (the egress proxy checks its addresses).
 async fn intercept(
     page: Arc<Page>,
     policy: Arc<Policy>,
@@ -721,13 +763,8 @@ async fn intercept(
         Ok(url) if matches!(url.scheme(), "data" | "blob" | "about") => true,
         Ok(url) => {
             let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
-            let host_allowed = policy
-                .allowed_hosts
-                .iter()
-                .any(|pattern| host_matches(pattern, &host));
-            let allowed = host_allowed
+            let allowed = policy.network.host_allowed(&host)
                 && !blocked_type(&policy.blocked, &event.resource_type)
-                && address_allowed(&policy, &url, &host).await
                 && robots_allowed(&policy, &url).await;
             if allowed && !navigation(&state, &event) {
                 policy.http.pace(&url).await;
@@ -774,25 +811,6 @@ async fn robots_allowed(policy: &Policy, url: &Url) -> bool {
     }
 }
 
-async fn address_allowed(policy: &Policy, url: &Url, host: &str) -> bool {
-    if let Some(verdict) = policy.verdicts.lock().await.get(host) {
-        return *verdict;
-    }
-    let verdict = match policy.http.guard().check_url(url).await {
-        Ok(()) => true,
-        Err(refused) => {
-            tracing::warn!(%refused, "Blocked a page request.");
-            false
-        }
-    };
-    policy
-        .verdicts
-        .lock()
-        .await
-        .insert(host.to_owned(), verdict);
-    verdict
-}
-
 fn blocked_type(blocked: &[ResourceType], kind: &network::ResourceType) -> bool {
     use network::ResourceType as Cdp;
     blocked.iter().any(|blocked| match blocked {
@@ -810,22 +828,6 @@ fn blocked_type(blocked: &[ResourceType], kind: &network::ResourceType) -> bool 
     })
 }
 
-/// One rule of `--host-resolver-rules`: `host` to a checked address (IPv4 first: a
-/// pod often has no IPv6 route, and a rule holds one address), or to nothing when the
-/// guard refused it.
-fn resolver_rule(host: &str, resolved: Result<Vec<SocketAddr>, Refused>) -> String {
-    let addresses = resolved.unwrap_or_default();
-    let pinned = addresses
-        .iter()
-        .find(|address| address.is_ipv4())
-        .or(addresses.first());
-    match pinned.map(SocketAddr::ip) {
-        Some(IpAddr::V4(ip)) => format!("MAP {host} {ip}"),
-        Some(IpAddr::V6(ip)) => format!("MAP {host} [{ip}]"),
-        None => format!("MAP {host} ~NOTFOUND"),
-    }
-}
-
 async fn stop(mut process: Process) {
     // close() asks politely; kill() makes sure, since a hung browser ignores the request.
     let _ = timeout(CDP_TIMEOUT, process.browser.close()).await;
@@ -838,34 +840,5 @@ async fn stop(mut process: Process) {
 fn remove_profile(profile: &Path) {
     if let Err(error) = std::fs::remove_dir_all(profile) {
         tracing::debug!(profile = %profile.display(), %error, "Cannot remove a browser profile.");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resolver_rules_pin_checked_addresses_and_drop_refused_hosts() {
-        let v4: SocketAddr = "93.184.215.14:443".parse().unwrap();
-        let v6: SocketAddr = "[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:443"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            resolver_rule("example.com", Ok(vec![v6, v4])),
-            "MAP example.com 93.184.215.14"
-        );
-        assert_eq!(
-            resolver_rule("example.com", Ok(vec![v6])),
-            "MAP example.com [2606:2800:21f:cb07:6820:80da:af6b:8b2c]"
-        );
-        let refused = Refused::Unresolved {
-            host: "internal.example".into(),
-            reason: "no addresses".into(),
-        };
-        assert_eq!(
-            resolver_rule("internal.example", Err(refused)),
-            "MAP internal.example ~NOTFOUND"
-        );
     }
 }

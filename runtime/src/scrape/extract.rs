@@ -12,7 +12,7 @@ use url::Url;
 
 use super::page::FetchedPage;
 use homestream_crds::scrapejob::validate::{
-    DetailLink, DocumentSource, FieldValue, ValidatedExtract, ValidatedField, ValidatedItems,
+    DocumentSource, FieldValue, PageLink, ValidatedExtract, ValidatedField, ValidatedItems,
     ValidatedLink,
 };
 
@@ -69,10 +69,10 @@ pub struct PageItems {
 pub struct PageRules<'a> {
     /// Items and fields.
     pub extract: &'a ValidatedExtract,
-    /// The next-page link.
-    pub next_page: Option<&'a ValidatedLink>,
+    /// The next-page link (in the DOM, or in the JSON items' document).
+    pub next_page: Option<&'a PageLink>,
     /// The detail-page link of each item.
-    pub detail_link: Option<&'a DetailLink>,
+    pub detail_link: Option<&'a PageLink>,
 }
 
 /// The DOM of a page, parsed only if some rule reads it.
@@ -100,36 +100,41 @@ pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems,
     let mut dom = Dom::new(page);
     let mut out = PageItems::default();
     let base = page.url.as_ref();
+    let mut items_document = None;
     match &rules.extract.items {
         ValidatedItems::Css(selector) => {
             let html = dom.html();
             for element in html.select(selector) {
                 let fields = dom_fields(&rules.extract.fields, element, base, &mut out.missing);
                 let detail = match rules.detail_link {
-                    Some(DetailLink::Css(link)) => link_in(element, link, base),
+                    Some(PageLink::Css(link)) => link_in(element, link, base),
                     // Validation gives CSS items only CSS links.
-                    Some(DetailLink::Json(_)) | None => None,
+                    Some(PageLink::Json(_)) | None => None,
                 };
                 out.items.push(Item { fields, detail });
             }
         }
         ValidatedItems::Json { from, path } => {
-            let document = document(from, &mut dom)?;
-            for value in path.query(&document).all() {
+            let document = items_document.insert(document(from, &mut dom)?);
+            for value in path.query(document).all() {
                 let fields = json_fields(&rules.extract.fields, value, &mut out.missing);
                 let detail = match rules.detail_link {
-                    Some(DetailLink::Json(path)) => json_link(value, path, base),
+                    Some(PageLink::Json(path)) => json_link(value, path, base),
                     // Validation gives JSON items only JSONPath links.
-                    Some(DetailLink::Css(_)) | None => None,
+                    Some(PageLink::Css(_)) | None => None,
                 };
                 out.items.push(Item { fields, detail });
             }
         }
     }
-    if let Some(link) = rules.next_page {
-        let html = dom.html();
-        out.next_page = link_in(html.root_element(), link, base);
-    }
+    out.next_page = match rules.next_page {
+        Some(PageLink::Css(link)) => link_in(dom.html().root_element(), link, base),
+        // Validation gives a JSONPath next link to JSON items only.
+        Some(PageLink::Json(path)) => items_document
+            .as_ref()
+            .and_then(|document| json_link(document, path, base)),
+        None => None,
+    };
     Ok(out)
 }
 
@@ -322,7 +327,7 @@ fn link_in(scope: ElementRef<'_>, link: &ValidatedLink, base: Option<&Url>) -> O
     resolve(element.value().attr(&link.attribute)?, base)
 }
 
-/// The URL at `path` in a JSON item (the first match, a string), resolved against `base`.
+/// The URL at `path` in a JSON value (the first match, a string), resolved against `base`.
 fn json_link(item: &Value, path: &serde_json_path::JsonPath, base: Option<&Url>) -> Option<Url> {
     resolve(path.query(item).all().into_iter().next()?.as_str()?, base)
 }

@@ -1,9 +1,10 @@
 //! The SSRF guard: which network addresses a ScrapeJob may reach.
 //!
-//! Addresses are checked after DNS resolution, and the HTTP client connects only to
-//! the addresses that passed (it resolves through [`GuardedResolver`]), so a host name
-//! that resolves to the metadata service or an in-cluster address is refused before
-//! any connection, and DNS cannot be re-bound between the check and the connect.
+//! Addresses are checked after DNS resolution, and the HTTP client (which resolves
+//! through [`GuardedResolver`]) and the browser's egress proxy connect only to the
+//! addresses that passed, so a host name that resolves to the metadata service or an
+//! in-cluster address is refused before any connection, and DNS cannot be re-bound
+//! between the check and the connect.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -83,25 +84,10 @@ impl Guard {
         }
     }
 
-    /// Resolves `url`'s host and checks every address (the browser, which resolves on
-    /// its own, asks this before letting a request through).
-    ///
-    /// # Errors
-    /// When the host does not resolve or resolves to a refused address.
-    pub async fn check_url(&self, url: &Url) -> Result<(), Refused> {
-        self.check_url_literal(url)?;
-        if let Some(Host::Domain(host)) = url.host() {
-            self.resolve(host, url.port_or_known_default().unwrap_or(80))
-                .await?;
-        }
-        Ok(())
-    }
-
     /// Resolves `host` and returns its addresses if all pass.
     ///
     /// # Errors
-    /// When resolution fails or any address is refused (one bad address is enough:
-    /// the client could pick it).
+    /// When resolution fails or any address is refused.
     pub async fn resolve(&self, host: &str, port: u16) -> Result<Vec<SocketAddr>, Refused> {
         let addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
             .await
@@ -110,6 +96,19 @@ impl Guard {
                 reason: error.to_string(),
             })?
             .collect();
+        self.check_all(host, addresses)
+    }
+
+    /// Returns the addresses `host` resolved to if there are any and all pass.
+    ///
+    /// # Errors
+    /// When there are none or any address is refused (one bad address is enough: the
+    /// client could pick it).
+    pub fn check_all(
+        &self,
+        host: &str,
+        addresses: Vec<SocketAddr>,
+    ) -> Result<Vec<SocketAddr>, Refused> {
         if addresses.is_empty() {
             return Err(Refused::Unresolved {
                 host: host.to_owned(),

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod crawl;
+pub mod egress;
 pub mod extract;
 pub mod guard;
 pub mod http;

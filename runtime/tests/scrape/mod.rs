@@ -3,6 +3,7 @@
 
 pub mod server;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub fn browser_options() -> BrowserOptions {
     BrowserOptions {
         executable,
         browsers: 1,
+        hosts: HashMap::new(),
     }
 }
 

@@ -3,7 +3,6 @@
 //! `../shared/fixtures/real/` (read at run time, never copied), and replays of the
 //! captured APIs (realtor.com's paged REST list, Zoopla's GraphQL).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 /// Listing pages of the fixture site; with [`PER_PAGE`] homes each, 50 pages hold
 /// 500 detail pages, enough for the benchmark's 500+ pages.
@@ -28,9 +28,12 @@ pub const PER_PAGE: usize = 10;
 pub struct Server {
     /// Its address (127.0.0.1 and an ephemeral port).
     pub addr: SocketAddr,
-    hits: Arc<Mutex<HashMap<String, usize>>>,
+    arrivals: Arrivals,
     gate: Arc<Gate>,
 }
+
+/// Path (without query) and arrival time of every request, in arrival order.
+type Arrivals = Arc<Mutex<Vec<(String, Instant)>>>;
 
 /// Holds the first request for one path until the test releases it, so that a test
 /// can act while a page is certainly loading.
@@ -64,13 +67,24 @@ impl Server {
 
     /// How many requests `path` (without query) received.
     pub fn hits(&self, path: &str) -> usize {
-        self.hits.lock().unwrap().get(path).copied().unwrap_or(0)
+        self.arrivals(path).len()
+    }
+
+    /// When the requests for `path` (without query) arrived, in order.
+    pub fn arrivals(&self, path: &str) -> Vec<Instant> {
+        self.arrivals
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(arrived, _)| arrived == path)
+            .map(|(_, at)| *at)
+            .collect()
     }
 }
 
 #[derive(Clone)]
 struct AppState {
-    hits: Arc<Mutex<HashMap<String, usize>>>,
+    arrivals: Arrivals,
     gate: Arc<Gate>,
     flaky: Arc<AtomicUsize>,
 }
@@ -95,10 +109,10 @@ fn site_file(name: &str) -> String {
 
 /// Starts the server on an ephemeral loopback port.
 pub async fn start() -> Server {
-    let hits = Arc::new(Mutex::new(HashMap::new()));
+    let arrivals = Arrivals::default();
     let gate = Arc::new(Gate::default());
     let state = AppState {
-        hits: hits.clone(),
+        arrivals: arrivals.clone(),
         gate: gate.clone(),
         flaky: Arc::new(AtomicUsize::new(0)),
     };
@@ -107,7 +121,9 @@ pub async fn start() -> Server {
         .route("/listings/{page}", get(listing))
         .route("/homes/{id}", get(home))
         .route("/rendered/{page}", get(rendered))
+        .route("/rendered-all/{pages}", get(rendered_all))
         .route("/api/homes", get(api_homes))
+        .route("/next-data/{page}", get(next_data))
         .route("/private/api/homes", get(api_homes))
         .route("/rendered-private/{page}", get(rendered_private))
         .route("/flaky", get(flaky))
@@ -127,7 +143,11 @@ pub async fn start() -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Server { addr, hits, gate }
+    Server {
+        addr,
+        arrivals,
+        gate,
+    }
 }
 
 async fn count(
@@ -135,12 +155,11 @@ async fn count(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    *state
-        .hits
+    state
+        .arrivals
         .lock()
         .unwrap()
-        .entry(request.uri().path().to_owned())
-        .or_default() += 1;
+        .push((request.uri().path().to_owned(), Instant::now()));
     let held = {
         let mut path = state.gate.path.lock().unwrap();
         let hold = path.as_deref() == Some(request.uri().path());
@@ -213,6 +232,11 @@ async fn rendered(Path(page): Path<usize>) -> Response {
     html(site_file("rendered.html").replace("{{page}}", &page.to_string()))
 }
 
+/// A page whose script fetches the first `pages` pages of the API at once.
+async fn rendered_all(Path(pages): Path<usize>) -> Response {
+    html(site_file("rendered-all.html").replace("{{pages}}", &pages.to_string()))
+}
+
 /// The rendered page, its script fetching the homes from under `/private/`, which
 /// robots.txt disallows.
 async fn rendered_private(Path(page): Path<usize>) -> Response {
@@ -237,11 +261,22 @@ async fn api_homes(uri: Uri) -> Response {
     let page: usize = query(&uri, "page")
         .and_then(|page| page.parse().ok())
         .unwrap_or(1);
-    let homes: Vec<Value> = (1..=PER_PAGE)
+    json(serde_json::json!({"homes": homes(page)}).to_string())
+}
+
+/// The homes of results page `page` as JSON.
+fn homes(page: usize) -> Vec<Value> {
+    (1..=PER_PAGE)
         .map(|i| (page.max(1) - 1) * PER_PAGE + i)
         .map(|id| serde_json::json!({"id": id, "price": format_price(home_price(id)), "beds": 1 + id % 4, "href": format!("/homes/{id}")}))
-        .collect();
-    json(serde_json::json!({"homes": homes}).to_string())
+        .collect()
+}
+
+/// A results page whose homes and next page's URL are only in its page data.
+async fn next_data(Path(page): Path<usize>) -> Response {
+    let next = (page < LISTING_PAGES).then(|| format!("/next-data/{}", page + 1));
+    let data = serde_json::json!({"props": {"homes": homes(page), "pagination": {"next": next}}});
+    html(site_file("next-data.html").replace("{{data}}", &data.to_string()))
 }
 
 /// Fails twice with 503 (asking to retry after 1s the first time), then answers.
