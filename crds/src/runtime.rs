@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::connection::SaslMechanism;
+use crate::connection::{SaslMechanism, Tls};
 use crate::secret::SecretKeyRef;
 use crate::topic::TopicInput;
 
@@ -58,13 +58,66 @@ pub struct ResourceIdentity {
 pub struct ResolvedKafka {
     /// `host:port` of the bootstrap brokers.
     pub bootstrap_servers: Vec<String>,
-    /// Whether to use TLS; certificates are mounted files when set.
-    #[serde(default)]
-    pub tls: bool,
+    /// TLS to the brokers, when set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsFiles>,
     /// SASL mechanism; the credentials come from [`KAFKA_USERNAME_ENV`] and [`KAFKA_PASSWORD_ENV`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sasl_mechanism: Option<SaslMechanism>,
 }
+
+/// Where a runtime finds its TLS material: PEM files, which the operator mounts from
+/// the Secrets the resource names (under [`KAFKA_TLS_DIR`]). No CA means the system's
+/// trusted roots; a certificate and key mean mutual TLS.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsFiles {
+    /// CA bundle that signs the server certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<String>,
+    /// Client certificate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+    /// Client private key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+impl TlsFiles {
+    /// The files of `tls` as mounted under `dir`.
+    pub fn mounted(tls: &Tls, dir: &str) -> Self {
+        let mut files = Self::default();
+        for (_, file_name) in tls_secret_files(tls) {
+            let path = Some(format!("{dir}/{file_name}"));
+            match file_name {
+                TLS_CA_FILE => files.ca = path,
+                TLS_CERTIFICATE_FILE => files.certificate = path,
+                _ => files.key = path,
+            }
+        }
+        files
+    }
+}
+
+/// Each Secret key that `tls` names, with the file name it is mounted as.
+pub fn tls_secret_files(tls: &Tls) -> impl Iterator<Item = (&SecretKeyRef, &'static str)> {
+    [
+        (tls.ca.as_ref(), TLS_CA_FILE),
+        (tls.certificate.as_ref(), TLS_CERTIFICATE_FILE),
+        (tls.key.as_ref(), TLS_KEY_FILE),
+    ]
+    .into_iter()
+    .filter_map(|(secret, file_name)| secret.map(|secret| (secret, file_name)))
+}
+
+/// Where the operator mounts a resource's Kafka TLS Secrets in its pods.
+pub const KAFKA_TLS_DIR: &str = "/etc/homestream-tls/kafka";
+/// File names under [`KAFKA_TLS_DIR`] of the CA, client certificate and client key.
+pub const TLS_CA_FILE: &str = "ca.crt";
+/// See [`TLS_CA_FILE`].
+pub const TLS_CERTIFICATE_FILE: &str = "tls.crt";
+/// See [`TLS_CA_FILE`].
+pub const TLS_KEY_FILE: &str = "tls.key";
 
 /// Cassandra connection settings after defaults and overrides were merged.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

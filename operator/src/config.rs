@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Args;
 use homestream_crds::connection::{CassandraConnection, KafkaConnection};
-use homestream_crds::runtime::{ResolvedCassandra, ResolvedKafka};
+use homestream_crds::runtime::{KAFKA_TLS_DIR, ResolvedCassandra, ResolvedKafka, TlsFiles};
 
 /// Operator-wide settings.
 #[derive(Clone, Debug, Args)]
@@ -64,7 +64,9 @@ impl OperatorConfig {
             .unwrap_or_else(|| self.kafka_bootstrap_servers.clone());
         ResolvedKafka {
             bootstrap_servers,
-            tls: overrides.is_some_and(|o| o.tls.is_some()),
+            tls: overrides
+                .and_then(|o| o.tls.as_ref())
+                .map(|tls| TlsFiles::mounted(tls, KAFKA_TLS_DIR)),
             sasl_mechanism: overrides.and_then(|o| o.sasl.as_ref()).map(|s| s.mechanism),
         }
     }

@@ -37,7 +37,7 @@ async fn scrape_subcommand_publishes_keyed_records_to_kafka() {
         spec: manifest.spec,
         kafka: ResolvedKafka {
             bootstrap_servers: env.kafka_bootstrap.split(',').map(str::to_owned).collect(),
-            tls: false,
+            tls: None,
             sasl_mechanism: None,
         },
         cassandra: None,

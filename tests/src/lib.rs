@@ -31,6 +31,21 @@ pub struct StackEnv {
     pub cassandra_contact_points: String,
     /// Path of the Chromium executable.
     pub chromium: PathBuf,
+    /// The broker's SASL_SSL listener.
+    pub kafka_secure: SecureKafka,
+}
+
+/// How to reach the stack's Kafka over TLS with SCRAM credentials.
+#[derive(Debug, Clone)]
+pub struct SecureKafka {
+    /// Bootstrap servers of the SASL_SSL listener.
+    pub bootstrap: String,
+    /// The CA certificate (PEM) that signed the broker's certificate.
+    pub ca_file: PathBuf,
+    /// The SCRAM user.
+    pub username: String,
+    /// Its password.
+    pub password: String,
 }
 
 impl StackEnv {
@@ -58,6 +73,12 @@ impl StackEnv {
             kafka_bootstrap: var("HOMESTREAM_KAFKA_BOOTSTRAP")?,
             cassandra_contact_points: var("HOMESTREAM_CASSANDRA_CONTACT_POINTS")?,
             chromium: var("HOMESTREAM_CHROMIUM")?.into(),
+            kafka_secure: SecureKafka {
+                bootstrap: var("HOMESTREAM_KAFKA_SECURE_BOOTSTRAP")?,
+                ca_file: var("HOMESTREAM_KAFKA_CA_FILE")?.into(),
+                username: var("HOMESTREAM_KAFKA_SCRAM_USER")?,
+                password: var("HOMESTREAM_KAFKA_SCRAM_PASSWORD")?,
+            },
         })
     }
 }

@@ -69,7 +69,7 @@ mod tests {
             spec: serde_json::json!({ "program": program }),
             kafka: ResolvedKafka {
                 bootstrap_servers: vec!["k:9092".to_owned()],
-                tls: false,
+                tls: None,
                 sasl_mechanism: None,
             },
             cassandra: None,

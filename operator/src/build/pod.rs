@@ -4,18 +4,18 @@
 
 use std::collections::BTreeMap;
 
-use homestream_crds::connection::{CassandraConnection, Credentials, KafkaConnection};
+use homestream_crds::connection::{CassandraConnection, Credentials, KafkaConnection, Tls};
 use homestream_crds::runtime::{
     CASSANDRA_PASSWORD_ENV, CASSANDRA_USERNAME_ENV, CONFIG_DIR, CONFIG_KEY, KAFKA_PASSWORD_ENV,
-    KAFKA_USERNAME_ENV, secret_env_var,
+    KAFKA_TLS_DIR, KAFKA_USERNAME_ENV, secret_env_var, tls_secret_files,
 };
 use homestream_crds::secret::SecretKeyRef;
 use homestream_crds::workload::PodTemplate;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, ObjectFieldSelector, PodSecurityContext, PodSpec, PodTemplateSpec,
-    Probe, ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Volume,
-    VolumeMount,
+    EnvVarSource, HTTPGetAction, KeyToPath, ObjectFieldSelector, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements, SeccompProfile,
+    SecretKeySelector, SecretProjection, SecurityContext, Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -43,6 +43,8 @@ pub struct PodInputs<'a> {
     pub config_hash: &'a str,
     /// Environment variables (credentials from Secrets).
     pub env: Vec<EnvVar>,
+    /// The resource's Kafka TLS Secrets, mounted under [`KAFKA_TLS_DIR`].
+    pub kafka_tls: Option<&'a Tls>,
     /// The resource's overrides.
     pub overrides: Option<&'a PodTemplate>,
     /// `Never` or `OnFailure` for Job pods; `None` for Deployments (always restart).
@@ -70,6 +72,48 @@ pub fn pod_template(inputs: PodInputs<'_>) -> PodTemplateSpec {
             "HOMESTREAM_RUN_NAME",
             &format!("metadata.labels['{JOB_NAME_LABEL}']"),
         ));
+    }
+    let mut volumes = vec![
+        Volume {
+            name: "config".to_owned(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: owner.child_name(),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        // The root filesystem is read-only; Chromium's profile and crash files
+        // need somewhere to go.
+        Volume {
+            name: "tmp".to_owned(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity("256Mi".to_owned())),
+                ..EmptyDirVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+    ];
+    let mut volume_mounts = vec![
+        VolumeMount {
+            name: "config".to_owned(),
+            mount_path: CONFIG_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+        VolumeMount {
+            name: "tmp".to_owned(),
+            mount_path: "/tmp".to_owned(),
+            ..VolumeMount::default()
+        },
+    ];
+    if let Some(tls) = inputs.kafka_tls {
+        volumes.push(tls_volume("kafka-tls", tls));
+        volume_mounts.push(VolumeMount {
+            name: "kafka-tls".to_owned(),
+            mount_path: KAFKA_TLS_DIR.to_owned(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
     }
     PodTemplateSpec {
         metadata: Some(ObjectMeta {
@@ -99,41 +143,10 @@ pub fn pod_template(inputs: PodInputs<'_>) -> PodTemplateSpec {
                 readiness_probe: Some(http_probe("/readyz", 5)),
                 resources: Some(overrides.resources.unwrap_or_else(default_resources)),
                 security_context: Some(container_security()),
-                volume_mounts: Some(vec![
-                    VolumeMount {
-                        name: "config".to_owned(),
-                        mount_path: CONFIG_DIR.to_owned(),
-                        read_only: Some(true),
-                        ..VolumeMount::default()
-                    },
-                    VolumeMount {
-                        name: "tmp".to_owned(),
-                        mount_path: "/tmp".to_owned(),
-                        ..VolumeMount::default()
-                    },
-                ]),
+                volume_mounts: Some(volume_mounts),
                 ..Container::default()
             }],
-            volumes: Some(vec![
-                Volume {
-                    name: "config".to_owned(),
-                    config_map: Some(ConfigMapVolumeSource {
-                        name: owner.child_name(),
-                        ..ConfigMapVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
-                // The root filesystem is read-only; Chromium's profile and crash files
-                // need somewhere to go.
-                Volume {
-                    name: "tmp".to_owned(),
-                    empty_dir: Some(EmptyDirVolumeSource {
-                        size_limit: Some(Quantity("256Mi".to_owned())),
-                        ..EmptyDirVolumeSource::default()
-                    }),
-                    ..Volume::default()
-                },
-            ]),
+            volumes: Some(volumes),
             restart_policy: inputs.restart_policy.map(str::to_owned),
             // The runtime never talks to the apiserver: no token in the pod.
             automount_service_account_token: Some(false),
@@ -200,6 +213,33 @@ fn container_security() -> SecurityContext {
             ..SeccompProfile::default()
         }),
         ..SecurityContext::default()
+    }
+}
+
+/// A volume of the Secret keys a TLS setting names, each as the file the runtime
+/// configuration points to, readable by the runtime user only.
+fn tls_volume(name: &str, tls: &Tls) -> Volume {
+    let sources = tls_secret_files(tls)
+        .map(|(secret, file_name)| VolumeProjection {
+            secret: Some(SecretProjection {
+                name: secret.name.clone(),
+                items: Some(vec![KeyToPath {
+                    key: secret.key.clone(),
+                    path: file_name.to_owned(),
+                    mode: None,
+                }]),
+                optional: Some(false),
+            }),
+            ..VolumeProjection::default()
+        })
+        .collect();
+    Volume {
+        name: name.to_owned(),
+        projected: Some(ProjectedVolumeSource {
+            sources: Some(sources),
+            default_mode: Some(0o400),
+        }),
+        ..Volume::default()
     }
 }
 
@@ -276,6 +316,7 @@ fn secret_env(name: String, secret: &SecretKeyRef) -> EnvVar {
 #[cfg(test)]
 mod tests {
     use homestream_crds::connection::{Credentials, Sasl, SaslMechanism};
+    use homestream_crds::runtime::TlsFiles;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
     use serde_json::json;
 
@@ -306,6 +347,7 @@ mod tests {
             image: "homestream-scraper:0.1.0",
             config_hash: "abc123",
             env: vec![],
+            kafka_tls: None,
             overrides: None,
             restart_policy: Some("Never"),
         });
@@ -347,6 +389,64 @@ mod tests {
             "metadata.labels['batch.kubernetes.io/job-name']"
         );
         assert_eq!(spec["volumes"][0]["configMap"]["name"], "rm");
+        assert_eq!(
+            spec["volumes"].as_array().unwrap().len(),
+            2,
+            "no TLS volume"
+        );
+    }
+
+    #[test]
+    fn kafka_tls_secrets_are_mounted_where_the_runtime_config_points() {
+        let owner = owner();
+        let tls = Tls {
+            ca: Some(secret("kafka-cluster-ca", "ca.crt")),
+            certificate: Some(secret("kafka-user", "user.crt")),
+            key: Some(secret("kafka-user", "user.key")),
+        };
+        let template = pod_template(PodInputs {
+            owner: &owner,
+            image: "homestream-transformer:0.1.0",
+            config_hash: "abc123",
+            env: vec![],
+            kafka_tls: Some(&tls),
+            overrides: None,
+            restart_policy: None,
+        });
+        let value = serde_json::to_value(&template).unwrap();
+        let item = |secret: &str, key: &str, path: &str| json!({ "secret": { "name": secret, "items": [{ "key": key, "path": path }], "optional": false } });
+        assert_eq!(
+            value["spec"]["volumes"][2],
+            json!({ "name": "kafka-tls", "projected": { "defaultMode": 0o400, "sources": [
+                item("kafka-cluster-ca", "ca.crt", "ca.crt"),
+                item("kafka-user", "user.crt", "tls.crt"),
+                item("kafka-user", "user.key", "tls.key"),
+            ] } })
+        );
+        assert_eq!(
+            value["spec"]["containers"][0]["volumeMounts"][2],
+            json!({ "name": "kafka-tls", "mountPath": "/etc/homestream-tls/kafka", "readOnly": true })
+        );
+        assert_eq!(
+            TlsFiles::mounted(&tls, KAFKA_TLS_DIR),
+            TlsFiles {
+                ca: Some("/etc/homestream-tls/kafka/ca.crt".to_owned()),
+                certificate: Some("/etc/homestream-tls/kafka/tls.crt".to_owned()),
+                key: Some("/etc/homestream-tls/kafka/tls.key".to_owned()),
+            }
+        );
+        let ca_only = Tls {
+            ca: tls.ca.clone(),
+            certificate: None,
+            key: None,
+        };
+        assert_eq!(
+            TlsFiles::mounted(&ca_only, KAFKA_TLS_DIR),
+            TlsFiles {
+                ca: Some("/etc/homestream-tls/kafka/ca.crt".to_owned()),
+                ..TlsFiles::default()
+            }
+        );
     }
 
     #[test]

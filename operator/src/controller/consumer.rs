@@ -136,6 +136,7 @@ where
             config_hash: &hash,
             env: credential_env(consumer.kafka, consumer.cassandra.flatten(), &[]),
             overrides: consumer.template,
+            kafka_tls: consumer.kafka.and_then(|kafka| kafka.tls.as_ref()),
             restart_policy: None,
         });
         // The ConfigMap first: the pods of the new Deployment read it at start.

@@ -140,6 +140,7 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
             config_hash: &hash,
             env: credential_env(job.spec.kafka.as_ref(), None, &header_secrets(job)),
             overrides: job.spec.template.as_ref(),
+            kafka_tls: job.spec.kafka.as_ref().and_then(|kafka| kafka.tls.as_ref()),
             restart_policy: Some("Never"),
         });
         let run_timeout = i64::try_from(validated.run_timeout.as_secs()).unwrap_or(i64::MAX);

@@ -34,7 +34,8 @@ pub enum ConnectionError {
     },
 }
 
-/// Base client settings: brokers, TLS and SASL (credentials from the environment).
+/// Base client settings: brokers, TLS (PEM files; the broker's name is verified
+/// against its certificate) and SASL (credentials from the environment).
 ///
 /// # Errors
 /// When SASL is configured and a credential variable is missing.
@@ -42,13 +43,22 @@ pub fn client_config(kafka: &ResolvedKafka) -> Result<ClientConfig, ConnectionEr
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", kafka.bootstrap_servers.join(","));
     config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
-    let protocol = match (kafka.tls, kafka.sasl_mechanism.is_some()) {
+    let protocol = match (kafka.tls.is_some(), kafka.sasl_mechanism.is_some()) {
         (false, false) => "plaintext",
         (true, false) => "ssl",
         (false, true) => "sasl_plaintext",
         (true, true) => "sasl_ssl",
     };
     config.set("security.protocol", protocol);
+    if let Some(tls) = &kafka.tls {
+        // Without a CA of its own, the system's roots, wherever this system keeps them.
+        config.set("ssl.ca.location", tls.ca.as_deref().unwrap_or("probe"));
+        if let (Some(certificate), Some(key)) = (&tls.certificate, &tls.key) {
+            config
+                .set("ssl.certificate.location", certificate)
+                .set("ssl.key.location", key);
+        }
+    }
     if let Some(mechanism) = kafka.sasl_mechanism {
         let credential = |variable: &'static str| {
             std::env::var(variable).map_err(|_| ConnectionError::MissingCredential { variable })

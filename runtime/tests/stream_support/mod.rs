@@ -75,12 +75,23 @@ pub async fn produce(
 
 /// The runtime config file for a resource of `kind` with `spec` (JSON, which YAML reads).
 pub fn write_config(env: &StackEnv, kind: &str, spec: &Value) -> Result<PathBuf> {
+    let kafka = json!({"bootstrapServers": env.kafka_bootstrap.split(',').collect::<Vec<_>>()});
+    write_config_with_kafka(env, kind, spec, kafka)
+}
+
+/// [`write_config`] with the resolved Kafka connection given (another listener, say).
+pub fn write_config_with_kafka(
+    env: &StackEnv,
+    kind: &str,
+    spec: &Value,
+    kafka: Value,
+) -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(random_name("hs-stream-test"));
     std::fs::create_dir_all(&dir)?;
     let mut config = json!({
         "resource": {"kind": kind, "namespace": "test", "name": random_name("resource"), "generation": 1},
         "spec": spec,
-        "kafka": {"bootstrapServers": env.kafka_bootstrap.split(',').collect::<Vec<_>>()},
+        "kafka": kafka,
     });
     if kind == "CassandraSink" {
         config["cassandra"] =
@@ -103,16 +114,23 @@ pub fn start_listening(
     instance: &str,
     listen: &str,
 ) -> Result<Child> {
-    Command::new(env!("CARGO_BIN_EXE_homestream-runtime"))
+    command(subcommand, config, instance, listen)
+        .spawn()
+        .context("starting homestream-runtime")
+}
+
+/// The command [`start_listening`] runs, to add to before spawning.
+pub fn command(subcommand: &str, config: &PathBuf, instance: &str, listen: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_homestream-runtime"));
+    command
         .args([subcommand, "--config"])
         .arg(config)
         .args(["--listen", listen])
         .env("HOMESTREAM_INSTANCE", instance)
         .env("RUST_LOG", "warn,homestream_runtime=info")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("starting homestream-runtime")
+        .stderr(Stdio::inherit());
+    command
 }
 
 /// A free local address to listen on.

@@ -1,0 +1,188 @@
+//! The transform and the sink against the stack's SASL_SSL listener, the way a secured
+//! cluster (Strimzi's, say) is reached: SCRAM-SHA-512 credentials from the environment
+//! (which the pod gets from a Secret) over TLS checked against the cluster's CA. A
+//! wrong password or a broker the client cannot trust stops the process with the
+//! reason.
+
+mod stream_support;
+
+use std::collections::BTreeSet;
+use std::io::Read as _;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use homestream_crds::runtime::{KAFKA_PASSWORD_ENV, KAFKA_USERNAME_ENV};
+use homestream_tests::{StackEnv, kafka, random_name};
+use serde_json::{Value, json};
+use stream_support::{
+    CLEAN_LISTING, cleaned, command, count_rows, create_table, listing, produce, read_all,
+    sink_spec, terminate, write_config_with_kafka,
+};
+
+/// The resolved connection to the SASL_SSL listener, with `ca` as the trusted CA
+/// (`None`: the system's roots, which do not include the stack's CA).
+fn secure_kafka(env: &StackEnv, ca: Option<&PathBuf>) -> Value {
+    json!({
+        "bootstrapServers": [env.kafka_secure.bootstrap],
+        "tls": {"ca": ca},
+        "saslMechanism": "ScramSha512",
+    })
+}
+
+/// `homestream-runtime <subcommand>` with the SCRAM user and `password` in its
+/// environment, as the operator's pod template puts them.
+fn runtime(env: &StackEnv, subcommand: &str, config: &PathBuf, password: &str) -> Command {
+    let mut command = command(subcommand, config, &random_name("instance"), "127.0.0.1:0");
+    command
+        .env(KAFKA_USERNAME_ENV, &env.kafka_secure.username)
+        .env(KAFKA_PASSWORD_ENV, password);
+    command
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transform_and_sink_work_over_tls_with_scram() -> Result<()> {
+    let env = StackEnv::load()?;
+    let trusted = secure_kafka(&env, Some(&env.kafka_secure.ca_file));
+    let (input, output, rows_topic, dead) = (
+        random_name("sec-in"),
+        random_name("sec-out"),
+        random_name("sec-rows"),
+        random_name("sec-dlq"),
+    );
+    for topic in [&input, &output, &rows_topic, &dead] {
+        kafka::create_topic(&env, topic, 2).await?;
+    }
+    const N: usize = 300;
+    produce(
+        &env,
+        &input,
+        (0..N).map(|n| (format!("raw-{n}"), serde_json::to_vec(&listing(n)).unwrap())),
+    )
+    .await?;
+    produce(
+        &env,
+        &rows_topic,
+        (0..N).map(|n| (format!("row-{n}"), serde_json::to_vec(&cleaned(n)).unwrap())),
+    )
+    .await?;
+
+    let transform_config = write_config_with_kafka(
+        &env,
+        "StreamTransform",
+        &json!({
+            "input": {"topic": input, "startFrom": "Earliest"},
+            "output": {"topic": {"name": output}},
+            "program": CLEAN_LISTING,
+        }),
+        trusted.clone(),
+    )?;
+    let (session, keyspace) = create_table(&env).await?;
+    let sink_config = write_config_with_kafka(
+        &env,
+        "CassandraSink",
+        &sink_spec(&rows_topic, &keyspace, &dead),
+        trusted,
+    )?;
+    let password = &env.kafka_secure.password;
+    let mut transform = runtime(&env, "transform", &transform_config, password).spawn()?;
+    let mut sink = runtime(&env, "sink", &sink_config, password).spawn()?;
+
+    let out = read_all(
+        &env,
+        &output,
+        N,
+        Duration::from_secs(90),
+        Duration::from_secs(2),
+    )
+    .await?;
+    let keys: BTreeSet<_> = out.iter().filter_map(|read| read.key.clone()).collect();
+    assert_eq!(
+        (out.len(), keys.len()),
+        (N, N),
+        "every record out once, over SASL_SSL"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let rows = loop {
+        let rows = count_rows(&session, &keyspace).await?;
+        if rows >= N as i64 || Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(rows, N as i64, "every record read over SASL_SSL is a row");
+    terminate(&mut transform)?;
+    terminate(&mut sink)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_wrong_password_or_an_untrusted_broker_stops_the_transform_with_the_reason() -> Result<()>
+{
+    let env = StackEnv::load()?;
+    let input = random_name("sec-refused");
+    kafka::create_topic(&env, &input, 1).await?;
+    let spec = json!({
+        "input": {"topic": input},
+        "output": {"topic": {"name": input}},
+        "program": ".",
+    });
+    let cases = [
+        (
+            "a wrong password",
+            secure_kafka(&env, Some(&env.kafka_secure.ca_file)),
+            "not-the-password",
+            "Authentication failed",
+        ),
+        (
+            "a certificate signed by a CA the client does not trust",
+            secure_kafka(&env, None),
+            env.kafka_secure.password.as_str(),
+            "certificate verify failed",
+        ),
+    ];
+    for (case, kafka, password, reason) in cases {
+        let config = write_config_with_kafka(&env, "StreamTransform", &spec, kafka)?;
+        let child = runtime(&env, "transform", &config, password)
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let (succeeded, stderr) =
+            exit_within(child, Duration::from_secs(90)).with_context(|| format!("with {case}"))?;
+        assert!(!succeeded, "with {case} the transform must fail: {stderr}");
+        assert!(
+            stderr.contains(reason),
+            "with {case} the log says why ({reason}): {stderr}"
+        );
+    }
+    Ok(())
+}
+
+/// Waits for `child` to exit: whether it succeeded, and its standard error (read on a
+/// thread of its own, so that a chatty child never blocks on a full pipe).
+fn exit_within(mut child: Child, timeout: Duration) -> Result<(bool, String)> {
+    let mut stderr = child.stderr.take().context("stderr is not piped")?;
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            child.kill()?;
+            child.wait()?;
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let text = reader
+        .join()
+        .map_err(|_| anyhow::anyhow!("the stderr reader panicked"))?;
+    let status = status.with_context(|| format!("still running after {timeout:?}: {text}"))?;
+    Ok((status.success(), text))
+}
