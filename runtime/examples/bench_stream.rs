@@ -2,10 +2,12 @@
 //!
 //! Generates realistic listing records from the shape of the realtor.com sample
 //! (`../shared/fixtures/real/realtor/realtor-data_sample.csv`, multiplied), produces
-//! them to a topic, then runs four measured child processes one after the other:
+//! them to a topic, then runs five measured child processes one after the other:
 //! a bare rdkafka consume-and-produce loop, the transform (exactly-once, the cleaning
-//! program), a bare prepared-insert loop, and the sink (reading the transform's
-//! output into the same table). Each is measured from outside through `/proc`:
+//! program), a bare prepared-insert loop twice (as a runtime task, as the sink runs
+//! its pipeline, which is the sink's reference; and on the main thread, which costs
+//! a thread wake-up per request), and the sink (reading the transform's output into
+//! the same table). Each is measured from outside through `/proc`:
 //! CPU time, so records per second per core; peak resident memory; and latency
 //! (runtime: its `processing_seconds` histogram; bare loops: exact, per record from
 //! receipt to acknowledgement).
@@ -13,7 +15,7 @@
 //! Run (about 5 minutes for a million records on 2 cores):
 //! `cargo build --release -p homestream-runtime --example bench_stream && target/release/examples/bench_stream [records]`
 //!
-//! `bench_stream sink [records]` measures only the bare insert loop and the sink: it
+//! `bench_stream sink [records]` measures only the bare insert loops and the sink: it
 //! runs the cleaning program in process and produces its output straight to the
 //! sink's input topic, skipping the bare Kafka loop and the transform.
 //!
@@ -76,7 +78,14 @@ fn main() -> Result<()> {
         Some("run-sink") => runtime.block_on(run_component("sink", &args[2], &args[3])),
         Some("bare-kafka") => report(&bare_kafka(&args[2], &args[3], &args[4], args[5].parse()?)?),
         Some("bare-insert") => {
-            report(&runtime.block_on(bare_insert(&args[2], &args[3], args[4].parse()?))?)
+            let (contact_points, keyspace, records) =
+                (args[2].clone(), args[3].clone(), args[4].parse()?);
+            let bare = async move { bare_insert(&contact_points, &keyspace, records).await };
+            let measured = match args[5].as_str() {
+                "main" => runtime.block_on(bare)?,
+                _ => runtime.block_on(runtime.spawn(bare))??,
+            };
+            report(&measured)
         }
         Some("program") => program_cost(
             args.get(2).map_or(Ok(200_000), |n| n.parse())?,
@@ -194,10 +203,9 @@ async fn orchestrate(records: usize, scope: Scope) -> Result<()> {
         let mut runner = program.runner();
         produce(&env, &output, records, |n| cleaned(&mut runner, n, &rows))?;
         eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
-        let (bare_insert, sink) = measure_sink(&exe, &env, &output, records).await?;
+        let sink = measure_sink(&exe, &env, &output, records).await?;
         print_header(records);
-        print_line("bare prepared insert (64 inflight)", &bare_insert, None);
-        print_line("sink (atLeastOnce+idempotent)", &sink, Some(&bare_insert));
+        sink.print();
         return Ok(());
     }
     produce(&env, &input, records, |n| raw(n, &rows))?;
@@ -228,7 +236,7 @@ async fn orchestrate(records: usize, scope: Scope) -> Result<()> {
     )
     .await?;
 
-    let (bare_insert, sink) = measure_sink(&exe, &env, &output, records).await?;
+    let sink = measure_sink(&exe, &env, &output, records).await?;
     print_header(records);
     print_line("bare rdkafka consume+produce", &bare_kafka, None);
     print_line(
@@ -236,29 +244,54 @@ async fn orchestrate(records: usize, scope: Scope) -> Result<()> {
         &transform,
         Some(&bare_kafka),
     );
-    print_line("bare prepared insert (64 inflight)", &bare_insert, None);
-    print_line("sink (atLeastOnce+idempotent)", &sink, Some(&bare_insert));
+    sink.print();
     Ok(())
 }
 
-/// Runs the bare insert loop, then the sink reading `input` into the same table.
+/// The bare insert loops and the sink into the same table.
+struct SinkMeasured {
+    /// The bare loop as a task of the runtime, as the sink runs: its reference.
+    bare_task: Measured,
+    /// The bare loop on the thread that blocks on the runtime: the driver's
+    /// connection tasks then wake another thread for every request.
+    bare_main: Measured,
+    sink: Measured,
+}
+
+impl SinkMeasured {
+    fn print(&self) {
+        print_line("bare prepared insert (64 inflight)", &self.bare_task, None);
+        print_line("  same, on the main thread", &self.bare_main, None);
+        print_line(
+            "sink (atLeastOnce+idempotent)",
+            &self.sink,
+            Some(&self.bare_task),
+        );
+    }
+}
+
+/// Runs the bare insert loops, then the sink reading `input` into the same table.
 async fn measure_sink(
     exe: &Path,
     env: &StackEnv,
     input: &str,
     records: usize,
-) -> Result<(Measured, Measured)> {
+) -> Result<SinkMeasured> {
     let (session, keyspace) = create_table(env).await?;
-    eprintln!("Bare insert loop...");
-    let bare_insert = self_report(Command::new(exe).args([
-        "bare-insert",
-        &env.cassandra_contact_points,
-        &keyspace,
-        &records.to_string(),
-    ]))?;
-    session
-        .query_unpaged(format!("TRUNCATE {keyspace}.listings"), &[])
-        .await?;
+    let mut bare = Vec::new();
+    for place in ["task", "main"] {
+        eprintln!("Bare insert loop ({place})...");
+        bare.push(self_report(Command::new(exe).args([
+            "bare-insert",
+            &env.cassandra_contact_points,
+            &keyspace,
+            &records.to_string(),
+            place,
+        ]))?);
+        session
+            .query_unpaged(format!("TRUNCATE {keyspace}.listings"), &[])
+            .await?;
+    }
 
     eprintln!("Sink (reading the cleaned records)...");
     let spec = json!({
@@ -268,7 +301,13 @@ async fn measure_sink(
         "consistency": "One",
     });
     let sink = measure_component(exe, "run-sink", env, "CassandraSink", &spec, records).await?;
-    Ok((bare_insert, sink))
+    let bare_main = bare.pop().context("no bare loop")?;
+    let bare_task = bare.pop().context("no bare loop")?;
+    Ok(SinkMeasured {
+        bare_task,
+        bare_main,
+        sink,
+    })
 }
 
 fn print_header(records: usize) {
@@ -709,7 +748,8 @@ async fn create_table(env: &StackEnv) -> Result<(Session, String)> {
     Ok((session, keyspace))
 }
 
-/// The raw limit of Cassandra: the same prepared insert, values ready, 64 in flight.
+/// The raw limit of Cassandra: the same prepared insert, values ready, 64 in flight,
+/// from one future (run as a task, or on the main thread: `bare-insert ... task|main`).
 async fn bare_insert(contact_points: &str, keyspace: &str, records: u64) -> Result<Measured> {
     use scylla::value::CqlTimestamp;
     let session = SessionBuilder::new()
