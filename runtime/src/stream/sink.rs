@@ -396,13 +396,18 @@ impl Sink {
         let mut in_flight = FuturesUnordered::new();
         let mut store = tokio::time::interval(STORE_INTERVAL);
         store.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One stream and one shutdown future for the whole run: making them anew per
+        // record registered and removed a waker each time, under a lock.
+        let mut messages = consumer.stream();
+        let requested = shutdown.requested();
+        tokio::pin!(requested);
         loop {
             tokio::select! {
                 biased;
-                () = shutdown.requested() => break,
+                () = &mut requested => break,
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => outcomes.finish(done).await?,
                 _ = store.tick() => outcomes.store(&consumer),
-                received = consumer.recv(), if in_flight.len() < concurrency => {
+                Some(received) = messages.next(), if in_flight.len() < concurrency => {
                     let message = match received {
                         Ok(message) => message,
                         Err(error) => {

@@ -191,14 +191,21 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut found = vec![None; self.columns];
+        // Records written by a program (VRL sorts object keys) or a serializer have
+        // their fields in one order, so the field after the last one is tried first.
+        let mut next = 0;
         while let Some(Key(key)) = map.next_key()? {
-            let Ok(index) = self
-                .fields
-                .binary_search_by(|(name, _)| name.as_str().cmp(&key))
-            else {
+            let index = match self.fields.get(next) {
+                Some((name, _)) if *name == key => Ok(next),
+                _ => self
+                    .fields
+                    .binary_search_by(|(name, _)| name.as_str().cmp(&key)),
+            };
+            let Ok(index) = index else {
                 map.next_value::<IgnoredAny>()?;
                 continue;
             };
+            next = index + 1;
             // A repeated field: the last one wins, as in a `serde_json` object.
             let value: Json<'de> = map.next_value()?;
             for &column in &self.fields[index].1 {
