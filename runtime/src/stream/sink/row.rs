@@ -154,7 +154,10 @@ fn read_fields<'a>(
     fields: &[(String, Vec<usize>)],
     columns: usize,
 ) -> Result<Found<'a>, String> {
-    let mut deserializer = serde_json::Deserializer::from_slice(payload);
+    // One UTF-8 check of the whole payload rather than one per string.
+    let payload =
+        std::str::from_utf8(payload).map_err(|error| format!("payload is not JSON: {error}"))?;
+    let mut deserializer = serde_json::Deserializer::from_str(payload);
     let found = FieldsSeed { fields, columns }
         .deserialize(&mut deserializer)
         .and_then(|found| deserializer.end().map(|()| found));
@@ -317,6 +320,7 @@ mod tests {
         assert_eq!(refusal(b"[1]"), "payload is not a JSON object");
         assert!(refusal(b"{\"id\": ").starts_with("payload is not JSON: "));
         assert!(refusal(b"{} x").starts_with("payload is not JSON: "));
+        assert!(refusal(b"{\"id\": \"\xff\"}").starts_with("payload is not JSON: "));
         assert_eq!(
             refusal(br#"{"id": "a", "beds": "many"}"#),
             "column beds: \"many\" is not a valid int: expected an integer"
