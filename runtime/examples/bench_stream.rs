@@ -2,16 +2,23 @@
 //!
 //! Generates realistic listing records from the shape of the realtor.com sample
 //! (`../shared/fixtures/real/realtor/realtor-data_sample.csv`, multiplied), produces
-//! them to a topic, then runs five measured child processes one after the other:
+//! them to a topic, then runs measured child processes one after the other:
 //! a bare rdkafka consume-and-produce loop, the transform (exactly-once, the cleaning
-//! program) on every CPU and again on one CPU, a bare prepared-insert loop, and the sink (reading the transform's
-//! output into the same table). Each is measured from outside through `/proc`:
+//! program) on every CPU and again on one CPU, a bare prepared-insert loop twice (as
+//! a runtime task, as the sink runs its pipeline, which is the sink's reference; and
+//! on the main thread, which costs a thread wake-up per request), and the sink
+//! (reading the transform's output into the same table). Each is measured from
+//! outside through `/proc`:
 //! CPU time, so records per second per core; peak resident memory; and latency
 //! (runtime: its `processing_seconds` histogram; bare loops: exact, per record from
 //! receipt to acknowledgement).
 //!
 //! Run (about 5 minutes for a million records on 2 cores):
 //! `cargo build --release -p homestream-runtime --example bench_stream && target/release/examples/bench_stream [records]`
+//!
+//! `bench_stream sink [records]` measures only the bare insert loops and the sink: it
+//! runs the cleaning program in process and produces its output straight to the
+//! sink's input topic, skipping the bare Kafka loop and the transform.
 //!
 //! `bench_stream program [records] [file.vrl]` measures the CPU cost per record of
 //! the cleaning program (or `file.vrl`, e.g. `.` for the fixed cost of parsing and
@@ -72,15 +79,26 @@ fn main() -> Result<()> {
         Some("run-sink") => runtime.block_on(run_component("sink", &args[2], &args[3])),
         Some("bare-kafka") => report(&bare_kafka(&args[2], &args[3], &args[4], args[5].parse()?)?),
         Some("bare-insert") => {
-            report(&runtime.block_on(bare_insert(&args[2], &args[3], args[4].parse()?))?)
+            let (contact_points, keyspace, records) =
+                (args[2].clone(), args[3].clone(), args[4].parse()?);
+            let bare = async move { bare_insert(&contact_points, &keyspace, records).await };
+            let measured = match args[5].as_str() {
+                "main" => runtime.block_on(bare)?,
+                _ => runtime.block_on(runtime.spawn(bare))??,
+            };
+            report(&measured)
         }
         Some("program") => program_cost(
             args.get(2).map_or(Ok(200_000), |n| n.parse())?,
             args.get(3).map(std::fs::read_to_string).transpose()?,
         ),
+        Some("sink") => {
+            let records = args.get(2).map_or(Ok(1_000_000), |n| n.parse())?;
+            runtime.block_on(orchestrate(records, Scope::SinkOnly))
+        }
         other => {
             let records = other.map_or(Ok(1_000_000), str::parse)?;
-            runtime.block_on(orchestrate(records))
+            runtime.block_on(orchestrate(records, Scope::All))
         }
     }
 }
@@ -153,7 +171,16 @@ fn program_cost(records: usize, source: Option<String>) -> Result<()> {
     Ok(())
 }
 
-async fn orchestrate(records: usize) -> Result<()> {
+/// What [`orchestrate`] measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scope {
+    /// Both components and both bare loops.
+    All,
+    /// The bare insert loop and the sink, fed with the cleaned records directly.
+    SinkOnly,
+}
+
+async fn orchestrate(records: usize, scope: Scope) -> Result<()> {
     let env = StackEnv::load()?;
     let rows = realtor_rows()?;
     let (input, output, one_cpu_output, bare_output) = (
@@ -170,11 +197,22 @@ async fn orchestrate(records: usize) -> Result<()> {
         rows.len()
     );
     let started = Instant::now();
-    produce(&env, &input, records, &rows)?;
-    eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
-
     let exe = std::env::current_exe()?;
     let n = records.to_string();
+    if scope == Scope::SinkOnly {
+        let program = stream::program::Program::compile(PROGRAM)
+            .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
+        let mut runner = program.runner();
+        produce(&env, &output, records, |n| cleaned(&mut runner, n, &rows))?;
+        eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
+        let sink = measure_sink(&exe, &env, &output, records).await?;
+        print_header(records);
+        sink.print();
+        return Ok(());
+    }
+    produce(&env, &input, records, |n| raw(n, &rows))?;
+    eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
+
     eprintln!("Bare Kafka loop...");
     let bare_kafka = self_report(Command::new(&exe).args([
         "bare-kafka",
@@ -214,27 +252,86 @@ async fn orchestrate(records: usize) -> Result<()> {
     )
     .await?;
 
-    let (session, keyspace) = create_table(&env).await?;
-    eprintln!("Bare insert loop...");
-    let bare_insert = self_report(Command::new(&exe).args([
-        "bare-insert",
-        &env.cassandra_contact_points,
-        &keyspace,
-        &n,
-    ]))?;
-    session
-        .query_unpaged(format!("TRUNCATE {keyspace}.listings"), &[])
-        .await?;
+    let sink = measure_sink(&exe, &env, &output, records).await?;
+    print_header(records);
+    print_line("bare rdkafka consume+produce", &bare_kafka, None);
+    print_line(
+        "transform (exactlyOnce, VRL)",
+        &transform,
+        Some(&bare_kafka),
+    );
+    print_line(
+        "transform on one CPU",
+        &transform_one_cpu,
+        Some(&bare_kafka),
+    );
+    sink.print();
+    Ok(())
+}
 
-    eprintln!("Sink (reading the transform's output)...");
+/// The bare insert loops and the sink into the same table.
+struct SinkMeasured {
+    /// The bare loop as a task of the runtime, as the sink runs: its reference.
+    bare_task: Measured,
+    /// The bare loop on the thread that blocks on the runtime: the driver's
+    /// connection tasks then wake another thread for every request.
+    bare_main: Measured,
+    sink: Measured,
+}
+
+impl SinkMeasured {
+    fn print(&self) {
+        print_line("bare prepared insert (64 inflight)", &self.bare_task, None);
+        print_line("  same, on the main thread", &self.bare_main, None);
+        print_line(
+            "sink (atLeastOnce+idempotent)",
+            &self.sink,
+            Some(&self.bare_task),
+        );
+    }
+}
+
+/// Runs the bare insert loops, then the sink reading `input` into the same table.
+async fn measure_sink(
+    exe: &Path,
+    env: &StackEnv,
+    input: &str,
+    records: usize,
+) -> Result<SinkMeasured> {
+    let (session, keyspace) = create_table(env).await?;
+    let mut bare = Vec::new();
+    for place in ["task", "main"] {
+        eprintln!("Bare insert loop ({place})...");
+        bare.push(self_report(Command::new(exe).args([
+            "bare-insert",
+            &env.cassandra_contact_points,
+            &keyspace,
+            &records.to_string(),
+            place,
+        ]))?);
+        session
+            .query_unpaged(format!("TRUNCATE {keyspace}.listings"), &[])
+            .await?;
+    }
+
+    eprintln!("Sink (reading the cleaned records)...");
     let spec = json!({
-        "input": {"topic": output, "consumerGroup": random_name("bench-sink")},
+        "input": {"topic": input, "consumerGroup": random_name("bench-sink")},
         "keyspace": {"name": keyspace, "replication": {"simpleStrategy": {"replicationFactor": 1}}},
         "table": {"name": "listings", "columns": COLUMNS.iter().map(|(name, ty)| json!({"name": name, "type": ty})).collect::<Vec<_>>(), "partitionKey": ["listing_key"]},
         "consistency": "One",
     });
-    let sink = measure_component(&exe, "run-sink", &env, "CassandraSink", &spec, records).await?;
+    let sink = measure_component(exe, "run-sink", env, "CassandraSink", &spec, records).await?;
+    let bare_main = bare.pop().context("no bare loop")?;
+    let bare_task = bare.pop().context("no bare loop")?;
+    Ok(SinkMeasured {
+        bare_task,
+        bare_main,
+        sink,
+    })
+}
 
+fn print_header(records: usize) {
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
     println!(
         "\n{records} records, {PARTITIONS} partitions, {cores} cores (shared); latency: receipt to commit/acknowledgement"
@@ -243,39 +340,27 @@ async fn orchestrate(records: usize) -> Result<()> {
         "{:<34} {:>12} {:>14} {:>9} {:>9} {:>10} {:>9}",
         "", "records/s", "records/s/core", "p50 ms", "p99 ms", "peak MiB", "vs bare"
     );
-    let line = |name: &str, m: &Measured, bare: Option<&Measured>| {
-        let per_core = m.records as f64 / m.cpu_seconds;
-        let ratio = bare.map_or_else(String::new, |bare| {
-            format!(
-                "{:.0}%",
-                100.0 * per_core / (bare.records as f64 / bare.cpu_seconds)
-            )
-        });
-        println!(
-            "{:<34} {:>12.0} {:>14.0} {:>9.1} {:>9.1} {:>10.1} {:>9}",
-            name,
-            m.records as f64 / m.wall_seconds,
-            per_core,
-            m.p50_ms,
-            m.p99_ms,
-            m.peak_rss_mib,
-            ratio
-        );
-    };
-    line("bare rdkafka consume+produce", &bare_kafka, None);
-    line(
-        "transform (exactlyOnce, VRL)",
-        &transform,
-        Some(&bare_kafka),
+}
+
+/// One result line; with `bare`, the records per second per core relative to it.
+fn print_line(name: &str, m: &Measured, bare: Option<&Measured>) {
+    let per_core = m.records as f64 / m.cpu_seconds;
+    let ratio = bare.map_or_else(String::new, |bare| {
+        format!(
+            "{:.0}%",
+            100.0 * per_core / (bare.records as f64 / bare.cpu_seconds)
+        )
+    });
+    println!(
+        "{:<34} {:>12.0} {:>14.0} {:>9.1} {:>9.1} {:>10.1} {:>9}",
+        name,
+        m.records as f64 / m.wall_seconds,
+        per_core,
+        m.p50_ms,
+        m.p99_ms,
+        m.peak_rss_mib,
+        ratio
     );
-    line(
-        "transform on one CPU",
-        &transform_one_cpu,
-        Some(&bare_kafka),
-    );
-    line("bare prepared insert (64 inflight)", &bare_insert, None);
-    line("sink (atLeastOnce+idempotent)", &sink, Some(&bare_insert));
-    Ok(())
 }
 
 fn self_report(command: &mut Command) -> Result<Measured> {
@@ -465,6 +550,40 @@ fn read_csv(path: &Path) -> Result<Vec<Vec<String>>> {
         .collect())
 }
 
+/// Record `n` as the realtor REST ScrapeJob would publish it: its key and payload.
+fn raw(n: usize, rows: &[Vec<String>]) -> Result<(String, Vec<u8>)> {
+    Ok((
+        format!("raw-{n}"),
+        serde_json::to_vec(&record(n, &rows[n % rows.len()]))?,
+    ))
+}
+
+/// Record `n` as the transform writes it: the cleaning program's output and key.
+fn cleaned(
+    runner: &mut stream::program::Runner<'_>,
+    n: usize,
+    rows: &[Vec<String>],
+) -> Result<(String, Vec<u8>)> {
+    let (key, payload) = raw(n, rows)?;
+    let origin = stream::program::Origin {
+        key: Some(key.as_bytes()),
+        topic: "bench-in",
+        partition: 0,
+        offset: n as i64,
+        timestamp: None,
+    };
+    match runner.run(&payload, origin) {
+        stream::program::Outcome::Records(mut records) if records.len() == 1 => {
+            let output = records.remove(0);
+            Ok((
+                String::from_utf8(output.key.unwrap_or_default())?,
+                output.value,
+            ))
+        }
+        other => bail!("the cleaning program did not clean record {n}: {other:?}"),
+    }
+}
+
 /// A record as the realtor REST ScrapeJob would publish it, from CSV row `row`.
 fn record(n: usize, row: &[String]) -> Value {
     let field = |index: usize| row.get(index).map_or("", String::as_str);
@@ -488,15 +607,20 @@ fn record(n: usize, row: &[String]) -> Value {
     })
 }
 
-fn produce(env: &StackEnv, topic: &str, records: usize, rows: &[Vec<String>]) -> Result<()> {
+/// Produces records `0..records`, each the key and payload `record` makes of its number.
+fn produce(
+    env: &StackEnv,
+    topic: &str,
+    records: usize,
+    mut record: impl FnMut(usize) -> Result<(String, Vec<u8>)>,
+) -> Result<()> {
     let producer: ThreadedProducer<rdkafka::producer::DefaultProducerContext> =
         kafka::client_config(env)
             .set("linger.ms", "20")
             .set("batch.num.messages", "10000")
             .create()?;
     for n in 0..records {
-        let payload = serde_json::to_vec(&record(n, &rows[n % rows.len()]))?;
-        let key = format!("raw-{n}");
+        let (key, payload) = record(n)?;
         let mut message = BaseRecord::to(topic).key(&key).payload(&payload);
         loop {
             match producer.send(message) {
@@ -659,7 +783,8 @@ async fn create_table(env: &StackEnv) -> Result<(Session, String)> {
     Ok((session, keyspace))
 }
 
-/// The raw limit of Cassandra: the same prepared insert, values ready, 64 in flight.
+/// The raw limit of Cassandra: the same prepared insert, values ready, 64 in flight,
+/// from one future (run as a task, or on the main thread: `bare-insert ... task|main`).
 async fn bare_insert(contact_points: &str, keyspace: &str, records: u64) -> Result<Measured> {
     use scylla::value::CqlTimestamp;
     let session = SessionBuilder::new()

@@ -2,16 +2,65 @@
 //!
 //! Conversion is lenient where the meaning is unambiguous (a number in a string for an
 //! `int`, an RFC 3339 string or epoch milliseconds for a `timestamp`) and refuses
-//! anything else with a reason that goes into the dead-letter headers.
+//! anything else with a reason that goes into the dead-letter headers. Text stays
+//! borrowed from the record ([`Cell::Text`]): most columns of a row are text, and
+//! copying each would cost an allocation per column and record.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, Timelike};
 use homestream_crds::cql::{CqlType, NativeType};
+use scylla::cluster::metadata::ColumnType;
+use scylla::serialize::SerializationError;
+use scylla::serialize::value::SerializeValue;
+use scylla::serialize::writers::{CellWriter, WrittenCellProof};
 use scylla::value::{
     CqlDate, CqlDecimal, CqlDuration, CqlTime, CqlTimestamp, CqlTimeuuid, CqlValue, CqlVarint,
 };
 use serde_json::Value;
+
+use super::json::Json;
+
+/// A converted value, ready to bind.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell<'a> {
+    /// A `text` value, borrowed from the record where it can be.
+    Text(Cow<'a, str>),
+    /// Any other value.
+    Value(CqlValue),
+}
+
+impl Cell<'_> {
+    /// The value as a [`CqlValue`], e.g. to go into a collection.
+    pub fn into_cql(self) -> CqlValue {
+        match self {
+            Self::Text(text) => CqlValue::Text(text.into_owned()),
+            Self::Value(value) => value,
+        }
+    }
+
+    /// The value, owning its text.
+    pub fn into_owned(self) -> Cell<'static> {
+        match self {
+            Self::Text(text) => Cell::Text(Cow::Owned(text.into_owned())),
+            Self::Value(value) => Cell::Value(value),
+        }
+    }
+}
+
+impl SerializeValue for Cell<'_> {
+    fn serialize<'b>(
+        &self,
+        typ: &ColumnType,
+        writer: CellWriter<'b>,
+    ) -> Result<WrittenCellProof<'b>, SerializationError> {
+        match self {
+            Self::Text(text) => text.serialize(typ, writer),
+            Self::Value(value) => value.serialize(typ, writer),
+        }
+    }
+}
 
 /// A value that does not fit its column's type.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,8 +78,11 @@ pub struct ConversionError {
 ///
 /// # Errors
 /// When the value has the wrong shape or is out of range for the type.
-pub fn convert(value: &Value, cql_type: &CqlType) -> Result<Option<CqlValue>, ConversionError> {
-    if value.is_null() {
+pub fn convert<'a>(
+    value: &Json<'a>,
+    cql_type: &CqlType,
+) -> Result<Option<Cell<'a>>, ConversionError> {
+    if *value == Json::Null {
         return Ok(None);
     }
     let fail = |reason: &str| {
@@ -49,16 +101,28 @@ pub fn convert(value: &Value, cql_type: &CqlType) -> Result<Option<CqlValue>, Co
             reason: reason.to_owned(),
         }
     };
+    // Items of collections and tuples, which own their values.
+    let item = |item: &Value, item_type: &CqlType| {
+        convert(&Json::from(item), item_type).map(|cell| cell.map(Cell::into_cql))
+    };
+    let tree = || match value {
+        Json::Tree(tree) => Some(tree.as_ref()),
+        _ => None,
+    };
     let converted = match cql_type {
-        CqlType::Native(native) => native_value(value, *native).map_err(|reason| fail(&reason))?,
+        CqlType::Native(native) => {
+            return native_value(value, *native)
+                .map(Some)
+                .map_err(|reason| fail(&reason));
+        }
         CqlType::Frozen(inner) => return convert(value, inner),
         CqlType::List(inner) | CqlType::Set(inner) => {
-            let items = value.as_array().ok_or_else(|| fail("expected an array"))?;
+            let items = tree()
+                .and_then(Value::as_array)
+                .ok_or_else(|| fail("expected an array"))?;
             let items = items
                 .iter()
-                .map(|item| {
-                    convert(item, inner)?.ok_or_else(|| fail("a collection cannot hold null"))
-                })
+                .map(|each| item(each, inner)?.ok_or_else(|| fail("a collection cannot hold null")))
                 .collect::<Result<Vec<_>, _>>()?;
             if matches!(cql_type, CqlType::Set(_)) {
                 CqlValue::Set(items)
@@ -67,51 +131,54 @@ pub fn convert(value: &Value, cql_type: &CqlType) -> Result<Option<CqlValue>, Co
             }
         }
         CqlType::Map(key_type, value_type) => {
-            let entries = value
-                .as_object()
+            let entries = tree()
+                .and_then(Value::as_object)
                 .ok_or_else(|| fail("expected an object"))?;
             let entries = entries
                 .iter()
-                .map(|(key, item)| {
-                    let key = convert(&Value::String(key.clone()), key_type)?
-                        .ok_or_else(|| fail("null key"))?;
-                    let item =
-                        convert(item, value_type)?.ok_or_else(|| fail("a map cannot hold null"))?;
-                    Ok((key, item))
+                .map(|(key, each)| {
+                    let key = convert(&Json::String(Cow::Borrowed(key)), key_type)?
+                        .ok_or_else(|| fail("null key"))?
+                        .into_cql();
+                    let each =
+                        item(each, value_type)?.ok_or_else(|| fail("a map cannot hold null"))?;
+                    Ok((key, each))
                 })
                 .collect::<Result<Vec<_>, ConversionError>>()?;
             CqlValue::Map(entries)
         }
         CqlType::Tuple(types) => {
-            let items = value.as_array().filter(|items| items.len() == types.len());
+            let items = tree()
+                .and_then(Value::as_array)
+                .filter(|items| items.len() == types.len());
             let items = items
                 .ok_or_else(|| fail(&format!("expected an array of {} items", types.len())))?;
             CqlValue::Tuple(
                 items
                     .iter()
                     .zip(types)
-                    .map(|(item, ty)| convert(item, ty))
+                    .map(|(each, ty)| item(each, ty))
                     .collect::<Result<_, _>>()?,
             )
         }
     };
-    Ok(Some(converted))
+    Ok(Some(Cell::Value(converted)))
 }
 
-fn native_value(value: &Value, native: NativeType) -> Result<CqlValue, String> {
-    Ok(match native {
-        NativeType::Text => CqlValue::Text(text(value)?),
+fn native_value<'a>(value: &Json<'a>, native: NativeType) -> Result<Cell<'a>, String> {
+    let value = match native {
+        NativeType::Text => return text(value).map(Cell::Text),
         NativeType::Ascii => {
             let text = text(value)?;
             if !text.is_ascii() {
                 return Err("not ASCII".to_owned());
             }
-            CqlValue::Ascii(text)
+            CqlValue::Ascii(text.into_owned())
         }
         NativeType::Boolean => CqlValue::Boolean(match value {
-            Value::Bool(flag) => *flag,
-            Value::String(text) if text.eq_ignore_ascii_case("true") => true,
-            Value::String(text) if text.eq_ignore_ascii_case("false") => false,
+            Json::Bool(flag) => *flag,
+            Json::String(text) if text.eq_ignore_ascii_case("true") => true,
+            Json::String(text) if text.eq_ignore_ascii_case("false") => false,
             _ => return Err("expected true or false".to_owned()),
         }),
         NativeType::Tinyint => CqlValue::TinyInt(narrow(integer(value)?)?),
@@ -126,7 +193,7 @@ fn native_value(value: &Value, native: NativeType) -> Result<CqlValue, String> {
         NativeType::Float => CqlValue::Float(float(value)? as f32),
         NativeType::Decimal => CqlValue::Decimal(decimal(&number_text(value)?)?),
         NativeType::Timestamp => CqlValue::Timestamp(CqlTimestamp(match value {
-            Value::String(text) => DateTime::parse_from_rfc3339(text.trim())
+            Json::String(text) => DateTime::parse_from_rfc3339(text.trim())
                 .map_err(|error| format!("expected RFC 3339 or epoch milliseconds: {error}"))?
                 .timestamp_millis(),
             _ => integer(value)?,
@@ -167,23 +234,25 @@ fn native_value(value: &Value, native: NativeType) -> Result<CqlValue, String> {
                 .map_err(|error| error.to_string())?,
         ),
         // Blobs come as text, since JSON has no bytes: the UTF-8 bytes are stored.
-        NativeType::Blob => CqlValue::Blob(text(value)?.into_bytes()),
+        NativeType::Blob => CqlValue::Blob(text(value)?.into_owned().into_bytes()),
         NativeType::Duration => CqlValue::Duration(duration(text(value)?.trim())?),
-    })
+    };
+    Ok(Cell::Value(value))
 }
 
-/// A string as is, and a number or boolean as its JSON text.
-fn text(value: &Value) -> Result<String, String> {
+/// A string as is (borrowed if it is), and a number or boolean as its JSON text.
+fn text<'a>(value: &Json<'a>) -> Result<Cow<'a, str>, String> {
     match value {
-        Value::String(text) => Ok(text.clone()),
-        Value::Number(_) | Value::Bool(_) => Ok(value.to_string()),
+        Json::String(Cow::Borrowed(text)) => Ok(Cow::Borrowed(text)),
+        Json::String(Cow::Owned(text)) => Ok(Cow::Owned(text.clone())),
+        Json::Number(_) | Json::Bool(_) => Ok(Cow::Owned(value.to_string())),
         _ => Err("expected a string".to_owned()),
     }
 }
 
-fn integer(value: &Value) -> Result<i64, String> {
+fn integer(value: &Json<'_>) -> Result<i64, String> {
     match value {
-        Value::Number(number) => number.as_i64().map_or_else(
+        Json::Number(number) => number.as_i64().map_or_else(
             || match number.as_f64() {
                 #[allow(clippy::cast_possible_truncation)]
                 Some(float) if float.fract() == 0.0 && float.abs() < 9.0e15 => Ok(float as i64),
@@ -191,7 +260,7 @@ fn integer(value: &Value) -> Result<i64, String> {
             },
             Ok,
         ),
-        Value::String(text) => text
+        Json::String(text) => text
             .trim()
             .parse()
             .map_err(|_| "expected an integer".to_owned()),
@@ -203,12 +272,12 @@ fn narrow<T: TryFrom<i64>>(value: i64) -> Result<T, String> {
     T::try_from(value).map_err(|_| "out of range".to_owned())
 }
 
-fn float(value: &Value) -> Result<f64, String> {
+fn float(value: &Json<'_>) -> Result<f64, String> {
     match value {
-        Value::Number(number) => number
+        Json::Number(number) => number
             .as_f64()
             .ok_or_else(|| "expected a number".to_owned()),
-        Value::String(text) => text
+        Json::String(text) => text
             .trim()
             .parse()
             .map_err(|_| "expected a number".to_owned()),
@@ -216,10 +285,10 @@ fn float(value: &Value) -> Result<f64, String> {
     }
 }
 
-fn number_text(value: &Value) -> Result<String, String> {
+fn number_text(value: &Json<'_>) -> Result<String, String> {
     match value {
-        Value::Number(number) => Ok(number.to_string()),
-        Value::String(text) => Ok(text.trim().to_owned()),
+        Json::Number(number) => Ok(number.to_string()),
+        Json::String(text) => Ok(text.trim().to_owned()),
         _ => Err("expected a number".to_owned()),
     }
 }
@@ -246,7 +315,7 @@ fn decimal(text: &str) -> Result<CqlDecimal, String> {
     ))
 }
 
-fn uuid(value: &Value) -> Result<uuid::Uuid, String> {
+fn uuid(value: &Json<'_>) -> Result<uuid::Uuid, String> {
     uuid::Uuid::parse_str(text(value)?.trim()).map_err(|error| error.to_string())
 }
 
@@ -303,7 +372,9 @@ mod tests {
     use super::*;
 
     fn cql(value: Value, ty: &str) -> Result<Option<CqlValue>, String> {
-        convert(&value, &CqlType::parse(ty).unwrap()).map_err(|error| error.to_string())
+        convert(&Json::from(&value), &CqlType::parse(ty).unwrap())
+            .map(|cell| cell.map(Cell::into_cql))
+            .map_err(|error| error.to_string())
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //!
 //! Both components share the Kafka plumbing ([`kafka`]), the dead-letter records
 //! ([`dead_letter`]) and their metrics ([`metrics`]); the transform runs a VRL
-//! [`program`] on a [`pool`] of threads, the sink converts record fields into CQL
-//! values ([`cql`]).
+//! [`program`] on a [`pool`] of threads, the sink reads record fields ([`json`]) and
+//! converts them into CQL values ([`cql`]).
 
 pub mod cql;
 pub mod dead_letter;
+pub mod json;
 pub mod kafka;
 pub mod metrics;
 pub mod pool;

@@ -11,39 +11,39 @@
 //! At start the sink waits for Cassandra, retrying with the same backoff and
 //! reporting not ready, and joins its consumer group only once it can write.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod offsets;
+mod row;
+
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use homestream_crds::CassandraSinkSpec;
-use homestream_crds::cassandrasink::{
-    ColumnSource, Consistency, ValidatedCassandraSink, ValidatedColumn,
-};
+use homestream_crds::cassandrasink::{Consistency, ValidatedCassandraSink};
 use homestream_crds::runtime::{CASSANDRA_PASSWORD_ENV, CASSANDRA_USERNAME_ENV, ResolvedCassandra};
 use homestream_crds::topic::OnError;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use rdkafka::ClientContext;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::message::{Message, OwnedMessage};
+use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
 use rdkafka::util::Timeout;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::policies::load_balancing::DefaultPolicy;
 use scylla::statement::prepared::PreparedStatement;
-use scylla::value::{CqlValue, MaybeUnset};
 
+use self::offsets::OffsetTracker;
+use self::row::{Row, RowMapper};
 use super::metrics::StreamMetrics;
-use super::{cql, dead_letter, error_chain, kafka};
+use super::{dead_letter, error_chain, kafka};
 use crate::config;
 use crate::process::Process;
 use crate::shutdown::Shutdown;
@@ -156,7 +156,6 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
         }
         _ => None,
     };
-    let writer = Arc::new(writer);
     tracing::info!(
         input = spec.input.topic.as_str(),
         keyspace = spec.keyspace,
@@ -165,18 +164,25 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
         "Starting the sink."
     );
     let concurrency = usize::try_from(spec.write_concurrency.get()).unwrap_or(usize::MAX);
-    let topic = spec.input.topic.as_str().to_owned();
     let sink = Sink {
-        topic,
         consumer,
         writer,
-        dead_letter,
-        metrics,
         concurrency,
-        offsets: OffsetTracker::default(),
+        outcomes: Outcomes {
+            topic: spec.input.topic.as_str().to_owned(),
+            dead_letter,
+            metrics,
+            offsets: OffsetTracker::default(),
+        },
     };
     process.readiness.set(true);
-    let outcome = sink.run(shutdown).await;
+    // A task of the runtime rather than the thread blocked in `main`: the driver's
+    // connection tasks that a write wakes then run on the same worker thread, where
+    // waking another thread per write cost about a third of the sink's CPU.
+    let outcome = match tokio::spawn(sink.run(shutdown)).await {
+        Ok(outcome) => outcome,
+        Err(error) => std::panic::resume_unwind(error.into_panic()),
+    };
     process.readiness.set(false);
     Ok(outcome?)
 }
@@ -225,16 +231,11 @@ impl ClientContext for SinkContext {
 
 impl ConsumerContext for SinkContext {}
 
-/// One row's bound values: the columns in declaration order, then the write time.
-/// An absent field is left unset (the column keeps its value); `null` writes null.
-type Row = Vec<MaybeUnset<Option<CqlValue>>>;
-
 /// The Cassandra side: a session and the prepared insert.
 struct Writer {
     session: Session,
     insert: PreparedStatement,
-    columns: Vec<ValidatedColumn>,
-    is_key: Vec<bool>,
+    mapper: RowMapper,
     retries: Counter,
 }
 
@@ -275,11 +276,8 @@ impl Writer {
                 ),
                 source: Box::new(source),
             })?;
-        let names: Vec<&str> = spec
-            .columns
-            .iter()
-            .map(|column| column.name.as_str())
-            .collect();
+        let mapper = RowMapper::new(spec);
+        let names: Vec<&str> = mapper.column_names().collect();
         let statement = format!(
             "INSERT INTO {}.{} ({}) VALUES ({}) USING TIMESTAMP ?",
             spec.keyspace,
@@ -294,62 +292,26 @@ impl Writer {
                 step: format!("preparing {statement}"),
                 source: Box::new(source),
             })?;
-        let is_key = spec
-            .columns
-            .iter()
-            .map(|column| {
-                spec.partition_key.contains(&column.name)
-                    || spec
-                        .clustering_key
-                        .iter()
-                        .any(|(key, _)| *key == column.name)
-            })
-            .collect();
         Ok(Self {
             session,
             insert,
-            columns: spec.columns.clone(),
-            is_key,
+            mapper,
             retries,
         })
     }
 
-    /// The row of a record, or why it cannot be one.
-    fn row(&self, payload: Option<&[u8]>, timestamp_ms: Option<i64>) -> Result<Row, String> {
-        let record: serde_json::Value = serde_json::from_slice(payload.unwrap_or_default())
-            .map_err(|error| format!("payload is not JSON: {error}"))?;
-        if !record.is_object() {
-            return Err("payload is not a JSON object".to_owned());
-        }
-        let mut row = Row::with_capacity(self.columns.len() + 1);
-        for (column, is_key) in self.columns.iter().zip(&self.is_key) {
-            let field = match &column.source {
-                ColumnSource::Field(name) => record.get(name),
-                ColumnSource::JsonPath(path) => path.query(&record).first(),
-            };
-            let value = match field {
-                Some(field) => cql::convert(field, &column.cql_type)
-                    .map_err(|error| format!("column {}: {error}", column.name))?,
-                None => None,
-            };
-            if *is_key && value.is_none() {
-                return Err(format!("key column {} is missing or null", column.name));
-            }
-            row.push(if field.is_some() {
-                MaybeUnset::Set(value)
-            } else {
-                MaybeUnset::Unset
-            });
-        }
-        let write_time_ms = timestamp_ms.unwrap_or_else(now_ms);
-        row.push(MaybeUnset::Set(Some(CqlValue::BigInt(
+    /// Writes a record as a row; `Err` says why it cannot be one.
+    async fn write_record(&self, message: &BorrowedMessage<'_>) -> Result<(), String> {
+        let write_time_ms = message.timestamp().to_millis().unwrap_or_else(now_ms);
+        let row = self.mapper.row(
+            message.payload().unwrap_or_default(),
             write_time_ms.saturating_mul(1000),
-        ))));
-        Ok(row)
+        )?;
+        self.write(&row).await
     }
 
     /// Writes a row, retrying what Cassandra may take later; `Err` is a record error.
-    async fn write(&self, row: &Row) -> Result<(), String> {
+    async fn write(&self, row: &Row<'_>) -> Result<(), String> {
         let mut backoff = INITIAL_BACKOFF;
         loop {
             match self.session.execute_unpaged(&self.insert, row).await {
@@ -406,108 +368,84 @@ fn now_ms() -> i64 {
         .map_or(0, |now| i64::try_from(now.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Per partition, the offsets in flight and the highest one done: everything below
-/// the lowest in flight is done, so that is the offset to commit.
-#[derive(Default)]
-struct OffsetTracker {
-    partitions: BTreeMap<i32, (BTreeSet<i64>, i64)>,
-    to_store: BTreeMap<i32, i64>,
-}
-
-impl OffsetTracker {
-    fn start(&mut self, partition: i32, offset: i64) {
-        self.partitions
-            .entry(partition)
-            .or_insert_with(|| (BTreeSet::new(), -1))
-            .0
-            .insert(offset);
-    }
-
-    fn finish(&mut self, partition: i32, offset: i64) {
-        let Some((in_flight, highest_done)) = self.partitions.get_mut(&partition) else {
-            return;
-        };
-        in_flight.remove(&offset);
-        *highest_done = (*highest_done).max(offset);
-        let next = in_flight.first().copied().unwrap_or(*highest_done + 1);
-        self.to_store.insert(partition, next);
-    }
-
-    fn take(&mut self, topic: &str) -> Option<TopicPartitionList> {
-        if self.to_store.is_empty() {
-            return None;
-        }
-        let mut offsets = TopicPartitionList::with_capacity(self.to_store.len());
-        for (partition, next) in std::mem::take(&mut self.to_store) {
-            // Cannot fail: the offset is a plain number.
-            let _ = offsets.add_partition_offset(topic, partition, Offset::Offset(next));
-        }
-        Some(offsets)
-    }
-}
-
 /// A finished write: the record, when it was received, and the outcome.
-struct Done {
-    message: OwnedMessage,
+struct Done<'a> {
+    message: BorrowedMessage<'a>,
     received: Instant,
     outcome: Result<(), String>,
 }
 
+/// The sink's pipeline: records from the consumer become writes, at most
+/// `concurrency` in flight; each holds its Kafka message, whose payload the row
+/// borrows, until Cassandra acknowledged it.
 struct Sink {
-    topic: String,
     consumer: StreamConsumer<SinkContext>,
-    writer: Arc<Writer>,
-    dead_letter: Option<(FutureProducer, String)>,
-    metrics: StreamMetrics,
+    writer: Writer,
     concurrency: usize,
-    offsets: OffsetTracker,
+    outcomes: Outcomes,
 }
 
 impl Sink {
-    async fn run(mut self, mut shutdown: Shutdown) -> Result<(), SinkError> {
+    async fn run(self, mut shutdown: Shutdown) -> Result<(), SinkError> {
+        let Self {
+            consumer,
+            writer,
+            concurrency,
+            mut outcomes,
+        } = self;
         let mut in_flight = FuturesUnordered::new();
         let mut store = tokio::time::interval(STORE_INTERVAL);
         store.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // One stream and one shutdown future for the whole run: making them anew per
+        // record registered and removed a waker each time, under a lock.
+        let mut messages = consumer.stream();
+        let requested = shutdown.requested();
+        tokio::pin!(requested);
         loop {
             tokio::select! {
                 biased;
-                () = shutdown.requested() => break,
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => self.finish(done).await?,
-                _ = store.tick() => self.store_offsets(),
-                received = self.consumer.recv(), if in_flight.len() < self.concurrency => {
+                () = &mut requested => break,
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => outcomes.finish(done).await?,
+                _ = store.tick() => outcomes.store(&consumer),
+                Some(received) = messages.next(), if in_flight.len() < concurrency => {
                     let message = match received {
-                        Ok(message) => message.detach(),
+                        Ok(message) => message,
                         Err(error) => {
                             tracing::warn!(%error, "Consumer error.");
                             continue;
                         }
                     };
-                    self.metrics.records_in.inc();
-                    self.offsets.start(message.partition(), message.offset());
-                    let received = Instant::now();
-                    match self.writer.row(message.payload(), message.timestamp().to_millis()) {
-                        Ok(row) => {
-                            let writer = Arc::clone(&self.writer);
-                            in_flight.push(async move {
-                                let outcome = writer.write(&row).await;
-                                Done { message, received, outcome }
-                            });
-                        }
-                        Err(reason) => self.finish(Done { message, received, outcome: Err(reason) }).await?,
-                    }
+                    outcomes.metrics.records_in.inc();
+                    outcomes.offsets.start(message.partition(), message.offset());
+                    let writer = &writer;
+                    in_flight.push(async move {
+                        let received = Instant::now();
+                        let outcome = writer.write_record(&message).await;
+                        Done { message, received, outcome }
+                    });
                 }
             }
         }
         // Writes still in flight are abandoned: their offsets were not stored, so
         // they are redelivered to whoever consumes the partitions next.
         drop(in_flight);
-        self.store_offsets();
-        kafka::commit_stored(&self.consumer);
+        outcomes.store(&consumer);
+        kafka::commit_stored(&consumer);
         tracing::info!("Sink stopped.");
         Ok(())
     }
+}
 
-    async fn finish(&mut self, done: Done) -> Result<(), SinkError> {
+/// What becomes of finished writes: metrics, dead letters, offsets to commit.
+struct Outcomes {
+    topic: String,
+    dead_letter: Option<(FutureProducer, String)>,
+    metrics: StreamMetrics,
+    offsets: OffsetTracker,
+}
+
+impl Outcomes {
+    async fn finish(&mut self, done: Done<'_>) -> Result<(), SinkError> {
         let Done {
             message,
             received,
@@ -560,12 +498,13 @@ impl Sink {
         Ok(())
     }
 
-    fn store_offsets(&mut self) {
+    /// Hands the offsets of finished records to the consumer, which commits them.
+    fn store(&mut self, consumer: &StreamConsumer<SinkContext>) {
         let Some(offsets) = self.offsets.take(&self.topic) else {
             return;
         };
         // Fails for partitions revoked meanwhile; their new owner redelivers them.
-        if let Err(error) = self.consumer.store_offsets(&offsets) {
+        if let Err(error) = consumer.store_offsets(&offsets) {
             tracing::debug!(%error, "Storing offsets failed.");
         }
     }
