@@ -86,16 +86,14 @@ pub struct TlsFiles {
 impl TlsFiles {
     /// The files of `tls` as mounted under `dir`.
     pub fn mounted(tls: &Tls, dir: &str) -> Self {
-        let mut files = Self::default();
-        for (_, file_name) in tls_secret_files(tls) {
-            let path = Some(format!("{dir}/{file_name}"));
-            match file_name {
-                TLS_CA_FILE => files.ca = path,
-                TLS_CERTIFICATE_FILE => files.certificate = path,
-                _ => files.key = path,
-            }
+        let path = |secret: &Option<SecretKeyRef>, file_name: &str| {
+            secret.as_ref().map(|_| format!("{dir}/{file_name}"))
+        };
+        Self {
+            ca: path(&tls.ca, TLS_CA_FILE),
+            certificate: path(&tls.certificate, TLS_CERTIFICATE_FILE),
+            key: path(&tls.key, TLS_KEY_FILE),
         }
-        files
     }
 }
 

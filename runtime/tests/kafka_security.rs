@@ -17,7 +17,7 @@ use homestream_crds::runtime::{KAFKA_PASSWORD_ENV, KAFKA_USERNAME_ENV};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::{Value, json};
 use stream_support::{
-    CLEAN_LISTING, cleaned, command, count_rows, create_table, listing, produce, read_all,
+    CLEAN_LISTING, cleaned, command, create_table, listing, produce, read_all, rows_within,
     sink_spec, terminate, write_config_with_kafka,
 };
 
@@ -104,15 +104,11 @@ async fn transform_and_sink_work_over_tls_with_scram() -> Result<()> {
         "every record out once, over SASL_SSL"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let rows = loop {
-        let rows = count_rows(&session, &keyspace).await?;
-        if rows >= N as i64 || Instant::now() > deadline {
-            break rows;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    assert_eq!(rows, N as i64, "every record read over SASL_SSL is a row");
+    assert_eq!(
+        rows_within(&session, &keyspace, N, Duration::from_secs(90)).await?,
+        i64::try_from(N)?,
+        "every record read over SASL_SSL is a row"
+    );
     terminate(&mut transform)?;
     terminate(&mut sink)?;
     Ok(())

@@ -15,8 +15,8 @@ use homestream_tests::stack::{self, Service};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::json;
 use stream_support::{
-    CLEAN_LISTING, cleaned, count_rows, create_table, free_address, key_counts, listing, produce,
-    read_all, readyz, sink_spec, start, start_listening, terminate, write_config,
+    CLEAN_LISTING, cleaned, create_table, free_address, key_counts, listing, produce, read_all,
+    readyz, rows_within, sink_spec, start, start_listening, terminate, write_config,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -176,15 +176,11 @@ async fn sink_killed_and_cassandra_stopped_for_30s_loses_no_row() -> Result<()> 
     stack::start(Service::Cassandra)?;
     eprintln!("Cassandra was down for {:?}.", stopped.elapsed());
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(240);
-    loop {
-        let rows = count_rows(&session, &keyspace).await.unwrap_or(0);
-        if rows == i64::try_from(N)? || tokio::time::Instant::now() > deadline {
-            assert_eq!(rows, i64::try_from(N)?, "rows after recovery");
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    assert_eq!(
+        rows_within(&session, &keyspace, N, Duration::from_secs(240)).await?,
+        i64::try_from(N)?,
+        "rows after recovery"
+    );
     terminate(&mut sink)
 }
 
@@ -216,15 +212,11 @@ async fn sink_started_while_cassandra_is_down_waits_not_ready_then_writes_every_
     );
     stack::start(Service::Cassandra)?;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(180);
-    loop {
-        let rows = count_rows(&session, &keyspace).await.unwrap_or(0);
-        if rows == i64::try_from(N)? || tokio::time::Instant::now() > deadline {
-            assert_eq!(rows, i64::try_from(N)?, "rows once Cassandra is up");
-            break;
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    assert_eq!(
+        rows_within(&session, &keyspace, N, Duration::from_secs(180)).await?,
+        i64::try_from(N)?,
+        "rows once Cassandra is up"
+    );
     assert_eq!(readyz(&listen).await, Some(200), "ready once writing");
     terminate(&mut sink)
 }

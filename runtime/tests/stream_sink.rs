@@ -10,7 +10,8 @@ use anyhow::Result;
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::{Value, json};
 use stream_support::{
-    cleaned, count_rows, create_table, produce, read_all, sink_spec, start, terminate, write_config,
+    cleaned, create_table, produce, read_all, rows_within, sink_spec, start, terminate,
+    write_config,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -65,13 +66,10 @@ async fn writes_every_record_as_a_row_and_dead_letters_bad_ones() -> Result<()> 
         "key column listing_key is missing or null"
     );
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while count_rows(&session, &keyspace).await? < i64::try_from(N)?
-        && tokio::time::Instant::now() < deadline
-    {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    assert_eq!(count_rows(&session, &keyspace).await?, i64::try_from(N)?);
+    assert_eq!(
+        rows_within(&session, &keyspace, N, Duration::from_secs(60)).await?,
+        i64::try_from(N)?
+    );
     let row = session
         .query_unpaged(
             format!(

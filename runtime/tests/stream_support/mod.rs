@@ -326,3 +326,22 @@ pub async fn count_rows(session: &Session, keyspace: &str) -> Result<i64> {
         .single_row::<(i64,)>()?;
     Ok(count)
 }
+
+/// Polls the table until it has `n` rows or `timeout` has passed, and returns the last
+/// count. A failed count (Cassandra restarting) counts as no rows.
+pub async fn rows_within(
+    session: &Session,
+    keyspace: &str,
+    n: usize,
+    timeout: Duration,
+) -> Result<i64> {
+    let n = i64::try_from(n)?;
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let rows = count_rows(session, keyspace).await.unwrap_or(0);
+        if rows >= n || tokio::time::Instant::now() > deadline {
+            return Ok(rows);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
