@@ -107,7 +107,7 @@ async fn the_older_declaration_of_a_topic_wins_and_the_newer_is_told() -> Result
 /// only the latter (annotation); after the operator restarts (a new process, nothing in
 /// memory), deleting the resource deletes the dead-letter topic and keeps the output
 /// and input topics. And a ScrapeJob with `Delete` whose topic the operator created
-/// has it deleted with it.
+/// keeps it while a StreamTransform reads it, and has it deleted with it otherwise.
 #[tokio::test]
 async fn delete_policy_deletes_only_the_topics_the_operator_created() -> Result<()> {
     let env = StackEnv::load()?;
@@ -162,19 +162,38 @@ async fn delete_policy_deletes_only_the_topics_the_operator_created() -> Result<
         );
 
         let jobs: Api<ScrapeJob> = Api::namespaced(client.clone(), &ns);
-        let output = random_name("own-out");
-        apply(&jobs, &scrape_job("rest", &output, 1, "Delete")?).await?;
-        wait_condition(&jobs, "rest", "TopicReady", "True", "TopicsReady").await?;
-        wait::until("the ScrapeJob's record", CONVERGE, || async {
-            let job = jobs.get("rest").await?;
-            Ok(match job.annotations().get(CREATED_TOPICS) {
-                Some(names) if *names == output => Ok(()),
-                other => Err(format!("{other:?}")),
+        let (read, unread) = (random_name("own-read"), random_name("own-out"));
+        for (name, output) in [("read", &read), ("unread", &unread)] {
+            apply(&jobs, &scrape_job(name, output, 1, "Delete")?).await?;
+            wait_condition(&jobs, name, "TopicReady", "True", "TopicsReady").await?;
+            wait::until("the ScrapeJob's record", CONVERGE, || async {
+                let job = jobs.get(name).await?;
+                Ok(match job.annotations().get(CREATED_TOPICS) {
+                    Some(names) if names == output => Ok(()),
+                    other => Err(format!("{other:?}")),
+                })
             })
-        })
-        .await?;
-        support::delete_and_wait(&jobs, "rest").await?;
-        wait_topic_gone(&env, &output).await?;
+            .await?;
+        }
+        let reader: StreamTransform = serde_json::from_value(json!({
+            "apiVersion": "homestream.io/v1alpha1", "kind": "StreamTransform",
+            "metadata": { "name": "reader" },
+            "spec": {
+                "input": { "topic": read },
+                "output": { "topic": { "name": random_name("own-reader-out"), "partitions": 1 } },
+                "program": ".seen = true\n"
+            }
+        }))?;
+        apply(&transforms, &reader).await?;
+        wait_condition(&transforms, "reader", "InputTopicReady", "True", "Exists").await?;
+        support::delete_and_wait(&jobs, "read").await?;
+        assert_eq!(
+            partitions(&env, &read)?,
+            Some(1),
+            "a topic another resource reads is kept"
+        );
+        support::delete_and_wait(&jobs, "unread").await?;
+        wait_topic_gone(&env, &unread).await?;
         Ok(())
     })
     .await

@@ -4,19 +4,25 @@
 //! (`../shared/fixtures/real/realtor/realtor-data_sample.csv`, multiplied), produces
 //! them to a topic, then runs measured child processes one after the other:
 //! a bare rdkafka consume-and-produce loop, the transform (exactly-once, the cleaning
-//! program) on every CPU and again on one CPU, a bare prepared-insert loop twice (as
+//! program) on every CPU and again on one CPU, the transform with the program `.`
+//! (its cost without a cleaning program), a bare prepared-insert loop twice (as
 //! a runtime task, as the sink runs its pipeline, which is the sink's reference; and
 //! on the main thread, which costs a thread wake-up per request), and the sink
 //! (reading the transform's output into the same table). Each is measured from
-//! outside through `/proc`:
+//! outside through `/proc`, from the end of its set-up (a component: when `/readyz`
+//! first answers; a bare loop: after its clients are made) to its last record:
 //! CPU time, so records per second per core; peak resident memory; and latency
 //! (runtime: its `processing_seconds` histogram; bare loops: exact, per record from
 //! receipt to acknowledgement).
 //!
-//! Run (about 5 minutes for a million records on 2 cores):
-//! `cargo build --release -p homestream-runtime --example bench_stream && target/release/examples/bench_stream [records]`
+//! Run (about 5 minutes a round for a million records on 2 cores):
+//! `cargo build --release -p homestream-runtime --example bench_stream && target/release/examples/bench_stream [records] [rounds]`
 //!
-//! `bench_stream sink [records]` measures only the bare insert loops and the sink: it
+//! With several rounds, every row is measured once a round and the table shows the
+//! medians; a ratio to a bare loop is taken within each round (the two ran minutes
+//! apart, not a round apart), and its range across rounds is shown next to it.
+//!
+//! `bench_stream sink [records] [rounds]` measures only the bare insert loops and the sink: it
 //! runs the cleaning program in process and produces its output straight to the
 //! sink's input topic, skipping the bare Kafka loop and the transform.
 //!
@@ -94,11 +100,13 @@ fn main() -> Result<()> {
         ),
         Some("sink") => {
             let records = args.get(2).map_or(Ok(1_000_000), |n| n.parse())?;
-            runtime.block_on(orchestrate(records, Scope::SinkOnly))
+            let rounds = args.get(3).map_or(Ok(1), |n| n.parse())?;
+            runtime.block_on(orchestrate(records, rounds, Scope::SinkOnly))
         }
         other => {
             let records = other.map_or(Ok(1_000_000), str::parse)?;
-            runtime.block_on(orchestrate(records, Scope::All))
+            let rounds = args.get(2).map_or(Ok(1), |n| n.parse())?;
+            runtime.block_on(orchestrate(records, rounds, Scope::All))
         }
     }
 }
@@ -180,16 +188,11 @@ enum Scope {
     SinkOnly,
 }
 
-async fn orchestrate(records: usize, scope: Scope) -> Result<()> {
+async fn orchestrate(records: usize, rounds: usize, scope: Scope) -> Result<()> {
     let env = StackEnv::load()?;
     let rows = realtor_rows()?;
-    let (input, output, one_cpu_output, bare_output) = (
-        random_name("bench-in"),
-        random_name("bench-out"),
-        random_name("bench-out-one-cpu"),
-        random_name("bench-bare"),
-    );
-    for topic in [&input, &output, &one_cpu_output, &bare_output] {
+    let (input, output) = (random_name("bench-in"), random_name("bench-out"));
+    for topic in [&input, &output] {
         kafka::create_topic(&env, topic, PARTITIONS).await?;
     }
     eprintln!(
@@ -198,98 +201,110 @@ async fn orchestrate(records: usize, scope: Scope) -> Result<()> {
     );
     let started = Instant::now();
     let exe = std::env::current_exe()?;
-    let n = records.to_string();
+    let mut table = Table::default();
     if scope == Scope::SinkOnly {
         let program = stream::program::Program::compile(PROGRAM)
             .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
         let mut runner = program.runner();
         produce(&env, &output, records, |n| cleaned(&mut runner, n, &rows))?;
         eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
-        let sink = measure_sink(&exe, &env, &output, records).await?;
-        print_header(records);
-        sink.print();
-        return Ok(());
+        for round in 1..=rounds {
+            eprintln!("Round {round} of {rounds}.");
+            measure_sink(&exe, &env, &output, records, &mut table).await?;
+        }
+    } else {
+        produce(&env, &input, records, |n| raw(n, &rows))?;
+        eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
+        for round in 1..=rounds {
+            eprintln!("Round {round} of {rounds}.");
+            measure_transform(&exe, &env, &input, &output, records, &mut table).await?;
+            // Every round's transform appends its output; the sink reads the first
+            // `records` of it, the first round's.
+            measure_sink(&exe, &env, &output, records, &mut table).await?;
+        }
     }
-    produce(&env, &input, records, |n| raw(n, &rows))?;
-    eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
-
-    eprintln!("Bare Kafka loop...");
-    let bare_kafka = self_report(Command::new(&exe).args([
-        "bare-kafka",
-        &env.kafka_bootstrap,
-        &input,
-        &bare_output,
-        &n,
-    ]))?;
-
-    eprintln!("Transform (exactly once, clean_listing.vrl)...");
-    let transform_spec = |output: &str| {
-        json!({
-            "input": {"topic": input, "consumerGroup": random_name("bench-transform")},
-            "output": {"topic": {"name": output}},
-            "program": PROGRAM,
-        })
-    };
-    let transform = measure_component(
-        &exe,
-        "run-transform",
-        &env,
-        "StreamTransform",
-        &transform_spec(&output),
-        records,
-    )
-    .await?;
-    // The same on one CPU: its program pool has one thread, so the two rows show what
-    // the pool's threads cost per record and gain in wall time.
-    eprintln!("Transform on one CPU (taskset -c 0)...");
-    let transform_one_cpu = measure_component(
-        &exe,
-        "run-transform-one-cpu",
-        &env,
-        "StreamTransform",
-        &transform_spec(&one_cpu_output),
-        records,
-    )
-    .await?;
-
-    let sink = measure_sink(&exe, &env, &output, records).await?;
-    print_header(records);
-    print_line("bare rdkafka consume+produce", &bare_kafka, None);
-    print_line(
-        "transform (exactlyOnce, VRL)",
-        &transform,
-        Some(&bare_kafka),
-    );
-    print_line(
-        "transform on one CPU",
-        &transform_one_cpu,
-        Some(&bare_kafka),
-    );
-    sink.print();
+    table.print(records, rounds);
     Ok(())
 }
 
-/// The bare insert loops and the sink into the same table.
-struct SinkMeasured {
-    /// The bare loop as a task of the runtime, as the sink runs: its reference.
-    bare_task: Measured,
-    /// The bare loop on the thread that blocks on the runtime: the driver's
-    /// connection tasks then wake another thread for every request.
-    bare_main: Measured,
-    sink: Measured,
+/// The bare Kafka loop and the transform (exactly once, the cleaning program) on
+/// every CPU and on one, each from `input` to a topic of its own.
+async fn measure_transform(
+    exe: &Path,
+    env: &StackEnv,
+    input: &str,
+    output: &str,
+    records: usize,
+    table: &mut Table,
+) -> Result<()> {
+    let bare_output = random_name("bench-bare");
+    kafka::create_topic(env, &bare_output, PARTITIONS).await?;
+    eprintln!("Bare Kafka loop...");
+    let bare_kafka = self_report(Command::new(exe).args([
+        "bare-kafka",
+        &env.kafka_bootstrap,
+        input,
+        &bare_output,
+        &records.to_string(),
+    ]))?;
+    table.record(BARE_KAFKA, bare_kafka, None);
+
+    eprintln!("Transform (exactly once, clean_listing.vrl)...");
+    let transform_spec = |output: &str, program: &str| {
+        json!({
+            "input": {"topic": input, "consumerGroup": random_name("bench-transform")},
+            "output": {"topic": {"name": output}},
+            "program": program,
+        })
+    };
+    let transform = measure_component(
+        exe,
+        "run-transform",
+        env,
+        "StreamTransform",
+        &transform_spec(output, PROGRAM),
+        records,
+    )
+    .await?;
+    table.record("transform (exactlyOnce, VRL)", transform, Some(BARE_KAFKA));
+    // The same on one CPU: its program pool has one thread, so the two rows show what
+    // the pool's threads cost per record and gain in wall time.
+    eprintln!("Transform on one CPU (taskset -c 0)...");
+    let one_cpu_output = random_name("bench-out-one-cpu");
+    kafka::create_topic(env, &one_cpu_output, PARTITIONS).await?;
+    let transform_one_cpu = measure_component(
+        exe,
+        "run-transform-one-cpu",
+        env,
+        "StreamTransform",
+        &transform_spec(&one_cpu_output, PROGRAM),
+        records,
+    )
+    .await?;
+    table.record("transform on one CPU", transform_one_cpu, Some(BARE_KAFKA));
+    // The program `.` (each record out as it came in): what the transform costs
+    // without a cleaning program, i.e. Kafka with transactions plus VRL's fixed cost
+    // of reading and writing a record.
+    eprintln!("Transform with the program `.`...");
+    let identity_output = random_name("bench-out-identity");
+    kafka::create_topic(env, &identity_output, PARTITIONS).await?;
+    let identity = measure_component(
+        exe,
+        "run-transform",
+        env,
+        "StreamTransform",
+        &transform_spec(&identity_output, "."),
+        records,
+    )
+    .await?;
+    table.record("transform, program `.`", identity, Some(BARE_KAFKA));
+    Ok(())
 }
 
-impl SinkMeasured {
-    fn print(&self) {
-        print_line("bare prepared insert (64 inflight)", &self.bare_task, None);
-        print_line("  same, on the main thread", &self.bare_main, None);
-        print_line(
-            "sink (atLeastOnce+idempotent)",
-            &self.sink,
-            Some(&self.bare_task),
-        );
-    }
-}
+const BARE_KAFKA: &str = "bare rdkafka consume+produce";
+/// The bare insert loop as a task of the runtime, as the sink runs its pipeline: the
+/// sink's reference.
+const BARE_INSERT: &str = "bare prepared insert (64 inflight)";
 
 /// Runs the bare insert loops, then the sink reading `input` into the same table.
 async fn measure_sink(
@@ -297,18 +312,24 @@ async fn measure_sink(
     env: &StackEnv,
     input: &str,
     records: usize,
-) -> Result<SinkMeasured> {
+    table: &mut Table,
+) -> Result<()> {
     let (session, keyspace) = create_table(env).await?;
-    let mut bare = Vec::new();
-    for place in ["task", "main"] {
+    // On the thread that blocks on the runtime, the driver's connection tasks wake
+    // another thread for every request: shown for comparison, not the reference.
+    for (place, name) in [
+        ("task", BARE_INSERT),
+        ("main", "  same, on the main thread"),
+    ] {
         eprintln!("Bare insert loop ({place})...");
-        bare.push(self_report(Command::new(exe).args([
+        let bare = self_report(Command::new(exe).args([
             "bare-insert",
             &env.cassandra_contact_points,
             &keyspace,
             &records.to_string(),
             place,
-        ]))?);
+        ]))?;
+        table.record(name, bare, None);
         session
             .query_unpaged(format!("TRUNCATE {keyspace}.listings"), &[])
             .await?;
@@ -322,45 +343,87 @@ async fn measure_sink(
         "consistency": "One",
     });
     let sink = measure_component(exe, "run-sink", env, "CassandraSink", &spec, records).await?;
-    let bare_main = bare.pop().context("no bare loop")?;
-    let bare_task = bare.pop().context("no bare loop")?;
-    Ok(SinkMeasured {
-        bare_task,
-        bare_main,
-        sink,
-    })
+    table.record("sink (atLeastOnce+idempotent)", sink, Some(BARE_INSERT));
+    Ok(())
 }
 
-fn print_header(records: usize) {
-    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    println!(
-        "\n{records} records, {PARTITIONS} partitions, {cores} cores (shared); latency: receipt to commit/acknowledgement"
-    );
-    println!(
-        "{:<34} {:>12} {:>14} {:>9} {:>9} {:>10} {:>9}",
-        "", "records/s", "records/s/core", "p50 ms", "p99 ms", "peak MiB", "vs bare"
-    );
+/// Every round's measurements, printed as one line a row with the medians.
+#[derive(Default)]
+struct Table {
+    /// Rows in the order first measured: name, the reference row's name, and one
+    /// measurement per round.
+    rows: Vec<(&'static str, Option<&'static str>, Vec<Measured>)>,
 }
 
-/// One result line; with `bare`, the records per second per core relative to it.
-fn print_line(name: &str, m: &Measured, bare: Option<&Measured>) {
-    let per_core = m.records as f64 / m.cpu_seconds;
-    let ratio = bare.map_or_else(String::new, |bare| {
-        format!(
-            "{:.0}%",
-            100.0 * per_core / (bare.records as f64 / bare.cpu_seconds)
-        )
-    });
-    println!(
-        "{:<34} {:>12.0} {:>14.0} {:>9.1} {:>9.1} {:>10.1} {:>9}",
-        name,
-        m.records as f64 / m.wall_seconds,
-        per_core,
-        m.p50_ms,
-        m.p99_ms,
-        m.peak_rss_mib,
-        ratio
-    );
+impl Table {
+    fn record(&mut self, name: &'static str, measured: Measured, reference: Option<&'static str>) {
+        match self.rows.iter_mut().find(|(row, ..)| *row == name) {
+            Some((.., runs)) => runs.push(measured),
+            None => self.rows.push((name, reference, vec![measured])),
+        }
+    }
+
+    fn runs(&self, name: &str) -> &[Measured] {
+        self.rows
+            .iter()
+            .find(|(row, ..)| *row == name)
+            .map_or(&[], |(.., runs)| runs)
+    }
+
+    fn print(&self, records: usize, rounds: usize) {
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+        println!(
+            "\n{records} records, {PARTITIONS} partitions, {cores} cores (shared), median of {rounds} round(s); latency: receipt to commit/acknowledgement"
+        );
+        println!(
+            "{:<34} {:>12} {:>14} {:>9} {:>9} {:>10} {:>16}",
+            "", "records/s", "records/s/core", "p50 ms", "p99 ms", "peak MiB", "vs bare (range)"
+        );
+        for (name, reference, runs) in &self.rows {
+            let column = |value: fn(&Measured) -> f64| median(runs.iter().map(value).collect());
+            // Each round's ratio to the reference measured in that round, next to it in
+            // time, so that a machine busier in one round than another cancels out.
+            let ratios: Vec<f64> = reference
+                .map(|reference| {
+                    runs.iter()
+                        .zip(self.runs(reference))
+                        .map(|(run, bare)| 100.0 * per_core(run) / per_core(bare))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let ratio = if ratios.is_empty() {
+                String::new()
+            } else {
+                let (low, high) = ratios.iter().fold((f64::MAX, f64::MIN), |(low, high), r| {
+                    (low.min(*r), high.max(*r))
+                });
+                format!("{:.0}% ({low:.0}-{high:.0})", median(ratios.clone()))
+            };
+            println!(
+                "{:<34} {:>12.0} {:>14.0} {:>9.1} {:>9.1} {:>10.1} {:>16}",
+                name,
+                column(|m| m.records as f64 / m.wall_seconds),
+                column(per_core),
+                column(|m| m.p50_ms),
+                column(|m| m.p99_ms),
+                column(|m| m.peak_rss_mib),
+                ratio
+            );
+        }
+    }
+}
+
+fn per_core(measured: &Measured) -> f64 {
+    measured.records as f64 / measured.cpu_seconds
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => f64::midpoint(values[n / 2 - 1], values[n / 2]),
+    }
 }
 
 fn self_report(command: &mut Command) -> Result<Measured> {
@@ -415,12 +478,30 @@ async fn measure_component(
         .env("RUST_LOG", "warn")
         .env("HOMESTREAM_INSTANCE", "bench")
         .spawn()?;
+    // The measurement starts when the component is ready (program compiled, clients
+    // created, Cassandra connected), as the bare loops' starts after their set-up.
+    let (started, cpu_before) = loop {
+        if let Some(status) = child.try_wait()? {
+            bail!("{mode} exited early: {status}");
+        }
+        if http_get(&listen, "/readyz")
+            .await
+            .is_ok_and(|(status, _)| status == 200)
+        {
+            break (Instant::now(), proc_usage(child.id())?.0);
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            child.kill()?;
+            bail!("{mode} was not ready within 2 minutes");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     let metrics = loop {
         tokio::time::sleep(Duration::from_millis(100)).await;
         if let Some(status) = child.try_wait()? {
             bail!("{mode} exited early: {status}");
         }
-        let Ok(metrics) = scrape(&listen).await else {
+        let Ok((_, metrics)) = http_get(&listen, "/metrics").await else {
             continue;
         };
         if metric(&metrics, "homestream_stream_records_out_total") >= records as f64 {
@@ -432,7 +513,7 @@ async fn measure_component(
         }
     };
     let wall_seconds = started.elapsed().as_secs_f64();
-    let (cpu_seconds, peak_rss_mib) = proc_usage(child.id())?;
+    let (cpu_after, peak_rss_mib) = proc_usage(child.id())?;
     stop(&mut child)?;
     let (p50, p99) = (
         histogram_quantile(&metrics, "homestream_stream_processing_seconds", 0.5),
@@ -441,7 +522,7 @@ async fn measure_component(
     Ok(Measured {
         records: records as u64,
         wall_seconds,
-        cpu_seconds,
+        cpu_seconds: cpu_after - cpu_before,
         peak_rss_mib,
         p50_ms: p50 * 1e3,
         p99_ms: p99 * 1e3,
@@ -476,15 +557,21 @@ fn proc_usage(pid: u32) -> Result<(f64, f64)> {
     Ok((ticks / 100.0, hwm_kb / 1024.0))
 }
 
-async fn scrape(listen: &str) -> Result<String> {
+/// The status code and body of `GET path` on a child's HTTP endpoint.
+async fn http_get(listen: &str, path: &str) -> Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(listen).await?;
     stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n")
+        .write_all(format!("GET {path} HTTP/1.0\r\nHost: bench\r\n\r\n").as_bytes())
         .await?;
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await?;
-    Ok(body)
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await?;
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("no HTTP status line")?;
+    Ok((status, response))
 }
 
 fn metric(text: &str, name: &str) -> f64 {

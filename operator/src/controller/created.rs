@@ -21,7 +21,6 @@ use serde::de::DeserializeOwned;
 use super::topics::owner_name;
 use super::{Context, Error, FIELD_MANAGER};
 use crate::kafka::KafkaAdmin;
-use crate::topic_conflict::TopicDeclaration;
 
 /// Comma-separated names of the topics the operator created for the resource.
 pub const TOPICS: &str = "homestream.io/created-topics";
@@ -89,18 +88,19 @@ where
 }
 
 /// The topics `cleanup` deletes: those recorded as created for `owner` that no other
-/// watched resource still declares (a topic in use stays, whoever created it).
+/// watched resource still writes or reads (`uses`, as `(owner, topic)`): a topic in use
+/// stays, whoever created it.
 pub fn deletable(
     recorded: &BTreeSet<String>,
     owner: &str,
-    everyone: &[TopicDeclaration],
+    uses: &[(String, String)],
 ) -> Vec<String> {
     recorded
         .iter()
         .filter(|topic| {
-            !everyone
+            !uses
                 .iter()
-                .any(|d| d.owner != owner && d.topic.name.as_str() == topic.as_str())
+                .any(|(user, used)| user != owner && used == *topic)
         })
         .cloned()
         .collect()
@@ -117,7 +117,11 @@ pub async fn delete_topics<K: Resource<DynamicType = ()>>(
     resource: &K,
 ) -> Result<(), Error> {
     let owner = owner_name(resource);
-    for topic in deletable(&recorded(resource, TOPICS), &owner, &ctx.declarations.all()) {
+    for topic in deletable(
+        &recorded(resource, TOPICS),
+        &owner,
+        &ctx.declarations.uses(),
+    ) {
         tracing::info!(topic, "Deleting a topic the operator created.");
         admin.delete(&topic).await?;
     }
@@ -128,21 +132,9 @@ pub async fn delete_topics<K: Resource<DynamicType = ()>>(
 mod tests {
     use super::*;
     use homestream_crds::ScrapeJob;
-    use homestream_crds::format::name::TopicName;
-    use homestream_crds::topic::TopicSpec;
 
-    fn declared_by(owner: &str, topic: &str) -> TopicDeclaration {
-        TopicDeclaration {
-            owner: owner.to_owned(),
-            created: None,
-            creator: false,
-            topic: TopicSpec {
-                name: TopicName(topic.to_owned()),
-                partitions: None,
-                replication_factor: None,
-                config: None,
-            },
-        }
+    fn used_by(owner: &str, topic: &str) -> (String, String) {
+        (owner.to_owned(), topic.to_owned())
     }
 
     #[test]
@@ -171,16 +163,20 @@ mod tests {
     }
 
     #[test]
-    fn only_recorded_topics_nobody_else_declares_are_deleted() {
-        let recorded: BTreeSet<String> = ["mine.out".to_owned(), "shared.out".to_owned()].into();
-        let everyone = [
-            declared_by("StreamTransform ns/a", "mine.out"),
-            declared_by("StreamTransform ns/a", "shared.out"),
-            declared_by("StreamTransform ns/a", "not-created.dlq"),
-            declared_by("ScrapeJob ns/b", "shared.out"),
+    fn only_recorded_topics_nobody_else_writes_or_reads_are_deleted() {
+        let recorded: BTreeSet<String> = ["mine.out", "shared.out", "read.out"]
+            .map(str::to_owned)
+            .into();
+        let uses = [
+            used_by("StreamTransform ns/a", "mine.out"),
+            used_by("StreamTransform ns/a", "shared.out"),
+            used_by("StreamTransform ns/a", "read.out"),
+            used_by("StreamTransform ns/a", "not-created.dlq"),
+            used_by("ScrapeJob ns/b", "shared.out"),
+            used_by("CassandraSink ns/c", "read.out"),
         ];
         assert_eq!(
-            deletable(&recorded, "StreamTransform ns/a", &everyone),
+            deletable(&recorded, "StreamTransform ns/a", &uses),
             ["mine.out"]
         );
     }

@@ -17,9 +17,9 @@ use crate::topic_conflict::{TopicDeclaration, winning_conflict};
 pub struct Declarations {
     /// ScrapeJobs (output topics).
     pub scrape_jobs: Store<ScrapeJob>,
-    /// StreamTransforms (output and dead-letter topics).
+    /// StreamTransforms (input, output and dead-letter topics).
     pub transforms: Store<StreamTransform>,
-    /// CassandraSinks (dead-letter topics).
+    /// CassandraSinks (input and dead-letter topics).
     pub sinks: Store<CassandraSink>,
 }
 
@@ -45,6 +45,27 @@ impl Declarations {
             }
         }
         declarations
+    }
+
+    /// Every topic a watched resource writes or reads, as `(owner, topic)`: what
+    /// `deletionPolicy: Delete` must not delete from under another resource.
+    pub fn uses(&self) -> Vec<(String, String)> {
+        let mut uses: Vec<(String, String)> = self
+            .all()
+            .into_iter()
+            .map(|declaration| (declaration.owner, declaration.topic.name.to_string()))
+            .collect();
+        for transform in self.transforms.state() {
+            let topic = transform.spec.input.topic.as_str().to_owned();
+            uses.push((owner_name(transform.as_ref()), topic));
+        }
+        for sink in self.sinks.state() {
+            uses.push((
+                owner_name(sink.as_ref()),
+                sink.spec.input.topic.as_str().to_owned(),
+            ));
+        }
+        uses
     }
 }
 
