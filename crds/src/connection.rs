@@ -82,7 +82,7 @@ pub struct Sasl {
 }
 
 /// SASL mechanisms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[schemars(transform = crate::schema::field_describes_enum)]
 pub enum SaslMechanism {
     /// `PLAIN` (use it only over TLS).

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use homestream_crds::connection::{CassandraConnection, Credentials, KafkaConnection, Tls};
+use homestream_crds::connection::{CassandraConnection, Credentials, Sasl, Tls};
 use homestream_crds::runtime::{
     CASSANDRA_PASSWORD_ENV, CASSANDRA_USERNAME_ENV, CONFIG_DIR, CONFIG_KEY, KAFKA_PASSWORD_ENV,
     KAFKA_TLS_DIR, KAFKA_USERNAME_ENV, secret_env_var, tls_secret_files,
@@ -43,7 +43,8 @@ pub struct PodInputs<'a> {
     pub config_hash: &'a str,
     /// Environment variables (credentials from Secrets).
     pub env: Vec<EnvVar>,
-    /// The resource's Kafka TLS Secrets, mounted under [`KAFKA_TLS_DIR`].
+    /// The Kafka TLS Secrets (the resource's, else the operator-wide default), mounted
+    /// under [`KAFKA_TLS_DIR`].
     pub kafka_tls: Option<&'a Tls>,
     /// The resource's overrides.
     pub overrides: Option<&'a PodTemplate>,
@@ -260,15 +261,16 @@ fn default_resources() -> ResourceRequirements {
 }
 
 /// Environment variables that bring credentials from Secrets into the pod: the Kafka
-/// and Cassandra credentials of the resource, and any other Secret keys it references
-/// (e.g. an API key header), each under the name the runtime looks up.
+/// SASL login (the resource's, else the operator-wide default), the Cassandra
+/// credentials of the resource, and any other Secret keys it references (e.g. an API
+/// key header), each under the name the runtime looks up.
 pub fn credential_env(
-    kafka: Option<&KafkaConnection>,
+    kafka_sasl: Option<&Sasl>,
     cassandra: Option<&CassandraConnection>,
     other_secrets: &[&SecretKeyRef],
 ) -> Vec<EnvVar> {
     let mut env = Vec::new();
-    if let Some(credentials) = kafka.and_then(|k| k.sasl.as_ref()).map(|s| &s.credentials) {
+    if let Some(credentials) = kafka_sasl.map(|s| &s.credentials) {
         push_credentials(
             &mut env,
             credentials,
@@ -451,20 +453,16 @@ mod tests {
 
     #[test]
     fn credentials_come_only_from_secrets() {
-        let kafka = KafkaConnection {
-            bootstrap_servers: None,
-            tls: None,
-            sasl: Some(Sasl {
-                mechanism: SaslMechanism::ScramSha512,
-                credentials: Credentials {
-                    username: secret("kafka", "user"),
-                    password: secret("kafka", "pass"),
-                },
-            }),
+        let sasl = Sasl {
+            mechanism: SaslMechanism::ScramSha512,
+            credentials: Credentials {
+                username: secret("kafka", "user"),
+                password: secret("kafka", "pass"),
+            },
         };
         let api_key = secret("realtor-api", "key");
-        let env = serde_json::to_value(credential_env(Some(&kafka), None, &[&api_key, &api_key]))
-            .unwrap();
+        let env =
+            serde_json::to_value(credential_env(Some(&sasl), None, &[&api_key, &api_key])).unwrap();
         assert_eq!(
             env,
             json!([

@@ -1,11 +1,17 @@
 //! The operator's own configuration: connection defaults that resources may override,
 //! the runtime images, and topic defaults. Flags or environment (the Helm chart sets both).
 
+mod kafka_security;
+
 use std::time::Duration;
 
 use clap::Args;
-use homestream_crds::connection::{CassandraConnection, KafkaConnection};
+use homestream_crds::connection::{CassandraConnection, KafkaConnection, Sasl, Tls};
 use homestream_crds::runtime::{KAFKA_TLS_DIR, ResolvedCassandra, ResolvedKafka, TlsFiles};
+
+pub use kafka_security::KafkaSecurity;
+
+use crate::kafka::KafkaEndpoint;
 
 /// Operator-wide settings.
 #[derive(Clone, Debug, Args)]
@@ -18,6 +24,10 @@ pub struct OperatorConfig {
         default_value = "kafka:9092"
     )]
     pub kafka_bootstrap_servers: Vec<String>,
+    /// TLS and SASL of the default brokers, and the credentials of the runtime pods and
+    /// of the operator.
+    #[command(flatten)]
+    pub kafka_security: KafkaSecurity,
     /// Default Cassandra contact points, comma-separated `host:port`.
     #[arg(
         long,
@@ -56,18 +66,23 @@ impl OperatorConfig {
         Duration::from_secs(self.resync_seconds)
     }
 
-    /// Kafka settings with the resource's overrides applied.
-    pub fn resolve_kafka(&self, overrides: Option<&KafkaConnection>) -> ResolvedKafka {
-        let bootstrap_servers = overrides
-            .and_then(|o| o.bootstrap_servers.as_ref())
-            .map(|servers| servers.iter().map(ToString::to_string).collect())
-            .unwrap_or_else(|| self.kafka_bootstrap_servers.clone());
-        ResolvedKafka {
-            bootstrap_servers,
-            tls: overrides
-                .and_then(|o| o.tls.as_ref())
-                .map(|tls| TlsFiles::mounted(tls, KAFKA_TLS_DIR)),
-            sasl_mechanism: overrides.and_then(|o| o.sasl.as_ref()).map(|s| s.mechanism),
+    /// Kafka settings with the resource's overrides applied. The TLS and SASL defaults
+    /// belong to the default brokers: a resource that names its own bootstrap servers
+    /// names another cluster (or listener), whose security is only what it states.
+    pub fn resolve_kafka(&self, overrides: Option<&KafkaConnection>) -> KafkaSettings {
+        let tls = overrides.and_then(|o| o.tls.clone());
+        let sasl = overrides.and_then(|o| o.sasl.clone());
+        match overrides.and_then(|o| o.bootstrap_servers.as_ref()) {
+            Some(servers) => KafkaSettings {
+                bootstrap_servers: servers.iter().map(ToString::to_string).collect(),
+                tls,
+                sasl,
+            },
+            None => KafkaSettings {
+                bootstrap_servers: self.kafka_bootstrap_servers.clone(),
+                tls: tls.or_else(|| self.kafka_security.tls()),
+                sasl: sasl.or_else(|| self.kafka_security.sasl()),
+            },
         }
     }
 
@@ -82,6 +97,41 @@ impl OperatorConfig {
                 .and_then(|o| o.local_datacenter.clone())
                 .or_else(|| self.cassandra_local_datacenter.clone()),
             authenticated: overrides.is_some_and(|o| o.credentials.is_some()),
+        }
+    }
+}
+
+/// A resource's Kafka connection: the operator-wide defaults with its overrides applied.
+/// TLS material and credentials are Secret keys in the resource's namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaSettings {
+    /// `host:port` of the bootstrap brokers.
+    pub bootstrap_servers: Vec<String>,
+    /// TLS, with the Secret keys the runtime pods mount.
+    pub tls: Option<Tls>,
+    /// SASL, with the Secret keys the runtime pods read their login from.
+    pub sasl: Option<Sasl>,
+}
+
+impl KafkaSettings {
+    /// What the runtime is configured with: TLS files where its pods mount them.
+    pub fn runtime(&self) -> ResolvedKafka {
+        ResolvedKafka {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            tls: self
+                .tls
+                .as_ref()
+                .map(|tls| TlsFiles::mounted(tls, KAFKA_TLS_DIR)),
+            sasl_mechanism: self.sasl.as_ref().map(|sasl| sasl.mechanism),
+        }
+    }
+
+    /// How the operator's admin client reaches the same brokers.
+    pub fn endpoint(&self) -> KafkaEndpoint {
+        KafkaEndpoint {
+            bootstrap_servers: self.bootstrap_servers.clone(),
+            tls: self.tls.is_some(),
+            sasl: self.sasl.as_ref().map(|sasl| sasl.mechanism),
         }
     }
 }
