@@ -475,4 +475,68 @@ mod tests {
             ])
         );
     }
+
+    #[test]
+    fn operator_wide_defaults_reach_the_pod_as_a_mount_and_secret_env() {
+        let config = crate::config::from_args(&[
+            "--kafka-tls-ca=cluster-ca-cert/ca.crt",
+            "--kafka-tls-certificate=homestream-user/user.crt",
+            "--kafka-tls-key=homestream-user/user.key",
+            "--kafka-sasl-mechanism=ScramSha512",
+            "--kafka-sasl-username=homestream-kafka/username",
+            "--kafka-sasl-password=homestream-kafka/password",
+            "--kafka-admin-sasl-username-file=/etc/homestream/kafka/username",
+            "--kafka-admin-sasl-password-file=/etc/homestream/kafka/password",
+        ]);
+        let settings = config.resolve_kafka(None);
+        let owner = owner();
+        let template = pod_template(PodInputs {
+            owner: &owner,
+            image: "homestream-transformer:0.1.0",
+            config_hash: "abc123",
+            env: credential_env(settings.sasl.as_ref(), None, &[]),
+            kafka_tls: settings.tls.as_ref(),
+            overrides: None,
+            restart_policy: None,
+        });
+        let value = serde_json::to_value(&template).unwrap();
+        let item = |secret: &str, key: &str, path: &str| json!({ "secret": { "name": secret, "items": [{ "key": key, "path": path }], "optional": false } });
+        assert_eq!(
+            value["spec"]["volumes"][2],
+            json!({ "name": "kafka-tls", "projected": { "defaultMode": 0o400, "sources": [
+                item("cluster-ca-cert", "ca.crt", "ca.crt"),
+                item("homestream-user", "user.crt", "tls.crt"),
+                item("homestream-user", "user.key", "tls.key"),
+            ] } })
+        );
+        let container = &value["spec"]["containers"][0];
+        assert_eq!(
+            container["volumeMounts"][2],
+            json!({ "name": "kafka-tls", "mountPath": "/etc/homestream-tls/kafka", "readOnly": true })
+        );
+        let secret_env = |name: &str, key: &str| {
+            json!({ "name": name,
+            "valueFrom": { "secretKeyRef": { "name": "homestream-kafka", "key": key, "optional": false } } })
+        };
+        assert_eq!(
+            container["env"][0],
+            secret_env("HOMESTREAM_KAFKA_USERNAME", "username")
+        );
+        assert_eq!(
+            container["env"][1],
+            secret_env("HOMESTREAM_KAFKA_PASSWORD", "password")
+        );
+        let runtime = settings.runtime().tls.unwrap();
+        for (file, mounted) in [
+            (runtime.ca, "ca.crt"),
+            (runtime.certificate, "tls.crt"),
+            (runtime.key, "tls.key"),
+        ] {
+            assert_eq!(
+                file.as_deref(),
+                Some(format!("{KAFKA_TLS_DIR}/{mounted}").as_str()),
+                "the runtime config points at the mounted file"
+            );
+        }
+    }
 }

@@ -135,3 +135,158 @@ impl KafkaSettings {
         }
     }
 }
+
+/// The configuration `args` give (tests: flags only, nothing else set).
+#[cfg(test)]
+pub fn from_args(args: &[&str]) -> OperatorConfig {
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: OperatorConfig,
+    }
+    let args = std::iter::once("homestream-operator").chain(args.iter().copied());
+    <Cli as clap::Parser>::try_parse_from(args)
+        .expect("valid flags")
+        .config
+}
+
+#[cfg(test)]
+mod tests {
+    use homestream_crds::connection::{Credentials, SaslMechanism};
+    use homestream_crds::secret::SecretKeyRef;
+    use serde_json::json;
+
+    use super::*;
+
+    /// The flags of a cluster whose listener wants TLS (the cluster's CA) and SCRAM.
+    const SECURE_DEFAULTS: &[&str] = &[
+        "--kafka-bootstrap-servers=kafka-bootstrap.kafka:9093",
+        "--kafka-tls-ca=cluster-ca-cert/ca.crt",
+        "--kafka-sasl-mechanism=ScramSha512",
+        "--kafka-sasl-username=homestream-kafka/username",
+        "--kafka-sasl-password=homestream-kafka/password",
+        "--kafka-admin-sasl-username-file=/etc/homestream/kafka/username",
+        "--kafka-admin-sasl-password-file=/etc/homestream/kafka/password",
+    ];
+
+    fn secret(name: &str, key: &str) -> SecretKeyRef {
+        SecretKeyRef {
+            name: name.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    fn overrides(value: serde_json::Value) -> KafkaConnection {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn without_security_flags_the_connection_is_plaintext() {
+        let config = from_args(&["--kafka-bootstrap-servers=kafka:9092"]);
+        let settings = config.resolve_kafka(None);
+        assert_eq!(
+            settings,
+            KafkaSettings {
+                bootstrap_servers: vec!["kafka:9092".to_owned()],
+                tls: None,
+                sasl: None,
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(settings.runtime()).unwrap(),
+            json!({ "bootstrapServers": ["kafka:9092"] })
+        );
+    }
+
+    #[test]
+    fn a_resource_without_overrides_gets_the_operator_wide_security() {
+        let config = from_args(SECURE_DEFAULTS);
+        let settings = config.resolve_kafka(None);
+        assert_eq!(
+            settings.tls,
+            Some(Tls {
+                ca: Some(secret("cluster-ca-cert", "ca.crt")),
+                certificate: None,
+                key: None,
+            })
+        );
+        assert_eq!(
+            settings.sasl,
+            Some(Sasl {
+                mechanism: SaslMechanism::ScramSha512,
+                credentials: Credentials {
+                    username: secret("homestream-kafka", "username"),
+                    password: secret("homestream-kafka", "password"),
+                },
+            })
+        );
+        assert_eq!(
+            serde_json::to_value(settings.runtime()).unwrap(),
+            json!({
+                "bootstrapServers": ["kafka-bootstrap.kafka:9093"],
+                "tls": { "ca": "/etc/homestream-tls/kafka/ca.crt" },
+                "saslMechanism": "ScramSha512",
+            })
+        );
+        assert_eq!(
+            settings.endpoint(),
+            KafkaEndpoint {
+                bootstrap_servers: vec!["kafka-bootstrap.kafka:9093".to_owned()],
+                tls: true,
+                sasl: Some(SaslMechanism::ScramSha512),
+            }
+        );
+    }
+
+    #[test]
+    fn each_security_field_a_resource_sets_wins_over_its_default() {
+        let config = from_args(SECURE_DEFAULTS);
+        let own_login = overrides(json!({
+            "sasl": { "mechanism": "ScramSha256", "credentials": {
+                "username": { "name": "team-a", "key": "user" },
+                "password": { "name": "team-a", "key": "pass" } } }
+        }));
+        let settings = config.resolve_kafka(Some(&own_login));
+        assert_eq!(settings.sasl, own_login.sasl, "the resource's login");
+        assert_eq!(settings.tls, config.kafka_security.tls(), "the default TLS");
+        assert_eq!(settings.bootstrap_servers, ["kafka-bootstrap.kafka:9093"]);
+
+        let own_ca = overrides(json!({ "tls": { "ca": { "name": "team-ca", "key": "ca.pem" } } }));
+        let settings = config.resolve_kafka(Some(&own_ca));
+        assert_eq!(settings.tls, own_ca.tls, "the resource's CA");
+        assert_eq!(
+            settings.sasl,
+            config.kafka_security.sasl(),
+            "the default login"
+        );
+    }
+
+    #[test]
+    fn a_resource_naming_other_brokers_gets_only_the_security_it_states() {
+        let config = from_args(SECURE_DEFAULTS);
+        let elsewhere = overrides(json!({ "bootstrapServers": ["legacy-kafka:9092"] }));
+        assert_eq!(
+            config.resolve_kafka(Some(&elsewhere)),
+            KafkaSettings {
+                bootstrap_servers: vec!["legacy-kafka:9092".to_owned()],
+                tls: None,
+                sasl: None,
+            },
+            "the defaults describe the default brokers, not these"
+        );
+        let secured_elsewhere = overrides(json!({
+            "bootstrapServers": ["other-kafka:9093"],
+            "tls": {}
+        }));
+        let settings = config.resolve_kafka(Some(&secured_elsewhere));
+        assert_eq!(
+            settings.endpoint(),
+            KafkaEndpoint {
+                bootstrap_servers: vec!["other-kafka:9093".to_owned()],
+                tls: true,
+                sasl: None,
+            },
+            "the operator speaks what the resource states, with its own credentials"
+        );
+    }
+}

@@ -115,3 +115,45 @@ impl MetadataClient {
             .expect("connection failure lock")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reported(context: &FailureContext, code: RDKafkaErrorCode, reason: &str) {
+        context.error(KafkaError::Global(code), reason);
+    }
+
+    #[test]
+    fn the_last_specific_failure_is_kept_and_all_brokers_down_is_no_reason() {
+        let context = FailureContext::default();
+        reported(
+            &context,
+            RDKafkaErrorCode::Authentication,
+            "SASL authentication error: Authentication failed",
+        );
+        reported(
+            &context,
+            RDKafkaErrorCode::AllBrokersDown,
+            "1/1 brokers are down",
+        );
+        let last = context.last.lock().unwrap().clone().unwrap();
+        assert_eq!(last.kind, FailureKind::Authentication);
+        assert!(last.message.contains("Authentication failed"));
+
+        reported(&context, RDKafkaErrorCode::SSL, "SSL handshake failed");
+        assert_eq!(
+            context.last.lock().unwrap().as_ref().map(|f| f.kind),
+            Some(FailureKind::Tls)
+        );
+        reported(
+            &context,
+            RDKafkaErrorCode::BrokerTransportFailure,
+            "Connection refused",
+        );
+        assert_eq!(
+            context.last.lock().unwrap().as_ref().map(|f| f.kind),
+            Some(FailureKind::Other)
+        );
+    }
+}
