@@ -85,27 +85,31 @@ pub enum KafkaAdminError {
 impl KafkaAdminError {
     /// The CamelCase reason of the condition that reports this failure.
     pub fn reason(&self) -> &'static str {
-        match (self, self.connection_failure()) {
-            (Self::Credentials(_), _) => "KafkaCredentialsUnusable",
-            (_, Some(FailureKind::Authentication)) => "KafkaAuthenticationFailed",
-            (_, Some(FailureKind::Tls)) => "KafkaTlsFailed",
-            _ => "KafkaUnavailable",
-        }
+        self.classify().0
     }
 
     /// What the failure means for Kafka at `bootstrap`, then the error itself.
     pub fn describe(&self, bootstrap: &str) -> String {
+        format!("Kafka at {bootstrap} {}: {self}", self.classify().1)
+    }
+
+    /// The reason and its meaning: the operator's credentials, a refused login, a failed
+    /// TLS handshake, or Kafka simply unreachable.
+    fn classify(&self) -> (&'static str, &'static str) {
         match (self, self.connection_failure()) {
-            (Self::Credentials(_), _) => {
-                format!("the operator cannot use its credentials for Kafka at {bootstrap}: {self}")
-            }
-            (_, Some(FailureKind::Authentication)) => {
-                format!("Kafka at {bootstrap} refused the operator's SASL login: {self}")
-            }
-            (_, Some(FailureKind::Tls)) => {
-                format!("the TLS handshake with Kafka at {bootstrap} failed: {self}")
-            }
-            _ => format!("Kafka at {bootstrap} is unreachable: {self}"),
+            (Self::Credentials(_), _) => (
+                "KafkaCredentialsUnusable",
+                "cannot be used with the operator's credentials",
+            ),
+            (_, Some(FailureKind::Authentication)) => (
+                "KafkaAuthenticationFailed",
+                "refused the operator's SASL login",
+            ),
+            (_, Some(FailureKind::Tls)) => (
+                "KafkaTlsFailed",
+                "failed the TLS handshake with the operator",
+            ),
+            _ => ("KafkaUnavailable", "is unreachable"),
         }
     }
 
