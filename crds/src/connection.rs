@@ -22,14 +22,16 @@ string_format! {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaConnection {
-    /// Bootstrap brokers, `host:port`, 1 to 16.
+    /// Bootstrap brokers, `host:port`, 1 to 16. Other brokers than the operator's
+    /// default ones: the operator-wide TLS and SASL defaults do not apply to them, only
+    /// the `tls` and `sasl` set here.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 16))]
     pub bootstrap_servers: Option<Vec<HostPort>>,
-    /// TLS to the brokers.
+    /// TLS to the brokers. Unset: the operator-wide default, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<Tls>,
-    /// SASL authentication to the brokers.
+    /// SASL authentication to the brokers. Unset: the operator-wide default, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sasl: Option<Sasl>,
 }
@@ -82,7 +84,7 @@ pub struct Sasl {
 }
 
 /// SASL mechanisms.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[schemars(transform = crate::schema::field_describes_enum)]
 pub enum SaslMechanism {
     /// `PLAIN` (use it only over TLS).

@@ -152,6 +152,12 @@ async fn stopped(mut shutdown: Shutdown, mut lost: Shutdown) {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     telemetry::init_logging();
+    // Unreadable credential files are a broken install: fail at start, not per resource.
+    cli.config
+        .kafka_security
+        .admin
+        .read()
+        .context("reading the operator's Kafka credentials")?;
     let (trigger, shutdown) = shutdown::channel();
     trigger.on_signals()?;
     let client = Client::try_default()

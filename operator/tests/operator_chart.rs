@@ -242,3 +242,162 @@ async fn the_chart_lints_renders_the_install_rbac_and_the_apiserver_accepts_it()
     })
     .await
 }
+
+/// The values of a Strimzi-like cluster: TLS with the cluster's CA and SCRAM, the
+/// runtime pods' Secrets in each resource's namespace, the operator's own in the
+/// release namespace.
+const KAFKA_SECURITY: &[&str] = &[
+    "kafka.bootstrapServers=my-cluster-kafka-bootstrap.kafka:9093",
+    "kafka.tls.enabled=true",
+    "kafka.sasl.mechanism=ScramSha512",
+    "kafka.runtimeSecrets.tlsCa.name=my-cluster-cluster-ca-cert",
+    "kafka.runtimeSecrets.saslUsername.name=homestream-kafka",
+    "kafka.runtimeSecrets.saslPassword.name=homestream-kafka",
+    "kafka.operatorSecrets.tlsCa.name=my-cluster-cluster-ca-cert",
+    "kafka.operatorSecrets.saslUsername.name=homestream-operator-kafka",
+    "kafka.operatorSecrets.saslPassword.name=homestream-operator-kafka",
+    "kafka.operatorSecrets.saslPassword.key=sasl.password",
+];
+
+/// Proves: the Kafka security values become the operator's flags (every variable the
+/// chart sets is one the operator binary reads, per its `--help`): the runtime pods'
+/// Secret keys as `secret/key`, the operator's own Secret keys mounted read-only as
+/// files (a projected volume, group-readable through `fsGroup` only) whose paths its
+/// flags name; no credential is a plain value; values the operator would refuse fail
+/// the render with the reason; and the apiserver accepts the render.
+#[tokio::test]
+async fn the_chart_hands_kafka_security_over_as_secret_references_and_mounted_files() -> Result<()>
+{
+    let env = StackEnv::load()?;
+    let client = homestream_tests::kubernetes::client(&env).await?;
+    kubernetes::with_temp_ns(&client, |ns| async move {
+        let rendered = render(&ns, KAFKA_SECURITY)?;
+        let objects = documents(&rendered)?;
+        let pod = &of_kind(&objects, "Deployment")?["spec"]["template"]["spec"];
+        let container = &pod["containers"][0];
+        let variables: BTreeMap<String, Option<String>> = container["env"]
+            .as_sequence()
+            .context("env")?
+            .iter()
+            .filter_map(|var| {
+                let name = var["name"].as_str()?.to_owned();
+                Some((name, var["value"].as_str().map(str::to_owned)))
+            })
+            .collect();
+        let expected = [
+            ("HOMESTREAM_KAFKA_TLS", "true"),
+            ("HOMESTREAM_KAFKA_SASL_MECHANISM", "ScramSha512"),
+            (
+                "HOMESTREAM_KAFKA_TLS_CA",
+                "my-cluster-cluster-ca-cert/ca.crt",
+            ),
+            (
+                "HOMESTREAM_KAFKA_SASL_USERNAME",
+                "homestream-kafka/username",
+            ),
+            (
+                "HOMESTREAM_KAFKA_SASL_PASSWORD",
+                "homestream-kafka/password",
+            ),
+            (
+                "HOMESTREAM_KAFKA_ADMIN_CA_FILE",
+                "/etc/homestream/kafka/ca.crt",
+            ),
+            (
+                "HOMESTREAM_KAFKA_ADMIN_SASL_USERNAME_FILE",
+                "/etc/homestream/kafka/username",
+            ),
+            (
+                "HOMESTREAM_KAFKA_ADMIN_SASL_PASSWORD_FILE",
+                "/etc/homestream/kafka/password",
+            ),
+        ];
+        for (name, value) in expected {
+            assert_eq!(
+                variables.get(name).cloned().flatten().as_deref(),
+                Some(value),
+                "{name}"
+            );
+        }
+        let mut operator = Command::new(env!("CARGO_BIN_EXE_homestream-operator"));
+        operator.arg("--help");
+        let help = run(operator, None)?;
+        for name in variables.keys() {
+            let read = name.starts_with("POD_") || help.contains(&format!("[env: {name}="));
+            assert!(
+                read,
+                "the chart sets {name}, which the operator does not read"
+            );
+        }
+        assert_eq!(
+            container["volumeMounts"],
+            serde_yaml::from_str::<serde_yaml::Value>(
+                "[{ name: kafka-credentials, mountPath: /etc/homestream/kafka, readOnly: true }]"
+            )?
+        );
+        let volume = &pod["volumes"][0];
+        assert_eq!(volume["projected"]["defaultMode"].as_u64(), Some(0o400));
+        assert_eq!(pod["securityContext"]["fsGroup"].as_u64(), Some(65532));
+        let mut items: Vec<(String, String, String)> = volume["projected"]["sources"]
+            .as_sequence()
+            .context("sources")?
+            .iter()
+            .map(|source| {
+                let secret = &source["secret"];
+                let item = &secret["items"][0];
+                let text = |v: &serde_yaml::Value| v.as_str().unwrap_or_default().to_owned();
+                (
+                    text(&secret["name"]),
+                    text(&item["key"]),
+                    text(&item["path"]),
+                )
+            })
+            .collect();
+        items.sort();
+        let owned = |(a, b, c): (&str, &str, &str)| (a.to_owned(), b.to_owned(), c.to_owned());
+        assert_eq!(
+            items,
+            [
+                ("homestream-operator-kafka", "sasl.password", "password"),
+                ("homestream-operator-kafka", "username", "username"),
+                ("my-cluster-cluster-ca-cert", "ca.crt", "ca.crt"),
+            ]
+            .map(owned)
+        );
+
+        let refused = |set: &[&str], reason: &str| -> Result<()> {
+            let error = render(&ns, set).unwrap_err().to_string();
+            ensure!(error.contains(reason), "expected {reason:?}: {error}");
+            Ok(())
+        };
+        refused(
+            &[
+                "kafka.sasl.mechanism=ScramSha512",
+                "kafka.runtimeSecrets.saslUsername.name=u",
+                "kafka.runtimeSecrets.saslPassword.name=u",
+            ],
+            "kafka.sasl.mechanism needs kafka.operatorSecrets.saslUsername.name",
+        )?;
+        refused(
+            &["kafka.runtimeSecrets.tlsCertificate.name=user"],
+            "kafka.runtimeSecrets.tlsCertificate and kafka.runtimeSecrets.tlsKey go together",
+        )?;
+        refused(
+            &["kafka.sasl.mechanism=SCRAM-SHA-512"],
+            "value must be one of",
+        )?;
+
+        let mut command = Command::new(tool("kubectl")?);
+        command
+            .args(["apply", "--dry-run=server", "-f", "-"])
+            .env("KUBECONFIG", &env.kubeconfig);
+        let accepted = run(command, Some(&rendered))?;
+        assert_eq!(
+            accepted.matches("(server dry run)").count(),
+            objects.len(),
+            "{accepted}"
+        );
+        Ok(())
+    })
+    .await
+}

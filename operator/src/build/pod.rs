@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use homestream_crds::connection::{CassandraConnection, Credentials, KafkaConnection, Tls};
+use homestream_crds::connection::{CassandraConnection, Credentials, Sasl, Tls};
 use homestream_crds::runtime::{
     CASSANDRA_PASSWORD_ENV, CASSANDRA_USERNAME_ENV, CONFIG_DIR, CONFIG_KEY, KAFKA_PASSWORD_ENV,
     KAFKA_TLS_DIR, KAFKA_USERNAME_ENV, secret_env_var, tls_secret_files,
@@ -43,7 +43,8 @@ pub struct PodInputs<'a> {
     pub config_hash: &'a str,
     /// Environment variables (credentials from Secrets).
     pub env: Vec<EnvVar>,
-    /// The resource's Kafka TLS Secrets, mounted under [`KAFKA_TLS_DIR`].
+    /// The Kafka TLS Secrets (the resource's, else the operator-wide default), mounted
+    /// under [`KAFKA_TLS_DIR`].
     pub kafka_tls: Option<&'a Tls>,
     /// The resource's overrides.
     pub overrides: Option<&'a PodTemplate>,
@@ -260,15 +261,16 @@ fn default_resources() -> ResourceRequirements {
 }
 
 /// Environment variables that bring credentials from Secrets into the pod: the Kafka
-/// and Cassandra credentials of the resource, and any other Secret keys it references
-/// (e.g. an API key header), each under the name the runtime looks up.
+/// SASL login (the resource's, else the operator-wide default), the Cassandra
+/// credentials of the resource, and any other Secret keys it references (e.g. an API
+/// key header), each under the name the runtime looks up.
 pub fn credential_env(
-    kafka: Option<&KafkaConnection>,
+    kafka_sasl: Option<&Sasl>,
     cassandra: Option<&CassandraConnection>,
     other_secrets: &[&SecretKeyRef],
 ) -> Vec<EnvVar> {
     let mut env = Vec::new();
-    if let Some(credentials) = kafka.and_then(|k| k.sasl.as_ref()).map(|s| &s.credentials) {
+    if let Some(credentials) = kafka_sasl.map(|s| &s.credentials) {
         push_credentials(
             &mut env,
             credentials,
@@ -451,20 +453,16 @@ mod tests {
 
     #[test]
     fn credentials_come_only_from_secrets() {
-        let kafka = KafkaConnection {
-            bootstrap_servers: None,
-            tls: None,
-            sasl: Some(Sasl {
-                mechanism: SaslMechanism::ScramSha512,
-                credentials: Credentials {
-                    username: secret("kafka", "user"),
-                    password: secret("kafka", "pass"),
-                },
-            }),
+        let sasl = Sasl {
+            mechanism: SaslMechanism::ScramSha512,
+            credentials: Credentials {
+                username: secret("kafka", "user"),
+                password: secret("kafka", "pass"),
+            },
         };
         let api_key = secret("realtor-api", "key");
-        let env = serde_json::to_value(credential_env(Some(&kafka), None, &[&api_key, &api_key]))
-            .unwrap();
+        let env =
+            serde_json::to_value(credential_env(Some(&sasl), None, &[&api_key, &api_key])).unwrap();
         assert_eq!(
             env,
             json!([
@@ -476,5 +474,69 @@ mod tests {
                   "valueFrom": { "secretKeyRef": { "name": "realtor-api", "key": "key", "optional": false } } }
             ])
         );
+    }
+
+    #[test]
+    fn operator_wide_defaults_reach_the_pod_as_a_mount_and_secret_env() {
+        let config = crate::config::from_args(&[
+            "--kafka-tls-ca=cluster-ca-cert/ca.crt",
+            "--kafka-tls-certificate=homestream-user/user.crt",
+            "--kafka-tls-key=homestream-user/user.key",
+            "--kafka-sasl-mechanism=ScramSha512",
+            "--kafka-sasl-username=homestream-kafka/username",
+            "--kafka-sasl-password=homestream-kafka/password",
+            "--kafka-admin-sasl-username-file=/etc/homestream/kafka/username",
+            "--kafka-admin-sasl-password-file=/etc/homestream/kafka/password",
+        ]);
+        let settings = config.resolve_kafka(None);
+        let owner = owner();
+        let template = pod_template(PodInputs {
+            owner: &owner,
+            image: "homestream-transformer:0.1.0",
+            config_hash: "abc123",
+            env: credential_env(settings.sasl.as_ref(), None, &[]),
+            kafka_tls: settings.tls.as_ref(),
+            overrides: None,
+            restart_policy: None,
+        });
+        let value = serde_json::to_value(&template).unwrap();
+        let item = |secret: &str, key: &str, path: &str| json!({ "secret": { "name": secret, "items": [{ "key": key, "path": path }], "optional": false } });
+        assert_eq!(
+            value["spec"]["volumes"][2],
+            json!({ "name": "kafka-tls", "projected": { "defaultMode": 0o400, "sources": [
+                item("cluster-ca-cert", "ca.crt", "ca.crt"),
+                item("homestream-user", "user.crt", "tls.crt"),
+                item("homestream-user", "user.key", "tls.key"),
+            ] } })
+        );
+        let container = &value["spec"]["containers"][0];
+        assert_eq!(
+            container["volumeMounts"][2],
+            json!({ "name": "kafka-tls", "mountPath": "/etc/homestream-tls/kafka", "readOnly": true })
+        );
+        let secret_env = |name: &str, key: &str| {
+            json!({ "name": name,
+            "valueFrom": { "secretKeyRef": { "name": "homestream-kafka", "key": key, "optional": false } } })
+        };
+        assert_eq!(
+            container["env"][0],
+            secret_env("HOMESTREAM_KAFKA_USERNAME", "username")
+        );
+        assert_eq!(
+            container["env"][1],
+            secret_env("HOMESTREAM_KAFKA_PASSWORD", "password")
+        );
+        let runtime = settings.runtime().tls.unwrap();
+        for (file, mounted) in [
+            (runtime.ca, "ca.crt"),
+            (runtime.certificate, "tls.crt"),
+            (runtime.key, "tls.key"),
+        ] {
+            assert_eq!(
+                file.as_deref(),
+                Some(format!("{KAFKA_TLS_DIR}/{mounted}").as_str()),
+                "the runtime config points at the mounted file"
+            );
+        }
     }
 }

@@ -63,7 +63,7 @@ async fn cleanup(sink: &CassandraSink, ctx: &Context) -> Result<Action, Error> {
     let admin = ctx.kafka(
         &ctx.config
             .resolve_kafka(sink.spec.kafka.as_ref())
-            .bootstrap_servers,
+            .endpoint(),
     )?;
     created::delete_topics(ctx, &admin, sink).await?;
     Ok(Action::await_change())

@@ -83,7 +83,6 @@ where
 {
     let owner = consumer.owner;
     let kafka_settings = ctx.config.resolve_kafka(consumer.kafka);
-    let admin = ctx.kafka(&kafka_settings.bootstrap_servers)?;
     let identity = ResourceIdentity {
         kind: owner.reference.kind.clone(),
         namespace: owner.namespace.clone(),
@@ -101,19 +100,24 @@ where
         replication_factor: ctx.config.default_replication_factor,
     };
     let kafka_outcome = async {
+        let admin = ctx.kafka(&kafka_settings.endpoint())?;
         let input = topics::input(&admin, consumer.input.topic.as_str()).await?;
         let output = topics::converge(&admin, &declared, &everyone, defaults).await?;
-        Ok::<_, crate::kafka::KafkaAdminError>((input, output))
+        Ok::<_, crate::kafka::KafkaAdminError>((admin, input, output))
     }
     .await;
-    let (input_condition, topic_condition, created, kafka_up) = match kafka_outcome {
-        Ok((input, output)) => (input, output.condition, output.created, true),
-        Err(error) => (
-            topics::kafka_unavailable(INPUT_TOPIC_READY, &admin, &error),
-            topics::kafka_unavailable(TOPIC_READY, &admin, &error),
-            Vec::new(),
-            false,
-        ),
+    // The admin client, when Kafka answered (otherwise the caller backs off).
+    let (admin, input_condition, topic_condition, created) = match kafka_outcome {
+        Ok((admin, input, output)) => (Some(admin), input, output.condition, output.created),
+        Err(error) => {
+            let bootstrap = kafka_settings.bootstrap_servers.join(",");
+            (
+                None,
+                topics::kafka_unavailable(INPUT_TOPIC_READY, &bootstrap, &error),
+                topics::kafka_unavailable(TOPIC_READY, &bootstrap, &error),
+                Vec::new(),
+            )
+        }
     };
     // Recorded before anything else can fail: an unrecorded topic would be retained.
     created::record(ctx, consumer.resource, created::TOPICS, &created).await?;
@@ -125,7 +129,7 @@ where
         let config = RuntimeConfig {
             resource: identity.clone(),
             spec: consumer.spec.clone(),
-            kafka: kafka_settings,
+            kafka: kafka_settings.runtime(),
             cassandra,
         };
         let config_map = config_map(owner, &config)?;
@@ -134,9 +138,13 @@ where
             owner,
             image: &ctx.config.transformer_image,
             config_hash: &hash,
-            env: credential_env(consumer.kafka, consumer.cassandra.flatten(), &[]),
+            env: credential_env(
+                kafka_settings.sasl.as_ref(),
+                consumer.cassandra.flatten(),
+                &[],
+            ),
             overrides: consumer.template,
-            kafka_tls: consumer.kafka.and_then(|kafka| kafka.tls.as_ref()),
+            kafka_tls: kafka_settings.tls.as_ref(),
             restart_policy: None,
         });
         // The ConfigMap first: the pods of the new Deployment read it at start.
@@ -147,20 +155,21 @@ where
     let current = deployments.get_opt(&owner.child_name()).await?;
     let (workload, rollout, ready_replicas) =
         workload_status::deployment(current.as_ref(), consumer.replicas);
-    let lag = if kafka_up && input_condition.status {
-        let group = identity.consumer_group(consumer.input);
-        match admin
-            .consumer_lag(&group, consumer.input.topic.as_str())
-            .await
-        {
-            Ok(lag) => Some(lag),
-            Err(error) => {
-                tracing::warn!(%error, "Could not read consumer lag.");
-                None
+    let lag = match &admin {
+        Some(admin) if input_condition.status => {
+            let group = identity.consumer_group(consumer.input);
+            match admin
+                .consumer_lag(&group, consumer.input.topic.as_str())
+                .await
+            {
+                Ok(lag) => Some(lag),
+                Err(error) => {
+                    tracing::warn!(%error, "Could not read consumer lag.");
+                    None
+                }
             }
         }
-    } else {
-        None
+        _ => None,
     };
     let mut conditions = consumer.gates;
     conditions.extend([input_condition, topic_condition, workload]);
@@ -169,7 +178,7 @@ where
         rollout,
         ready_replicas,
         lag,
-        kafka_up,
+        kafka_up: admin.is_some(),
         applied: gates_hold,
     })
 }

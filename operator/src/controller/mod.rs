@@ -29,7 +29,8 @@ use serde::de::DeserializeOwned;
 
 use crate::cassandra::schema::Sessions;
 use crate::config::OperatorConfig;
-use crate::kafka::{KafkaAdmin, KafkaAdminError};
+use crate::kafka::credentials::AdminCredentials;
+use crate::kafka::{KafkaAdmin, KafkaAdminError, KafkaEndpoint};
 use crate::metrics::Metrics;
 
 /// The field manager of everything the operator applies.
@@ -80,7 +81,7 @@ pub struct Context {
     pub metrics: Metrics,
     /// The topics every watched resource declares.
     pub declarations: topics::Declarations,
-    kafka: Mutex<HashMap<Vec<String>, KafkaAdmin>>,
+    kafka: Mutex<HashMap<KafkaEndpoint, (AdminCredentials, KafkaAdmin)>>,
     failures: Mutex<HashMap<String, u32>>,
     reporter: Reporter,
 }
@@ -109,17 +110,22 @@ impl Context {
         }
     }
 
-    /// The admin client for `bootstrap_servers`, created on first use.
+    /// The admin client for `endpoint`, created on first use and again whenever the
+    /// operator's credential files changed (a rotated Secret).
     ///
     /// # Errors
-    /// When librdkafka refuses the configuration.
-    pub fn kafka(&self, bootstrap_servers: &[String]) -> Result<KafkaAdmin, KafkaAdminError> {
+    /// When a credential file cannot be read, the endpoint asks for SASL and the
+    /// operator has no login, or librdkafka refuses the configuration.
+    pub fn kafka(&self, endpoint: &KafkaEndpoint) -> Result<KafkaAdmin, KafkaAdminError> {
+        let credentials = self.config.kafka_security.admin.read()?;
         let mut clients = self.kafka.lock().expect("kafka client cache lock");
-        if let Some(admin) = clients.get(bootstrap_servers) {
+        if let Some((read, admin)) = clients.get(endpoint)
+            && *read == credentials
+        {
             return Ok(admin.clone());
         }
-        let admin = KafkaAdmin::new(bootstrap_servers)?;
-        clients.insert(bootstrap_servers.to_vec(), admin.clone());
+        let admin = KafkaAdmin::new(endpoint, &credentials)?;
+        clients.insert(endpoint.clone(), (credentials, admin.clone()));
         Ok(admin)
     }
 

@@ -25,7 +25,7 @@ use crate::build::pod::{
     CONFIG_HASH_ANNOTATION, JOB_NAME_LABEL, PodInputs, credential_env, pod_template,
 };
 use crate::build::workload::{ScrapeWorkload, scrape_workload};
-use crate::kafka::TopicDefaults;
+use crate::kafka::{KafkaAdminError, TopicDefaults};
 use crate::schedule;
 use crate::status::{Observed, conditions};
 
@@ -51,11 +51,7 @@ pub async fn reconcile(job: Arc<ScrapeJob>, ctx: Arc<Context>) -> Result<Action,
 
 /// `deletionPolicy: Delete`: deletes the output topic if the operator created it.
 async fn cleanup(job: &ScrapeJob, ctx: &Context) -> Result<Action, Error> {
-    let admin = ctx.kafka(
-        &ctx.config
-            .resolve_kafka(job.spec.kafka.as_ref())
-            .bootstrap_servers,
-    )?;
+    let admin = ctx.kafka(&ctx.config.resolve_kafka(job.spec.kafka.as_ref()).endpoint())?;
     created::delete_topics(ctx, &admin, job).await?;
     Ok(Action::await_change())
 }
@@ -80,31 +76,34 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     };
     let owner = Owner::of(job, Component::Scrape);
     let kafka_settings = ctx.config.resolve_kafka(job.spec.kafka.as_ref());
-    let admin = ctx.kafka(&kafka_settings.bootstrap_servers)?;
     let everyone = ctx.declarations.all();
     let defaults = TopicDefaults {
         partitions: ctx.config.default_partitions,
         replication_factor: ctx.config.default_replication_factor,
     };
-    let (topic_condition, kafka_up) = match topics::converge(
-        &admin,
-        &[topics::declaration(job, &validated.output)],
-        &everyone,
-        defaults,
-    )
-    .await
-    {
-        Ok(converged) => {
+    let converged = async {
+        let admin = ctx.kafka(&kafka_settings.endpoint())?;
+        let declared = [topics::declaration(job, &validated.output)];
+        let converged = topics::converge(&admin, &declared, &everyone, defaults).await?;
+        Ok::<_, KafkaAdminError>((admin, converged))
+    }
+    .await;
+    // The admin client, when Kafka answered (otherwise this resource backs off).
+    let (admin, topic_condition) = match converged {
+        Ok((admin, converged)) => {
             created::record(ctx, job, created::TOPICS, &converged.created).await?;
-            (converged.condition, true)
+            (Some(admin), converged.condition)
         }
-        Err(error) => (
-            topics::kafka_unavailable(TOPIC_READY, &admin, &error),
-            false,
-        ),
+        Err(error) => {
+            let bootstrap = kafka_settings.bootstrap_servers.join(",");
+            (
+                None,
+                topics::kafka_unavailable(TOPIC_READY, &bootstrap, &error),
+            )
+        }
     };
-    let topic_status = if kafka_up {
-        admin
+    let topic_status = match &admin {
+        Some(admin) => admin
             .describe(validated.output.name.as_str())
             .await
             .ok()
@@ -113,9 +112,8 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
                 name: validated.output.name.to_string(),
                 partitions: i32::try_from(partitions).ok(),
                 replication_factor: i32::try_from(replication).ok(),
-            })
-    } else {
-        previous.topic.clone()
+            }),
+        None => previous.topic.clone(),
     };
     // A CronJob that is not applied this time (topic not ready) still runs on its
     // schedule: its next run stays as reported.
@@ -129,7 +127,7 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
                 generation: generation.unwrap_or_default(),
             },
             spec: job.spec.clone(),
-            kafka: kafka_settings,
+            kafka: kafka_settings.runtime(),
             cassandra: None,
         };
         let config_map = config_map(&owner, &config)?;
@@ -138,9 +136,9 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
             owner: &owner,
             image: &ctx.config.scraper_image,
             config_hash: &hash,
-            env: credential_env(job.spec.kafka.as_ref(), None, &header_secrets(job)),
+            env: credential_env(kafka_settings.sasl.as_ref(), None, &header_secrets(job)),
             overrides: job.spec.template.as_ref(),
-            kafka_tls: job.spec.kafka.as_ref().and_then(|kafka| kafka.tls.as_ref()),
+            kafka_tls: kafka_settings.tls.as_ref(),
             restart_policy: Some("Never"),
         });
         let run_timeout = i64::try_from(validated.run_timeout.as_secs()).unwrap_or(i64::MAX);
@@ -177,7 +175,7 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     };
     write_status(&ctx.client, job, &previous, &status).await?;
     let key = backoff_key(job);
-    if kafka_up {
+    if admin.is_some() {
         ctx.recovered(&key);
         Ok(Action::requeue(ctx.config.resync()))
     } else {

@@ -46,7 +46,7 @@ async fn cleanup(transform: &StreamTransform, ctx: &Context) -> Result<Action, E
     let admin = ctx.kafka(
         &ctx.config
             .resolve_kafka(transform.spec.kafka.as_ref())
-            .bootstrap_servers,
+            .endpoint(),
     )?;
     created::delete_topics(ctx, &admin, transform).await?;
     Ok(Action::await_change())

@@ -173,15 +173,13 @@ pub async fn input(admin: &KafkaAdmin, topic: &str) -> Result<Observed, KafkaAdm
     })
 }
 
-/// The condition reporting that Kafka could not be reached.
+/// The condition reporting that Kafka at `bootstrap` could not be used: unreachable,
+/// refusing the operator's login or TLS handshake, or the operator's own credentials
+/// unreadable (see [`KafkaAdminError::reason`]).
 pub fn kafka_unavailable(
     type_: &'static str,
-    admin: &KafkaAdmin,
+    bootstrap: &str,
     error: &KafkaAdminError,
 ) -> Observed {
-    Observed::failed(
-        type_,
-        "KafkaUnavailable",
-        format!("Kafka at {} is unreachable: {error}", admin.bootstrap()),
-    )
+    Observed::failed(type_, error.reason(), error.describe(bootstrap))
 }

@@ -9,7 +9,7 @@ use rdkafka::statistics::Statistics;
 
 use homestream_crds::connection::SaslMechanism;
 use homestream_crds::runtime::{
-    KAFKA_PASSWORD_ENV, KAFKA_USERNAME_ENV, ResolvedKafka, ResourceIdentity,
+    KAFKA_PASSWORD_ENV, KAFKA_USERNAME_ENV, ResolvedKafka, ResourceIdentity, TlsFiles,
 };
 use homestream_crds::topic::{StartFrom, TopicInput};
 use prometheus_client::metrics::gauge::Gauge;
@@ -48,14 +48,55 @@ pub fn client_config(kafka: &ResolvedKafka) -> Result<ClientConfig, ConnectionEr
     let mut config = ClientConfig::new();
     config.set("bootstrap.servers", kafka.bootstrap_servers.join(","));
     config.set("statistics.interval.ms", STATISTICS_INTERVAL_MS);
-    let protocol = match (kafka.tls.is_some(), kafka.sasl_mechanism.is_some()) {
+    let credential = |variable: &'static str| {
+        std::env::var(variable).map_err(|_| ConnectionError::MissingCredential { variable })
+    };
+    let sasl = match kafka.sasl_mechanism {
+        Some(mechanism) => Some(SaslLogin {
+            mechanism,
+            username: credential(KAFKA_USERNAME_ENV)?,
+            password: credential(KAFKA_PASSWORD_ENV)?,
+        }),
+        None => None,
+    };
+    secure(&mut config, kafka.tls.as_ref(), sasl.as_ref());
+    Ok(config)
+}
+
+/// A SASL login: the mechanism and the credentials to present.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SaslLogin {
+    /// The mechanism.
+    pub mechanism: SaslMechanism,
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for SaslLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password never reaches a log line.
+        f.debug_struct("SaslLogin")
+            .field("mechanism", &self.mechanism)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Sets `security.protocol` and the TLS and SASL settings of a client: TLS from PEM
+/// files (without a CA of its own, the system's roots), SASL with `sasl`'s login. The
+/// runtime's clients and the operator's admin client share it, so both speak to a
+/// listener the same way.
+pub fn secure(config: &mut ClientConfig, tls: Option<&TlsFiles>, sasl: Option<&SaslLogin>) {
+    let protocol = match (tls.is_some(), sasl.is_some()) {
         (false, false) => "plaintext",
         (true, false) => "ssl",
         (false, true) => "sasl_plaintext",
         (true, true) => "sasl_ssl",
     };
     config.set("security.protocol", protocol);
-    if let Some(tls) = &kafka.tls {
+    if let Some(tls) = tls {
         // Without a CA of its own, the system's roots, wherever this system keeps them.
         config.set("ssl.ca.location", tls.ca.as_deref().unwrap_or("probe"));
         if let (Some(certificate), Some(key)) = (&tls.certificate, &tls.key) {
@@ -64,22 +105,19 @@ pub fn client_config(kafka: &ResolvedKafka) -> Result<ClientConfig, ConnectionEr
                 .set("ssl.key.location", key);
         }
     }
-    if let Some(mechanism) = kafka.sasl_mechanism {
-        let credential = |variable: &'static str| {
-            std::env::var(variable).map_err(|_| ConnectionError::MissingCredential { variable })
-        };
-        config.set(
-            "sasl.mechanism",
-            match mechanism {
-                SaslMechanism::Plain => "PLAIN",
-                SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
-                SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
-            },
-        );
-        config.set("sasl.username", credential(KAFKA_USERNAME_ENV)?);
-        config.set("sasl.password", credential(KAFKA_PASSWORD_ENV)?);
+    if let Some(login) = sasl {
+        config
+            .set(
+                "sasl.mechanism",
+                match login.mechanism {
+                    SaslMechanism::Plain => "PLAIN",
+                    SaslMechanism::ScramSha256 => "SCRAM-SHA-256",
+                    SaslMechanism::ScramSha512 => "SCRAM-SHA-512",
+                },
+            )
+            .set("sasl.username", &login.username)
+            .set("sasl.password", &login.password);
     }
-    Ok(config)
 }
 
 /// The consumer group: the declared one, else `homestream.<namespace>.<name>`.

@@ -1,13 +1,20 @@
 //! Kafka topics as resources declare them: created when missing, partitions raised,
 //! config applied; a partition decrease or replication change is refused (Kafka cannot
 //! do either safely) and reported, never retried in a loop. Also reads consumer lag.
+//!
+//! The admin client speaks the protocol a resource's resolved settings ask for (TLS,
+//! SASL mechanism) with the operator's own credentials ([`credentials`]).
+
+mod connection;
+pub mod credentials;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use homestream_crds::connection::SaslMechanism;
 use homestream_crds::topic::TopicSpec;
-use rdkafka::ClientConfig;
+use homestream_runtime::stream::kafka::secure;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
     TopicReplication,
@@ -15,7 +22,11 @@ use rdkafka::admin::{
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use connection::MetadataClient;
+pub use connection::{ConnectionFailure, FailureKind};
+use credentials::{AdminCredentials, CredentialsError};
 
 /// How long one admin or metadata request may take before Kafka counts as unreachable.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -30,6 +41,21 @@ pub enum KafkaAdminError {
         bootstrap: String,
         /// The cause.
         source: KafkaError,
+    },
+    /// The operator's credentials cannot be used.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// The metadata of a topic could not be read: the first request of every reconcile,
+    /// the one that finds out whether the brokers can be used at all.
+    #[error("describing topic {topic}: {source}{}", failure.as_ref().map(|f| format!(" ({f})")).unwrap_or_default())]
+    Metadata {
+        /// The topic.
+        topic: String,
+        /// The cause.
+        source: KafkaError,
+        /// Why the connection failed, when librdkafka said (a refused login or TLS
+        /// handshake only ever shows as a transport failure or timeout otherwise).
+        failure: Option<Box<ConnectionFailure>>,
     },
     /// A request about a topic failed.
     #[error("{action} topic {topic}: {source}")]
@@ -54,6 +80,48 @@ pub enum KafkaAdminError {
     /// A blocking client call panicked or was cancelled.
     #[error("a Kafka client task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+}
+
+impl KafkaAdminError {
+    /// The CamelCase reason of the condition that reports this failure.
+    pub fn reason(&self) -> &'static str {
+        self.classify().0
+    }
+
+    /// What the failure means for Kafka at `bootstrap`, then the error itself.
+    pub fn describe(&self, bootstrap: &str) -> String {
+        format!("Kafka at {bootstrap} {}: {self}", self.classify().1)
+    }
+
+    /// The reason and its meaning: the operator's credentials, a refused login, a failed
+    /// TLS handshake, or Kafka simply unreachable.
+    fn classify(&self) -> (&'static str, &'static str) {
+        match (self, self.connection_failure()) {
+            (Self::Credentials(_), _) => (
+                "KafkaCredentialsUnusable",
+                "cannot be used with the operator's credentials",
+            ),
+            (_, Some(FailureKind::Authentication)) => (
+                "KafkaAuthenticationFailed",
+                "refused the operator's SASL login",
+            ),
+            (_, Some(FailureKind::Tls)) => (
+                "KafkaTlsFailed",
+                "failed the TLS handshake with the operator",
+            ),
+            _ => ("KafkaUnavailable", "is unreachable"),
+        }
+    }
+
+    fn connection_failure(&self) -> Option<FailureKind> {
+        match self {
+            Self::Metadata {
+                failure: Some(failure),
+                ..
+            } => Some(failure.kind),
+            _ => None,
+        }
+    }
 }
 
 /// What became of a declared topic.
@@ -82,28 +150,65 @@ pub struct TopicDefaults {
     pub replication_factor: i32,
 }
 
-/// An admin client for one set of bootstrap servers.
+/// A cluster as the operator reaches it: the servers, and the protocol the resource's
+/// resolved settings ask for (the operator brings its own credentials).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct KafkaEndpoint {
+    /// `host:port` of the bootstrap brokers.
+    pub bootstrap_servers: Vec<String>,
+    /// Whether the listener wants TLS.
+    pub tls: bool,
+    /// The SASL mechanism the listener wants, if any.
+    pub sasl: Option<SaslMechanism>,
+}
+
+/// An admin client for one cluster.
 #[derive(Clone)]
 pub struct KafkaAdmin {
     admin: Arc<AdminClient<DefaultClientContext>>,
+    metadata: MetadataClient,
+    /// The client settings, for the short-lived consumers that read lag (it holds the
+    /// password: never logged).
+    config: ClientConfig,
     bootstrap: String,
 }
 
 impl KafkaAdmin {
-    /// Connects lazily to `bootstrap_servers`.
+    /// Connects lazily to `endpoint` with `credentials`.
     ///
     /// # Errors
-    /// When librdkafka refuses the configuration.
-    pub fn new(bootstrap_servers: &[String]) -> Result<Self, KafkaAdminError> {
-        let bootstrap = bootstrap_servers.join(",");
-        let admin = base_config(&bootstrap)
-            .create()
-            .map_err(|source| KafkaAdminError::Client {
-                bootstrap: bootstrap.clone(),
-                source,
-            })?;
+    /// When the endpoint asks for SASL and the operator has no login, or librdkafka
+    /// refuses the configuration.
+    pub fn new(
+        endpoint: &KafkaEndpoint,
+        credentials: &AdminCredentials,
+    ) -> Result<Self, KafkaAdminError> {
+        let bootstrap = endpoint.bootstrap_servers.join(",");
+        let login = endpoint
+            .sasl
+            .map(|mechanism| credentials.login(mechanism))
+            .transpose()?;
+        let mut config = ClientConfig::new();
+        config
+            .set("bootstrap.servers", &bootstrap)
+            .set("socket.timeout.ms", "10000")
+            // An unreachable broker must surface as an error within one reconcile, not hang.
+            .set("socket.connection.setup.timeout.ms", "5000");
+        secure(
+            &mut config,
+            endpoint.tls.then(|| credentials.tls()),
+            login.as_ref(),
+        );
+        let client_error = |source| KafkaAdminError::Client {
+            bootstrap: bootstrap.clone(),
+            source,
+        };
+        let admin = config.create().map_err(client_error)?;
+        let metadata = MetadataClient::new(&config).map_err(client_error)?;
         Ok(Self {
             admin: Arc::new(admin),
+            metadata,
+            config,
             bootstrap,
         })
     }
@@ -118,16 +223,15 @@ impl KafkaAdmin {
     /// # Errors
     /// When Kafka cannot be reached.
     pub async fn describe(&self, topic: &str) -> Result<Option<(usize, usize)>, KafkaAdminError> {
-        let admin = self.admin.clone();
+        let client = self.metadata.clone();
         let name = topic.to_owned();
         tokio::task::spawn_blocking(move || {
-            let metadata = admin
-                .inner()
-                .fetch_metadata(Some(&name), REQUEST_TIMEOUT)
-                .map_err(|source| KafkaAdminError::Request {
-                    action: "describing",
+            let metadata = client
+                .fetch(&name, REQUEST_TIMEOUT)
+                .map_err(|(source, failure)| KafkaAdminError::Metadata {
                     topic: name.clone(),
                     source,
+                    failure: failure.map(Box::new),
                 })?;
             Ok(metadata
                 .topics()
@@ -209,11 +313,7 @@ impl KafkaAdmin {
             .admin
             .create_topics([&new_topic], &options())
             .await
-            .map_err(|source| KafkaAdminError::Request {
-                action: "creating",
-                topic: name.to_owned(),
-                source,
-            })?;
+            .map_err(|source| request_error("creating", name, source))?;
         let raced = results
             .iter()
             .any(|r| matches!(r, Err((_, RDKafkaErrorCode::TopicAlreadyExists))));
@@ -232,11 +332,7 @@ impl KafkaAdmin {
             .admin
             .create_partitions([&NewPartitions::new(name, count)], &options())
             .await
-            .map_err(|source| KafkaAdminError::Request {
-                action: "adding partitions to",
-                topic: name.to_owned(),
-                source,
-            })?;
+            .map_err(|source| request_error("adding partitions to", name, source))?;
         check_results(results, "adding partitions to", name, &[])
     }
 
@@ -246,11 +342,7 @@ impl KafkaAdmin {
         name: &str,
         declared: &BTreeMap<String, String>,
     ) -> Result<(), KafkaAdminError> {
-        let request = |source| KafkaAdminError::Request {
-            action: "configuring",
-            topic: name.to_owned(),
-            source,
-        };
+        let request = |source| request_error("configuring", name, source);
         let described = self
             .admin
             .describe_configs([&ResourceSpecifier::Topic(name)], &options())
@@ -305,11 +397,7 @@ impl KafkaAdmin {
             .admin
             .delete_topics(&[topic], &options())
             .await
-            .map_err(|source| KafkaAdminError::Request {
-                action: "deleting",
-                topic: topic.to_owned(),
-                source,
-            })?;
+            .map_err(|source| request_error("deleting", topic, source))?;
         check_results(
             results,
             "deleting",
@@ -324,15 +412,15 @@ impl KafkaAdmin {
     /// # Errors
     /// When Kafka cannot be reached.
     pub async fn consumer_lag(&self, group: &str, topic: &str) -> Result<i64, KafkaAdminError> {
-        let (bootstrap, group, topic) =
-            (self.bootstrap.clone(), group.to_owned(), topic.to_owned());
+        let (mut config, bootstrap, group, topic) = (
+            self.config.clone(),
+            self.bootstrap.clone(),
+            group.to_owned(),
+            topic.to_owned(),
+        );
         tokio::task::spawn_blocking(move || {
-            let request = |source| KafkaAdminError::Request {
-                action: "reading lag of",
-                topic: topic.clone(),
-                source,
-            };
-            let consumer: BaseConsumer = base_config(&bootstrap)
+            let request = |source| request_error("reading lag of", &topic, source);
+            let consumer: BaseConsumer = config
                 .set("group.id", &group)
                 .set("enable.auto.commit", "false")
                 .create()
@@ -376,14 +464,14 @@ impl KafkaAdmin {
     }
 }
 
-fn base_config(bootstrap: &str) -> ClientConfig {
-    let mut config = ClientConfig::new();
-    config
-        .set("bootstrap.servers", bootstrap)
-        .set("socket.timeout.ms", "10000")
-        // An unreachable broker must surface as an error within one reconcile, not hang.
-        .set("socket.connection.setup.timeout.ms", "5000");
-    config
+/// A failed request other than the metadata one (by then the connection is known to
+/// work).
+fn request_error(action: &'static str, topic: &str, source: KafkaError) -> KafkaAdminError {
+    KafkaAdminError::Request {
+        action,
+        topic: topic.to_owned(),
+        source,
+    }
 }
 
 fn options() -> AdminOptions {
