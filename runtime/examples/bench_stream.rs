@@ -249,55 +249,33 @@ async fn measure_transform(
     ]))?;
     table.record(BARE_KAFKA, bare_kafka, None);
 
-    eprintln!("Transform (exactly once, clean_listing.vrl)...");
-    let transform_spec = |output: &str, program: &str| {
-        json!({
+    // The cleaning program, on every CPU (its output feeds the sink) and on one CPU,
+    // whose pool has one thread: the two rows show what the pool's threads cost per
+    // record and gain in wall time. Then the program `.` (each record out as it came
+    // in): the transform without a cleaning program, i.e. Kafka with transactions plus
+    // VRL's fixed cost of reading and writing a record.
+    let runs = [
+        ("transform (exactlyOnce, VRL)", "run-transform", PROGRAM),
+        ("transform on one CPU", "run-transform-one-cpu", PROGRAM),
+        ("transform, program `.`", "run-transform", "."),
+    ];
+    for (index, (name, mode, program)) in runs.into_iter().enumerate() {
+        eprintln!("{name}...");
+        let own_output = if index == 0 {
+            output.to_owned()
+        } else {
+            let topic = random_name("bench-out");
+            kafka::create_topic(env, &topic, PARTITIONS).await?;
+            topic
+        };
+        let spec = json!({
             "input": {"topic": input, "consumerGroup": random_name("bench-transform")},
-            "output": {"topic": {"name": output}},
+            "output": {"topic": {"name": own_output}},
             "program": program,
-        })
-    };
-    let transform = measure_component(
-        exe,
-        "run-transform",
-        env,
-        "StreamTransform",
-        &transform_spec(output, PROGRAM),
-        records,
-    )
-    .await?;
-    table.record("transform (exactlyOnce, VRL)", transform, Some(BARE_KAFKA));
-    // The same on one CPU: its program pool has one thread, so the two rows show what
-    // the pool's threads cost per record and gain in wall time.
-    eprintln!("Transform on one CPU (taskset -c 0)...");
-    let one_cpu_output = random_name("bench-out-one-cpu");
-    kafka::create_topic(env, &one_cpu_output, PARTITIONS).await?;
-    let transform_one_cpu = measure_component(
-        exe,
-        "run-transform-one-cpu",
-        env,
-        "StreamTransform",
-        &transform_spec(&one_cpu_output, PROGRAM),
-        records,
-    )
-    .await?;
-    table.record("transform on one CPU", transform_one_cpu, Some(BARE_KAFKA));
-    // The program `.` (each record out as it came in): what the transform costs
-    // without a cleaning program, i.e. Kafka with transactions plus VRL's fixed cost
-    // of reading and writing a record.
-    eprintln!("Transform with the program `.`...");
-    let identity_output = random_name("bench-out-identity");
-    kafka::create_topic(env, &identity_output, PARTITIONS).await?;
-    let identity = measure_component(
-        exe,
-        "run-transform",
-        env,
-        "StreamTransform",
-        &transform_spec(&identity_output, "."),
-        records,
-    )
-    .await?;
-    table.record("transform, program `.`", identity, Some(BARE_KAFKA));
+        });
+        let measured = measure_component(exe, mode, env, "StreamTransform", &spec, records).await?;
+        table.record(name, measured, Some(BARE_KAFKA));
+    }
     Ok(())
 }
 

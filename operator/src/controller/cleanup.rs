@@ -46,61 +46,40 @@ where
     CF: Future<Output = Result<Action, Error>>,
 {
     let started = std::time::Instant::now();
-    let outcome = apply_or_clean_up(ctx, resource, delete_on_removal, apply, cleanup).await;
+    let outcome = async {
+        let api: Api<K> = Api::namespaced(
+            ctx.client.clone(),
+            &resource.namespace().unwrap_or_default(),
+        );
+        let has_finalizer = resource.finalizers().iter().any(|f| f == FINALIZER);
+        if !delete_on_removal {
+            if has_finalizer {
+                remove_finalizer(&api, resource.as_ref()).await?;
+            }
+            if resource.meta().deletion_timestamp.is_some() {
+                return Ok(Action::await_change());
+            }
+            return apply(resource).await;
+        }
+        finalizer(&api, FINALIZER, resource, |event| async move {
+            match event {
+                Event::Apply(resource) => apply(resource).await,
+                Event::Cleanup(resource) => cleanup(resource).await,
+            }
+        })
+        .await
+        .or_else(|error| match error {
+            // Another reconcile of the same deletion removed the finalizer first: done.
+            FinalizerError::RemoveFinalizer(kube::Error::Api(status)) if status.code == 404 => {
+                Ok(Action::await_change())
+            }
+            error => Err(Error::Finalizer(Box::new(error))),
+        })
+    }
+    .await;
     ctx.metrics
         .reconciled(&K::kind(&()), started.elapsed().as_secs_f64());
     outcome
-}
-
-async fn apply_or_clean_up<K, A, AF, C, CF>(
-    ctx: &Context,
-    resource: Arc<K>,
-    delete_on_removal: bool,
-    apply: A,
-    cleanup: C,
-) -> Result<Action, Error>
-where
-    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
-        + Clone
-        + Debug
-        + Serialize
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-    A: FnOnce(Arc<K>) -> AF,
-    AF: Future<Output = Result<Action, Error>>,
-    C: FnOnce(Arc<K>) -> CF,
-    CF: Future<Output = Result<Action, Error>>,
-{
-    let api: Api<K> = Api::namespaced(
-        ctx.client.clone(),
-        &resource.namespace().unwrap_or_default(),
-    );
-    let has_finalizer = resource.finalizers().iter().any(|f| f == FINALIZER);
-    if !delete_on_removal {
-        if has_finalizer {
-            remove_finalizer(&api, resource.as_ref()).await?;
-        }
-        if resource.meta().deletion_timestamp.is_some() {
-            return Ok(Action::await_change());
-        }
-        return apply(resource).await;
-    }
-    finalizer(&api, FINALIZER, resource, |event| async move {
-        match event {
-            Event::Apply(resource) => apply(resource).await,
-            Event::Cleanup(resource) => cleanup(resource).await,
-        }
-    })
-    .await
-    .or_else(|error| match error {
-        // Another reconcile of the same deletion removed the finalizer first: done.
-        FinalizerError::RemoveFinalizer(kube::Error::Api(status)) if status.code == 404 => {
-            Ok(Action::await_change())
-        }
-        error => Err(Error::Finalizer(Box::new(error))),
-    })
 }
 
 async fn remove_finalizer<K>(api: &Api<K>, resource: &K) -> Result<(), Error>
