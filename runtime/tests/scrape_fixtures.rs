@@ -273,10 +273,14 @@ async fn graphql_price_history_is_captured_in_chromium() {
         &server.addr.to_string(),
     ));
     let (records, totals, _) = scrape::scrape(&job).await;
+    // A load that timed out on a busy machine is retried, and the retry runs the
+    // script again: every load makes the same three calls.
+    let loads = server.hits("/zoopla/details/69794180");
+    assert!(loads >= 1, "{totals:?}");
     assert_eq!(
         server.hits("/graphql"),
-        3,
-        "the page's script made its GraphQL calls"
+        3 * loads,
+        "each load of the page made its script's GraphQL calls"
     );
     assert_eq!(records.len(), 1, "{totals:?}");
     assert_eq!(records[0].key, "2025-08-15T18:18:36");

@@ -24,6 +24,12 @@ const CONSUMER_QUEUE_KBYTES: &str = "8192";
 /// second: about 25 000 records per second, whatever the program cost. The queue
 /// drains in milliseconds, so fetching resumes after a few.
 const FETCH_QUEUE_BACKOFF_MS: &str = "10";
+/// A member that died (SIGKILL, a lost node) leaves its group after this long rather
+/// than librdkafka's 45 s. Until it has left, a rebalance waits for it and the
+/// transform cannot commit offsets, so its open transaction would outlive the
+/// transaction timeout (15 s) and the broker would fence it. Heartbeats come from
+/// librdkafka's own thread, so a busy program does not make a live member look dead.
+const SESSION_TIMEOUT_MS: &str = "10000";
 /// The producer queue bound: `send` reports it full and the caller waits, which is
 /// the transform's backpressure.
 const PRODUCER_QUEUE_KBYTES: &str = "32768";
@@ -148,6 +154,7 @@ pub fn consumer_config(base: &ClientConfig, group: &str, input: &TopicInput) -> 
         .set("isolation.level", "read_committed")
         .set("queued.max.messages.kbytes", CONSUMER_QUEUE_KBYTES)
         .set("fetch.queue.backoff.ms", FETCH_QUEUE_BACKOFF_MS)
+        .set("session.timeout.ms", SESSION_TIMEOUT_MS)
         // Eager rebalancing: every partition is revoked at a rebalance, so the
         // transform aborts its open transaction and restarts from committed offsets.
         .set("partition.assignment.strategy", "range,roundrobin");
