@@ -1,6 +1,6 @@
 //! The transform against the stack's Kafka: every record out exactly once with its
-//! new key, poison records in the dead-letter topic with their reason, and a clean
-//! stop on SIGTERM.
+//! new key, poison records and results too large for Kafka in the dead-letter topic
+//! with their reason, and a clean stop on SIGTERM.
 
 mod stream_support;
 
@@ -146,5 +146,68 @@ async fn at_least_once_delivers_every_record() -> Result<()> {
     assert_eq!(out.len(), N);
     assert!(out.iter().all(|read| read.payload["seen"] == true
         && read.key.as_deref().is_some_and(|k| k.starts_with("raw-"))));
+    terminate(&mut transform)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_result_too_large_for_kafka_is_dead_lettered_and_the_rest_flow_on() -> Result<()> {
+    let env = StackEnv::load()?;
+    let (input, output, dead) = (
+        random_name("st-in"),
+        random_name("st-out"),
+        random_name("st-dlq"),
+    );
+    kafka::create_topic(&env, &input, 1).await?;
+    kafka::create_topic(&env, &output, 1).await?;
+    kafka::create_topic(&env, &dead, 1).await?;
+    // 600 kB in, twice that out: over the producer's 1 MB `message.max.bytes`.
+    let large = json!({"text": "x".repeat(600_000)});
+    let records = [
+        (
+            "before".to_owned(),
+            serde_json::to_vec(&json!({"text": "a"}))?,
+        ),
+        ("large".to_owned(), serde_json::to_vec(&large)?),
+        (
+            "after".to_owned(),
+            serde_json::to_vec(&json!({"text": "b"}))?,
+        ),
+    ];
+    produce(&env, &input, records).await?;
+    let config = write_config(
+        &env,
+        "StreamTransform",
+        &json!({
+            "input": {"topic": input, "startFrom": "Earliest"},
+            "output": {"topic": {"name": output}},
+            "deadLetter": {"topic": {"name": dead}},
+            "program": ".copy = .text",
+        }),
+    )?;
+    let mut transform = start("transform", &config, &random_name("instance"))?;
+
+    let out = read_all(
+        &env,
+        &output,
+        2,
+        Duration::from_secs(60),
+        Duration::from_secs(2),
+    )
+    .await?;
+    let keys: Vec<_> = out.iter().filter_map(|read| read.key.as_deref()).collect();
+    assert_eq!(keys, ["before", "after"]);
+    let dead_lettered = read_all(
+        &env,
+        &dead,
+        1,
+        Duration::from_secs(30),
+        Duration::from_secs(1),
+    )
+    .await?;
+    assert_eq!(dead_lettered.len(), 1);
+    assert_eq!(dead_lettered[0].key.as_deref(), Some("large"));
+    assert_eq!(dead_lettered[0].payload, large, "the original record");
+    let reason = &dead_lettered[0].headers["homestream.error"];
+    assert!(reason.contains(&output), "{reason}");
     terminate(&mut transform)
 }

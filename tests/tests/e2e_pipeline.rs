@@ -87,6 +87,17 @@ impl World {
 
     /// The running pods of a resource's Deployment (`component`: transform or sink).
     async fn pods_of(&self, resource: &str, component: &str) -> Result<Vec<Pod>> {
+        Ok(self
+            .pods_with_terminating(resource, component)
+            .await?
+            .into_iter()
+            .filter(|pod| pod.metadata.deletion_timestamp.is_none())
+            .collect())
+    }
+
+    /// Every pod of a resource's Deployment, those still stopping included: the local node
+    /// removes a pod only once its process has exited.
+    async fn pods_with_terminating(&self, resource: &str, component: &str) -> Result<Vec<Pod>> {
         let selector = format!(
             "app.kubernetes.io/instance={resource},app.kubernetes.io/component={component}"
         );
@@ -94,11 +105,7 @@ impl World {
             .pods()
             .list(&ListParams::default().labels(&selector))
             .await?;
-        Ok(pods
-            .items
-            .into_iter()
-            .filter(|pod| pod.metadata.deletion_timestamp.is_none())
-            .collect())
+        Ok(pods.items)
     }
 }
 
@@ -383,7 +390,8 @@ async fn deleting_transform_and_sink_pods_mid_stream_loses_and_duplicates_nothin
 }
 
 /// The transform's Deployment once it has rolled out: the pod template's config hash
-/// and the names of its pods, when every replica is updated and ready.
+/// and the names of its pods, when every replica is updated and ready and no old pod is
+/// still stopping.
 async fn rolled_out(world: &World) -> Result<Result<(String, Vec<String>), String>> {
     let deployments: Api<Deployment> = Api::namespaced(world.client.clone(), &world.namespace);
     let Some(deployment) = deployments.get_opt("normalise-listings-transform").await? else {
@@ -402,7 +410,10 @@ async fn rolled_out(world: &World) -> Result<Result<(String, Vec<String>), Strin
         .as_ref()
         .and_then(|s| s.replicas)
         .unwrap_or(1);
-    let pods = world.pods_of("normalise-listings", "transform").await?;
+    // Stopping pods count: until an old pod's process has exited it may still take records.
+    let pods = world
+        .pods_with_terminating("normalise-listings", "transform")
+        .await?;
     let current = pods.iter().all(|pod| {
         pod.annotations().get("homestream.io/config-hash") == Some(&hash)
             && pod

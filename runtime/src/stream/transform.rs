@@ -117,6 +117,19 @@ impl TransformError {
             _ => false,
         }
     }
+
+    /// Whether a produce error is the result's own: larger than Kafka takes, whatever
+    /// the producer's state. Any other (fenced, a fatal or abortable producer error, an
+    /// unknown topic) is the producer's, and writing the record off for it would lose it.
+    fn is_the_records(&self) -> bool {
+        matches!(
+            self,
+            Self::Produce {
+                source: KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge),
+                ..
+            }
+        )
+    }
 }
 
 /// Runs the transform configured in `config_path` until shutdown.
@@ -323,8 +336,17 @@ impl<'p> Transform<'p> {
         let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
         while !shutdown.is_requested() {
             self.poll_chunk(consumer, &mut chunk)?;
-            self.process(&chunk)?;
+            let processed = self.process(&chunk);
             chunk.clear();
+            if let Err(error) = processed {
+                // The producer cannot take results: abort, so the open transaction
+                // holds up no read-committed consumer, and stop. After the restart the
+                // batch is processed again from its committed offsets.
+                if let Err(abort) = self.abort(consumer, &super::error_chain(&error)) {
+                    tracing::debug!(error = super::error_chain(&abort), "Abort failed too.");
+                }
+                return Err(error);
+            }
             if self.batch.is_due() {
                 self.commit(consumer)?;
             }
@@ -439,9 +461,10 @@ impl<'p> Transform<'p> {
                         self.batch.out += records.len() as u64;
                         return Ok(());
                     }
-                    // Refused locally (too large, say): the record goes the way of a
-                    // failed one rather than stopping the stream.
-                    Err(error) => super::error_chain(&error),
+                    // Too large for Kafka: the record goes the way of a failed one
+                    // rather than stopping the stream.
+                    Err(error) if error.is_the_records() => super::error_chain(&error),
+                    Err(error) => return Err(error),
                 }
             }
             Outcome::Aborted(reason) => {
@@ -621,6 +644,32 @@ fn send(
                     source,
                 });
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn produce_error(source: KafkaError) -> TransformError {
+        TransformError::Produce {
+            topic: "out".to_owned(),
+            source,
+        }
+    }
+
+    #[test]
+    fn only_a_result_too_large_for_kafka_is_written_off_as_the_records_fault() {
+        let too_large = KafkaError::MessageProduction(RDKafkaErrorCode::MessageSizeTooLarge);
+        assert!(produce_error(too_large).is_the_records());
+        for producers in [
+            KafkaError::MessageProduction(RDKafkaErrorCode::Fatal),
+            KafkaError::MessageProduction(RDKafkaErrorCode::State),
+            KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopic),
+            KafkaError::MessageProduction(RDKafkaErrorCode::ProducerFenced),
+        ] {
+            assert!(!produce_error(producers).is_the_records());
         }
     }
 }
