@@ -449,7 +449,7 @@ async fn scrape_job_runs_once_as_a_job_and_on_a_schedule_as_a_cronjob() -> Resul
     let env = StackEnv::load()?;
     let client = support::client(&env).await?;
     kubernetes::with_temp_ns(&client.clone(), |ns| async move {
-        let _operator = Operator::start(&env, &ns)?;
+        let operator = Operator::start(&env, &ns)?;
         let output = random_name("sj-out");
         let job = |schedule: Option<&str>| rest_scrape_job(&output, 2, schedule);
         let jobs: Api<ScrapeJob> = Api::namespaced(client.clone(), &ns);
@@ -488,6 +488,30 @@ async fn scrape_job_runs_once_as_a_job_and_on_a_schedule_as_a_cronjob() -> Resul
             .clone()
             .unwrap_or_default();
         assert_eq!(args.first().map(String::as_str), Some("scrape"));
+
+        // A Job's pod template is immutable: a changed configuration replaces the run,
+        // waiting for the old Job to be gone rather than failing to update it.
+        let mut changed = job(None)?;
+        if let Some(http) = changed.spec.source.http.as_mut() {
+            http.url = "https://api.example.com/listings?edition=2".into();
+        }
+        apply(&jobs, &changed).await?;
+        let first_run = run.metadata.uid.clone();
+        wait::until("the replaced Job", CONVERGE, || async {
+            let current = Api::<Job>::namespaced(client.clone(), &ns)
+                .get_opt("rest")
+                .await?;
+            Ok(match current {
+                Some(job) if job.metadata.uid != first_run => Ok(()),
+                other => Err(format!("{:?}", other.and_then(|job| job.metadata.uid))),
+            })
+        })
+        .await?;
+        let metrics = support::metrics(&operator).await?;
+        assert!(
+            !metrics.contains("kind=\"ScrapeJob\",error=\"KubeApi\""),
+            "a reconcile failed on the Kubernetes API: {metrics}"
+        );
 
         apply(&jobs, &job(Some("0 */6 * * *"))?).await?;
         let cron = wait::until("the CronJob", CONVERGE, || async {

@@ -147,8 +147,9 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
             ScrapeWorkload::Once(run) => {
                 next_schedule_time = None;
                 delete_if_present::<CronJob>(ctx, &owner).await?;
-                replace_outdated_job(ctx, &owner, &hash).await?;
-                apply(&ctx.client, run.as_ref()).await?;
+                if outdated_job_gone(ctx, &owner, &hash).await? {
+                    apply(&ctx.client, run.as_ref()).await?;
+                }
             }
             ScrapeWorkload::Scheduled(cron_job) => {
                 let applied = apply(&ctx.client, cron_job.as_ref()).await?;
@@ -200,11 +201,13 @@ where
 }
 
 /// A Job's pod template is immutable: a run-once ScrapeJob whose configuration changed
-/// gets a new run, so the Job of the old configuration is deleted first.
-async fn replace_outdated_job(ctx: &Context, owner: &Owner, hash: &str) -> Result<(), Error> {
+/// gets a new run, so the Job of the old configuration is deleted first. Whether no Job
+/// of another configuration is left: until the deleted one is gone (its pods first), the
+/// new one cannot be created, and its disappearance reconciles the ScrapeJob again.
+async fn outdated_job_gone(ctx: &Context, owner: &Owner, hash: &str) -> Result<bool, Error> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &owner.namespace);
     let Some(existing) = jobs.get_opt(&owner.child_name()).await? else {
-        return Ok(());
+        return Ok(true);
     };
     let existing_hash = existing
         .spec
@@ -212,11 +215,14 @@ async fn replace_outdated_job(ctx: &Context, owner: &Owner, hash: &str) -> Resul
         .and_then(|spec| spec.template.metadata.as_ref())
         .and_then(|meta| meta.annotations.as_ref())
         .and_then(|annotations| annotations.get(CONFIG_HASH_ANNOTATION));
-    if existing_hash.map(String::as_str) != Some(hash) {
+    if existing_hash.map(String::as_str) == Some(hash) {
+        return Ok(true);
+    }
+    if existing.metadata.deletion_timestamp.is_none() {
         jobs.delete(&owner.child_name(), &DeleteParams::foreground())
             .await?;
     }
-    Ok(())
+    Ok(false)
 }
 
 /// The newest run (Job) of the ScrapeJob, as `WorkloadReady`, a progress message and
