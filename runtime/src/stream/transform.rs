@@ -9,10 +9,14 @@
 //! result was delivered. The loop is synchronous on a blocking thread: the program is
 //! CPU work, and librdkafka's calls block. Records are polled in chunks of up to
 //! [`CHUNK_RECORDS`], run through the program on a [`Pool`] of threads, and produced
-//! by this one thread in the order they were polled.
+//! by this one thread in the order they were polled. A batch commits on a thread of
+//! its own (see [`batch`]) while the loop polls and runs the program on the next
+//! records; their results wait, and go into the next batch once the commit is done.
 
-use std::collections::BTreeMap;
+mod batch;
+
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -27,8 +31,9 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Message, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::statistics::Statistics;
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Offset};
 
+use self::batch::{Batch, Committer, Committing};
 use super::dead_letter;
 use super::kafka;
 use super::metrics::StreamMetrics;
@@ -218,46 +223,24 @@ impl ProducerContext for DeliveryContext {
     }
 }
 
-/// The records of the open batch: where to rewind to, what to commit, what to count.
-#[derive(Default)]
-struct Batch {
-    started: Option<Instant>,
-    first_offsets: BTreeMap<i32, i64>,
-    next_offsets: BTreeMap<i32, i64>,
-    received: Vec<(Instant, Option<i64>)>,
-    out: u64,
-    dead_lettered: u64,
-    dropped: u64,
-    failures_before: u64,
-}
-
-impl Batch {
-    fn is_open(&self) -> bool {
-        self.started.is_some()
-    }
-
-    fn is_due(&self) -> bool {
-        self.started.is_some_and(|started| {
-            self.received.len() >= COMMIT_RECORDS || started.elapsed() >= COMMIT_INTERVAL
-        })
-    }
-
-    fn offsets(&self, topic: &str) -> Result<TopicPartitionList, KafkaError> {
-        let mut offsets = TopicPartitionList::with_capacity(self.next_offsets.len());
-        for (partition, next) in &self.next_offsets {
-            offsets.add_partition_offset(topic, *partition, Offset::Offset(*next))?;
-        }
-        Ok(offsets)
-    }
-}
-
 struct Transform<'p> {
-    producer: ThreadedProducer<DeliveryContext>,
+    producer: Arc<ThreadedProducer<DeliveryContext>>,
     program: &'p Program,
     pool: Pool<'p>,
     spec: ValidatedStreamTransform,
     metrics: StreamMetrics,
+    /// The batch results are produced into: the open transaction.
     batch: Batch,
+    committer: Arc<Committer>,
+    /// The batch before it, while it commits.
+    committing: Option<Committing>,
+}
+
+/// A record the program ran on, with when it was polled and what the program made of it.
+struct Processed<'c> {
+    message: BorrowedMessage<'c>,
+    received: Instant,
+    outcome: Outcome,
 }
 
 impl<'p> Transform<'p> {
@@ -268,7 +251,7 @@ impl<'p> Transform<'p> {
         spec: ValidatedStreamTransform,
         program: &'p Program,
         metrics: StreamMetrics,
-    ) -> Result<(BaseConsumer<TransformContext>, Self), TransformError> {
+    ) -> Result<(Arc<BaseConsumer<TransformContext>>, Self), TransformError> {
         let setup = |step: &str| {
             let step = step.to_owned();
             move |source| TransformError::Setup { step, source }
@@ -283,8 +266,9 @@ impl<'p> Transform<'p> {
                 )
                 .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS);
         }
-        let producer: ThreadedProducer<DeliveryContext> = producer_config
+        let producer: Arc<ThreadedProducer<DeliveryContext>> = producer_config
             .create_with_context(DeliveryContext::default())
+            .map(Arc::new)
             .map_err(setup("creating the Kafka producer"))?;
         if exactly_once {
             // Also aborts a transaction a killed predecessor with this id left open.
@@ -296,7 +280,7 @@ impl<'p> Transform<'p> {
             lag: metrics.consumer_lag.clone(),
             revoked: AtomicBool::new(false),
         };
-        let consumer: BaseConsumer<TransformContext> =
+        let consumer: Arc<BaseConsumer<TransformContext>> =
             kafka::consumer_config(base, group, &spec.input)
                 // Exactly-once commits offsets in the transaction; at-least-once commits
                 // what it stored after delivery, every second.
@@ -306,6 +290,7 @@ impl<'p> Transform<'p> {
                 )
                 .set("auto.commit.interval.ms", "1000")
                 .create_with_context(context)
+                .map(Arc::new)
                 .map_err(setup("creating the Kafka consumer"))?;
         consumer
             .subscribe(&[spec.input.topic.as_str()])
@@ -313,6 +298,12 @@ impl<'p> Transform<'p> {
                 "subscribing to {}",
                 spec.input.topic.as_str()
             )))?;
+        let committer = Arc::new(Committer {
+            producer: Arc::clone(&producer),
+            consumer: Arc::clone(&consumer),
+            delivery: spec.delivery,
+            input: spec.input.topic.as_str().to_owned(),
+        });
         Ok((
             consumer,
             Self {
@@ -322,6 +313,8 @@ impl<'p> Transform<'p> {
                 spec,
                 metrics,
                 batch: Batch::default(),
+                committer,
+                committing: None,
             },
         ))
     }
@@ -334,25 +327,31 @@ impl<'p> Transform<'p> {
     ) -> Result<(), TransformError> {
         readiness.set(true);
         let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
+        // What the program made of records polled while a batch commits: produced into
+        // the next batch once the commit is done.
+        let mut waiting = Vec::new();
         while !shutdown.is_requested() {
-            self.poll_chunk(consumer, &mut chunk)?;
-            let processed = self.process(&chunk);
-            chunk.clear();
-            if let Err(error) = processed {
-                // The producer cannot take results: abort, so the open transaction
-                // holds up no read-committed consumer, and stop. After the restart the
-                // batch is processed again from its committed offsets.
-                if let Err(abort) = self.abort(consumer, &super::error_chain(&error)) {
-                    tracing::debug!(error = super::error_chain(&abort), "Abort failed too.");
-                }
-                return Err(error);
+            self.poll_chunk(consumer, &mut chunk, &mut waiting)?;
+            self.run_program(&mut chunk, &mut waiting);
+            if self.committing.as_ref().is_some_and(Committing::is_done)
+                || waiting.len() >= COMMIT_RECORDS
+            {
+                self.settle(consumer, &mut waiting)?;
             }
-            if self.batch.is_due() {
-                self.commit(consumer)?;
+            if self.committing.is_none() {
+                self.produce(consumer, &mut waiting)?;
+                if self.batch.is_due() {
+                    self.committing = Some(self.committer.start(std::mem::take(&mut self.batch)));
+                }
             }
         }
         readiness.set(false);
-        self.commit(consumer)?;
+        self.settle(consumer, &mut waiting)?;
+        self.produce(consumer, &mut waiting)?;
+        if self.batch.is_open() {
+            self.committing = Some(self.committer.start(std::mem::take(&mut self.batch)));
+            self.settle(consumer, &mut waiting)?;
+        }
         if self.spec.delivery == Delivery::AtLeastOnce {
             kafka::commit_stored(consumer);
         }
@@ -366,6 +365,7 @@ impl<'p> Transform<'p> {
         &mut self,
         consumer: &'c BaseConsumer<TransformContext>,
         chunk: &mut Vec<BorrowedMessage<'c>>,
+        waiting: &mut Vec<Processed<'c>>,
     ) -> Result<(), TransformError> {
         let mut timeout = POLL_TIMEOUT;
         while chunk.len() < CHUNK_RECORDS {
@@ -373,9 +373,11 @@ impl<'p> Transform<'p> {
             if consumer.context().revoked.swap(false, Ordering::SeqCst) {
                 // Records polled before the rebalance are of the old assignment, which
                 // the new one starts again from the committed offsets: they are
-                // dropped with the open batch. The record of this poll is already of
-                // the new assignment.
+                // dropped, waiting or in the open batch. The record of this poll is
+                // already of the new assignment.
                 chunk.clear();
+                self.settle(consumer, waiting)?;
+                waiting.clear();
                 self.abort(consumer, "partitions were revoked")?;
             }
             match polled {
@@ -391,11 +393,16 @@ impl<'p> Transform<'p> {
         Ok(())
     }
 
-    /// Runs the program on a chunk of records and produces the outcomes in order.
-    fn process(&mut self, chunk: &[BorrowedMessage<'_>]) -> Result<(), TransformError> {
+    /// Runs the program on a chunk of records, whose outcomes then wait to be produced.
+    fn run_program<'c>(
+        &mut self,
+        chunk: &mut Vec<BorrowedMessage<'c>>,
+        waiting: &mut Vec<Processed<'c>>,
+    ) {
         if chunk.is_empty() {
-            return Ok(());
+            return;
         }
+        let received = Instant::now();
         let inputs: Vec<Input<'_>> = chunk
             .iter()
             .map(|message| {
@@ -410,8 +417,37 @@ impl<'p> Transform<'p> {
             })
             .collect();
         let outcomes = self.pool.run(&inputs);
-        for (message, outcome) in chunk.iter().zip(outcomes) {
-            self.handle(message, outcome)?;
+        drop(inputs);
+        waiting.extend(
+            chunk
+                .drain(..)
+                .zip(outcomes)
+                .map(|(message, outcome)| Processed {
+                    message,
+                    received,
+                    outcome,
+                }),
+        );
+    }
+
+    /// Produces the waiting outcomes, in the order they were polled, into the open batch.
+    fn produce(
+        &mut self,
+        consumer: &BaseConsumer<TransformContext>,
+        waiting: &mut Vec<Processed<'_>>,
+    ) -> Result<(), TransformError> {
+        for processed in waiting.drain(..) {
+            if let Err(error) =
+                self.handle(&processed.message, processed.received, processed.outcome)
+            {
+                // The producer cannot take results: abort, so the open transaction
+                // holds up no read-committed consumer, and stop. After the restart the
+                // batch is processed again from its committed offsets.
+                if let Err(abort) = self.abort(consumer, &super::error_chain(&error)) {
+                    tracing::debug!(error = super::error_chain(&abort), "Abort failed too.");
+                }
+                return Err(error);
+            }
         }
         Ok(())
     }
@@ -421,6 +457,7 @@ impl<'p> Transform<'p> {
     fn handle(
         &mut self,
         message: &BorrowedMessage<'_>,
+        received: Instant,
         outcome: Outcome,
     ) -> Result<(), TransformError> {
         self.metrics.records_in.inc();
@@ -441,7 +478,7 @@ impl<'p> Transform<'p> {
         self.batch.next_offsets.insert(partition, offset + 1);
         self.batch
             .received
-            .push((Instant::now(), message.timestamp().to_millis()));
+            .push((received, message.timestamp().to_millis()));
 
         let payload = message.payload().unwrap_or_default();
         let error = match outcome {
@@ -500,81 +537,54 @@ impl<'p> Transform<'p> {
         Ok(())
     }
 
-    /// Ends the open batch: commits the transaction with the offsets, or (at least
-    /// once) flushes and stores the offsets. A non-fatal failure aborts and rewinds.
-    fn commit(&mut self, consumer: &BaseConsumer<TransformContext>) -> Result<(), TransformError> {
-        if !self.batch.is_open() {
+    /// Waits for the batch being committed, if any, and counts it. A commit that failed,
+    /// but not fatally, aborts the batch and rewinds to its first records: the waiting
+    /// ones, polled after them, are dropped and read again too.
+    fn settle(
+        &mut self,
+        consumer: &BaseConsumer<TransformContext>,
+        waiting: &mut Vec<Processed<'_>>,
+    ) -> Result<(), TransformError> {
+        let Some(committing) = self.committing.take() else {
             return Ok(());
-        }
-        match self.try_commit(consumer) {
+        };
+        let (batch, committed) = committing.wait();
+        match committed {
             Ok(()) => {
-                let now_ms = SystemTime::now()
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map_or(0, |now| i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
-                for (received, timestamp) in &self.batch.received {
-                    self.metrics
-                        .observe_committed(received.elapsed(), *timestamp, now_ms);
-                }
-                self.metrics.records_out.inc_by(self.batch.out);
-                self.metrics
-                    .records_dead_lettered
-                    .inc_by(self.batch.dead_lettered);
-                self.metrics.records_dropped.inc_by(self.batch.dropped);
-                self.batch = Batch::default();
+                self.count(&batch);
                 Ok(())
             }
             Err(error) if error.is_fatal() => Err(error),
-            Err(error) => self.abort(consumer, &super::error_chain(&error)),
+            Err(error) => {
+                // Nothing is produced while a batch commits: the failed one is the open
+                // one again, to abort.
+                self.batch = batch;
+                for processed in waiting.drain(..) {
+                    let message = &processed.message;
+                    self.batch
+                        .first_offsets
+                        .entry(message.partition())
+                        .or_insert(message.offset());
+                }
+                self.abort(consumer, &super::error_chain(&error))
+            }
         }
     }
 
-    fn try_commit(&self, consumer: &BaseConsumer<TransformContext>) -> Result<(), TransformError> {
-        let input = self.spec.input.topic.as_str();
-        let offsets = self
-            .batch
-            .offsets(input)
-            .map_err(|source| TransformError::Transaction {
-                step: "listing offsets",
-                source,
-            })?;
-        match self.spec.delivery {
-            Delivery::ExactlyOnce => {
-                let group = consumer
-                    .group_metadata()
-                    .ok_or(TransformError::NoGroupMetadata)?;
-                self.producer
-                    .send_offsets_to_transaction(&offsets, &group, KAFKA_TIMEOUT)
-                    .map_err(|source| TransformError::Transaction {
-                        step: "sending offsets to the transaction",
-                        source,
-                    })?;
-                self.producer
-                    .commit_transaction(KAFKA_TIMEOUT)
-                    .map_err(|source| TransformError::Transaction {
-                        step: "committing the transaction",
-                        source,
-                    })
-            }
-            Delivery::AtLeastOnce => {
-                self.producer.flush(KAFKA_TIMEOUT).map_err(|source| {
-                    TransformError::Transaction {
-                        step: "flushing the producer",
-                        source,
-                    }
-                })?;
-                let failures = self.producer.context().failures.load(Ordering::SeqCst)
-                    - self.batch.failures_before;
-                if failures > 0 {
-                    return Err(TransformError::Delivery { failures });
-                }
-                consumer
-                    .store_offsets(&offsets)
-                    .map_err(|source| TransformError::Transaction {
-                        step: "storing offsets",
-                        source,
-                    })
-            }
+    /// Counts a committed batch in the metrics.
+    fn count(&self, batch: &Batch) {
+        let now_ms = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |now| i64::try_from(now.as_millis()).unwrap_or(i64::MAX));
+        for (received, timestamp) in &batch.received {
+            self.metrics
+                .observe_committed(received.elapsed(), *timestamp, now_ms);
         }
+        self.metrics.records_out.inc_by(batch.out);
+        self.metrics
+            .records_dead_lettered
+            .inc_by(batch.dead_lettered);
+        self.metrics.records_dropped.inc_by(batch.dropped);
     }
 
     /// Aborts the open batch and rewinds the consumer to its first offsets, so every
