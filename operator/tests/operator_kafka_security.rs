@@ -230,6 +230,14 @@ async fn a_refused_login_or_an_untrusted_broker_is_reported_with_its_reason() ->
         );
         wait_condition(&jobs, "rest", "Ready", "False", "KafkaAuthenticationFailed").await?;
         assert_eq!(partitions(&env, &topic)?, None, "no topic without a login");
+        // The failure counter says why too.
+        let metrics = support::metrics(&operator).await?;
+        assert!(
+            metrics.contains(
+                "homestream_reconcile_failures_total{kind=\"ScrapeJob\",error=\"KafkaAuthenticationFailed\"}"
+            ),
+            "{metrics}"
+        );
 
         files.set_password(&env.kafka_secure.password)?;
         wait_condition(&jobs, "rest", "TopicReady", "True", "TopicsReady").await?;

@@ -12,17 +12,26 @@ use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::json;
 use stream_support::{CLEAN_LISTING, listing, produce, read_all, start, terminate, write_config};
 
-#[tokio::test(flavor = "multi_thread")]
-async fn cleans_every_record_once_and_dead_letters_poison() -> Result<()> {
-    let env = StackEnv::load()?;
+/// New input and output topics of `partitions` partitions, and a dead-letter topic.
+async fn topics_with_dead_letter(
+    env: &StackEnv,
+    partitions: i32,
+) -> Result<(String, String, String)> {
     let (input, output, dead) = (
         random_name("st-in"),
         random_name("st-out"),
         random_name("st-dlq"),
     );
-    kafka::create_topic(&env, &input, 3).await?;
-    kafka::create_topic(&env, &output, 3).await?;
-    kafka::create_topic(&env, &dead, 1).await?;
+    kafka::create_topic(env, &input, partitions).await?;
+    kafka::create_topic(env, &output, partitions).await?;
+    kafka::create_topic(env, &dead, 1).await?;
+    Ok((input, output, dead))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cleans_every_record_once_and_dead_letters_poison() -> Result<()> {
+    let env = StackEnv::load()?;
+    let (input, output, dead) = topics_with_dead_letter(&env, 3).await?;
 
     const N: usize = 3_000;
     let mut records: Vec<(String, Vec<u8>)> = (0..N)
@@ -152,14 +161,7 @@ async fn at_least_once_delivers_every_record() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_result_too_large_for_kafka_is_dead_lettered_and_the_rest_flow_on() -> Result<()> {
     let env = StackEnv::load()?;
-    let (input, output, dead) = (
-        random_name("st-in"),
-        random_name("st-out"),
-        random_name("st-dlq"),
-    );
-    kafka::create_topic(&env, &input, 1).await?;
-    kafka::create_topic(&env, &output, 1).await?;
-    kafka::create_topic(&env, &dead, 1).await?;
+    let (input, output, dead) = topics_with_dead_letter(&env, 1).await?;
     // 600 kB in, twice that out: over the producer's 1 MB `message.max.bytes`.
     let large = json!({"text": "x".repeat(600_000)});
     let records = [

@@ -168,16 +168,10 @@ async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action,
     };
     write_status(&ctx.client, sink, &previous, &status).await?;
     let key = backoff_key(sink);
-    if observation.kafka_up && cassandra_up {
-        ctx.recovered(&key);
-        Ok(Action::requeue(ctx.config.resync()))
+    let outage = if cassandra_up {
+        observation.kafka_failure.as_deref()
     } else {
-        let outage = if cassandra_up {
-            "KafkaUnavailable"
-        } else {
-            "CassandraUnavailable"
-        };
-        ctx.metrics.failed(KIND, outage);
-        Ok(ctx.backoff(&key))
-    }
+        Some("CassandraUnavailable")
+    };
+    Ok(ctx.requeue(KIND, &key, outage))
 }

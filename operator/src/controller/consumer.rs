@@ -60,8 +60,9 @@ pub struct ConsumerObservation {
     pub ready_replicas: i32,
     /// Consumer lag, when Kafka answered.
     pub lag: Option<i64>,
-    /// Whether Kafka answered (otherwise the caller backs off).
-    pub kafka_up: bool,
+    /// Why Kafka did not answer, as the conditions' reason: the caller then backs off
+    /// and counts the failure.
+    pub kafka_failure: Option<String>,
     /// Whether this reconcile applied the workload.
     pub applied: bool,
 }
@@ -171,6 +172,7 @@ where
         }
         _ => None,
     };
+    let kafka_failure = admin.is_none().then(|| topic_condition.reason.clone());
     let mut conditions = consumer.gates;
     conditions.extend([input_condition, topic_condition, workload]);
     Ok(ConsumerObservation {
@@ -178,7 +180,7 @@ where
         rollout,
         ready_replicas,
         lag,
-        kafka_up: admin.is_some(),
+        kafka_failure,
         applied: gates_hold,
     })
 }

@@ -146,6 +146,21 @@ impl Context {
             .remove(key);
     }
 
+    /// The next reconcile of a `kind` resource (backoff `key`) that found a dependency
+    /// failing for `outage` (a condition reason), counted; else the periodic resync.
+    pub fn requeue(&self, kind: &str, key: &str, outage: Option<&str>) -> Action {
+        match outage {
+            None => {
+                self.recovered(key);
+                Action::requeue(self.config.resync())
+            }
+            Some(reason) => {
+                self.metrics.failed(kind, reason);
+                self.backoff(key)
+            }
+        }
+    }
+
     /// Publishes a Kubernetes Event about `resource`; a failure to publish is only logged.
     pub async fn event<K>(&self, resource: &K, type_: EventType, reason: &str, note: String)
     where

@@ -160,6 +160,7 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
         }
     }
     let (workload, rollout, last_run, last_successful_time) = observe_runs(ctx, &owner).await?;
+    let kafka_failure = admin.is_none().then(|| topic_condition.reason.clone());
     let status = ScrapeJobStatus {
         observed_generation: generation,
         conditions: conditions(
@@ -176,13 +177,7 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     };
     write_status(&ctx.client, job, &previous, &status).await?;
     let key = backoff_key(job);
-    if admin.is_some() {
-        ctx.recovered(&key);
-        Ok(Action::requeue(ctx.config.resync()))
-    } else {
-        ctx.metrics.failed(KIND, "KafkaUnavailable");
-        Ok(ctx.backoff(&key))
-    }
+    Ok(ctx.requeue(KIND, &key, kafka_failure.as_deref()))
 }
 
 async fn delete_if_present<K>(ctx: &Context, owner: &Owner) -> Result<(), Error>

@@ -112,11 +112,5 @@ async fn reconcile_phases(transform: &StreamTransform, ctx: &Context) -> Result<
     };
     write_status(&ctx.client, transform, &previous, &status).await?;
     let key = backoff_key(transform);
-    if observation.kafka_up {
-        ctx.recovered(&key);
-        Ok(Action::requeue(ctx.config.resync()))
-    } else {
-        ctx.metrics.failed(KIND, "KafkaUnavailable");
-        Ok(ctx.backoff(&key))
-    }
+    Ok(ctx.requeue(KIND, &key, observation.kafka_failure.as_deref()))
 }
