@@ -55,6 +55,9 @@ pub const COMMIT_RECORDS: usize = 10_000;
 pub const CHUNK_RECORDS: usize = 512;
 /// How long a poll waits for a record, and so how quickly shutdown is noticed.
 const POLL_TIMEOUT: Duration = Duration::from_millis(100);
+/// How long a poll waits while a batch commits: how soon after the commit its records
+/// are counted and the waiting results produced, when no records come.
+const POLL_WHILE_COMMITTING: Duration = Duration::from_millis(5);
 /// Bound on each transactional call and flush.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
 /// A transaction left open by a killed process blocks read-committed consumers of
@@ -367,7 +370,11 @@ impl<'p> Transform<'p> {
         chunk: &mut Vec<BorrowedMessage<'c>>,
         waiting: &mut Vec<Processed<'c>>,
     ) -> Result<(), TransformError> {
-        let mut timeout = POLL_TIMEOUT;
+        let mut timeout = if self.committing.is_some() {
+            POLL_WHILE_COMMITTING
+        } else {
+            POLL_TIMEOUT
+        };
         while chunk.len() < CHUNK_RECORDS {
             let polled = consumer.poll(timeout);
             if consumer.context().revoked.swap(false, Ordering::SeqCst) {
