@@ -398,6 +398,40 @@ mod tests {
         );
     }
 
+    /// The transformer pod template of `owner` with `env` and the Kafka TLS Secrets
+    /// `tls`, as JSON.
+    fn transformer_pod(owner: &Owner, env: Vec<EnvVar>, tls: Option<&Tls>) -> serde_json::Value {
+        let template = pod_template(PodInputs {
+            owner,
+            image: "homestream-transformer:0.1.0",
+            config_hash: "abc123",
+            env,
+            kafka_tls: tls,
+            overrides: None,
+            restart_policy: None,
+        });
+        serde_json::to_value(&template).unwrap()
+    }
+
+    /// The projected `kafka-tls` volume of a CA, certificate and key, each a
+    /// `(secret, key)`, at the file names the runtime config points to.
+    fn tls_volume(
+        ca: (&str, &str),
+        certificate: (&str, &str),
+        key: (&str, &str),
+    ) -> serde_json::Value {
+        let item = |(secret, key): (&str, &str), path: &str| json!({ "secret": { "name": secret, "items": [{ "key": key, "path": path }], "optional": false } });
+        json!({ "name": "kafka-tls", "projected": { "defaultMode": 0o400, "sources": [
+            item(ca, "ca.crt"),
+            item(certificate, "tls.crt"),
+            item(key, "tls.key"),
+        ] } })
+    }
+
+    fn tls_mount() -> serde_json::Value {
+        json!({ "name": "kafka-tls", "mountPath": "/etc/homestream-tls/kafka", "readOnly": true })
+    }
+
     #[test]
     fn kafka_tls_secrets_are_mounted_where_the_runtime_config_points() {
         let owner = owner();
@@ -406,28 +440,18 @@ mod tests {
             certificate: Some(secret("kafka-user", "user.crt")),
             key: Some(secret("kafka-user", "user.key")),
         };
-        let template = pod_template(PodInputs {
-            owner: &owner,
-            image: "homestream-transformer:0.1.0",
-            config_hash: "abc123",
-            env: vec![],
-            kafka_tls: Some(&tls),
-            overrides: None,
-            restart_policy: None,
-        });
-        let value = serde_json::to_value(&template).unwrap();
-        let item = |secret: &str, key: &str, path: &str| json!({ "secret": { "name": secret, "items": [{ "key": key, "path": path }], "optional": false } });
+        let value = transformer_pod(&owner, vec![], Some(&tls));
         assert_eq!(
             value["spec"]["volumes"][2],
-            json!({ "name": "kafka-tls", "projected": { "defaultMode": 0o400, "sources": [
-                item("kafka-cluster-ca", "ca.crt", "ca.crt"),
-                item("kafka-user", "user.crt", "tls.crt"),
-                item("kafka-user", "user.key", "tls.key"),
-            ] } })
+            tls_volume(
+                ("kafka-cluster-ca", "ca.crt"),
+                ("kafka-user", "user.crt"),
+                ("kafka-user", "user.key")
+            )
         );
         assert_eq!(
             value["spec"]["containers"][0]["volumeMounts"][2],
-            json!({ "name": "kafka-tls", "mountPath": "/etc/homestream-tls/kafka", "readOnly": true })
+            tls_mount()
         );
         assert_eq!(
             TlsFiles::mounted(&tls, KAFKA_TLS_DIR),
@@ -490,30 +514,21 @@ mod tests {
         ]);
         let settings = config.resolve_kafka(None);
         let owner = owner();
-        let template = pod_template(PodInputs {
-            owner: &owner,
-            image: "homestream-transformer:0.1.0",
-            config_hash: "abc123",
-            env: credential_env(settings.sasl.as_ref(), None, &[]),
-            kafka_tls: settings.tls.as_ref(),
-            overrides: None,
-            restart_policy: None,
-        });
-        let value = serde_json::to_value(&template).unwrap();
-        let item = |secret: &str, key: &str, path: &str| json!({ "secret": { "name": secret, "items": [{ "key": key, "path": path }], "optional": false } });
+        let value = transformer_pod(
+            &owner,
+            credential_env(settings.sasl.as_ref(), None, &[]),
+            settings.tls.as_ref(),
+        );
         assert_eq!(
             value["spec"]["volumes"][2],
-            json!({ "name": "kafka-tls", "projected": { "defaultMode": 0o400, "sources": [
-                item("cluster-ca-cert", "ca.crt", "ca.crt"),
-                item("homestream-user", "user.crt", "tls.crt"),
-                item("homestream-user", "user.key", "tls.key"),
-            ] } })
+            tls_volume(
+                ("cluster-ca-cert", "ca.crt"),
+                ("homestream-user", "user.crt"),
+                ("homestream-user", "user.key")
+            )
         );
         let container = &value["spec"]["containers"][0];
-        assert_eq!(
-            container["volumeMounts"][2],
-            json!({ "name": "kafka-tls", "mountPath": "/etc/homestream-tls/kafka", "readOnly": true })
-        );
+        assert_eq!(container["volumeMounts"][2], tls_mount());
         let secret_env = |name: &str, key: &str| {
             json!({ "name": name,
             "valueFrom": { "secretKeyRef": { "name": "homestream-kafka", "key": key, "optional": false } } })

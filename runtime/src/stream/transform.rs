@@ -344,17 +344,15 @@ impl<'p> Transform<'p> {
             if self.committing.is_none() {
                 self.produce(consumer, &mut waiting)?;
                 if self.batch.is_due() {
-                    self.committing = Some(self.committer.start(std::mem::take(&mut self.batch)));
+                    self.start_commit();
                 }
             }
         }
         readiness.set(false);
         self.settle(consumer, &mut waiting)?;
         self.produce(consumer, &mut waiting)?;
-        if self.batch.is_open() {
-            self.committing = Some(self.committer.start(std::mem::take(&mut self.batch)));
-            self.settle(consumer, &mut waiting)?;
-        }
+        self.start_commit();
+        self.settle(consumer, &mut waiting)?;
         if self.spec.delivery == Delivery::AtLeastOnce {
             kafka::commit_stored(consumer);
         }
@@ -542,6 +540,13 @@ impl<'p> Transform<'p> {
             }
         }
         Ok(())
+    }
+
+    /// Starts committing the open batch, if any; results go into a new one meanwhile.
+    fn start_commit(&mut self) {
+        if self.batch.is_open() {
+            self.committing = Some(self.committer.start(std::mem::take(&mut self.batch)));
+        }
     }
 
     /// Waits for the batch being committed, if any, and counts it. A commit that failed,
