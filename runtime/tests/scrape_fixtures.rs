@@ -459,6 +459,32 @@ async fn loopback_is_refused_unless_allowed_even_behind_a_name() {
     }
     // Not even robots.txt was requested: the guard stops before connecting.
     assert_eq!(server.hits("/robots.txt") + server.hits("/listings/1"), 0);
+    // And the reason is the guard's, not robots.txt's, though the name is checked
+    // only when robots.txt is fetched.
+    let mut manifest = manifest("site-http", &format!("localhost:{}", server.addr.port()));
+    manifest.spec.network = None;
+    let job = job(&manifest);
+    assert!(job.spec.politeness.respect_robots_txt);
+    let http = HttpClient::new(&job, Arc::new(Metrics::default())).unwrap();
+    let url = url::Url::parse(&format!(
+        "http://localhost:{}/listings/1",
+        server.addr.port()
+    ))
+    .unwrap();
+    let error = http.admit(&url).await.unwrap_err();
+    assert!(
+        matches!(
+            &error,
+            FetchError::Refused {
+                source: Refused::Address {
+                    range: "loopback",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{error:?}"
+    );
 }
 
 /// Loads the start page of the `site-wildcard-browser` job in Chromium, its host

@@ -40,6 +40,13 @@ pub enum Refused {
     },
 }
 
+/// The guard's refusal among the causes of `error`: an HTTP client error wraps the
+/// refusal of the resolver or the redirect policy.
+pub fn refusal_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Refused> {
+    std::iter::successors(Some(error), |current| current.source())
+        .find_map(|current| current.downcast_ref::<Refused>())
+}
+
 /// The address policy of one ScrapeJob.
 #[derive(Debug, Clone, Copy)]
 pub struct Guard {

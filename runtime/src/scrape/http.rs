@@ -9,7 +9,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use url::Url;
 
-use super::guard::{Guard, GuardedResolver, Refused};
+use super::guard::{Guard, GuardedResolver, refusal_in};
 use super::job::Job;
 use super::metrics::Metrics;
 use super::page::{FetchError, FetchedPage, Fetcher, PageRequest};
@@ -82,12 +82,17 @@ impl HttpClient {
                 url: url.clone(),
                 source,
             })?;
-        if let Some(robots) = &self.robots
-            && !robots.allowed(&self.client, url).await
-        {
-            return Err(FetchError::Disallowed { url: url.clone() });
+        let Some(robots) = &self.robots else {
+            return Ok(());
+        };
+        match robots.allowed(&self.client, url).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(FetchError::Disallowed { url: url.clone() }),
+            Err(source) => Err(FetchError::Refused {
+                url: url.clone(),
+                source,
+            }),
         }
-        Ok(())
     }
 
     /// Waits for the next request slot of `url`'s host.
@@ -172,15 +177,11 @@ impl Fetcher for HttpClient {
 /// Sorts a client error: the guard's refusal (from the resolver or the redirect
 /// policy) is final, anything else in transport is worth a retry.
 fn classify(url: &Url, error: reqwest::Error) -> Failure {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-    while let Some(current) = source {
-        if let Some(refused) = current.downcast_ref::<Refused>() {
-            return Failure::Fatal(FetchError::Refused {
-                url: url.clone(),
-                source: refused.clone(),
-            });
-        }
-        source = current.source();
+    if let Some(refused) = refusal_in(&error) {
+        return Failure::Fatal(FetchError::Refused {
+            url: url.clone(),
+            source: refused.clone(),
+        });
     }
     Failure::Retry(
         FetchError::Transport {

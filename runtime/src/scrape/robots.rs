@@ -8,6 +8,8 @@ use texting_robots::Robot;
 use tokio::sync::OnceCell;
 use url::Url;
 
+use super::guard::{Refused, refusal_in};
+
 /// The rules of one origin.
 #[derive(Debug)]
 enum Rules {
@@ -18,6 +20,9 @@ enum Rules {
     DisallowAll,
     /// Parsed rules.
     Parsed(Box<Robot>),
+    /// The guard refused the origin's address, so neither robots.txt nor any page
+    /// of the origin can be fetched.
+    Refused(Refused),
 }
 
 /// robots.txt of every origin a run visits.
@@ -44,7 +49,10 @@ impl Robots {
 
     /// Whether `url` may be fetched. The first call for an origin fetches its robots.txt
     /// with `client` (which applies the SSRF guard); concurrent callers wait for it.
-    pub async fn allowed(&self, client: &reqwest::Client, url: &Url) -> bool {
+    ///
+    /// # Errors
+    /// The guard's refusal of the origin's address, which robots.txt must not mask.
+    pub async fn allowed(&self, client: &reqwest::Client, url: &Url) -> Result<bool, Refused> {
         let origin = url.origin().ascii_serialization();
         let cell = {
             let mut origins = self
@@ -55,9 +63,10 @@ impl Robots {
         };
         let rules = cell.get_or_init(|| self.fetch(client, origin)).await;
         match rules {
-            Rules::AllowAll => true,
-            Rules::DisallowAll => false,
-            Rules::Parsed(robot) => robot.allowed(url.as_str()),
+            Rules::AllowAll => Ok(true),
+            Rules::DisallowAll => Ok(false),
+            Rules::Parsed(robot) => Ok(robot.allowed(url.as_str())),
+            Rules::Refused(refused) => Err(refused.clone()),
         }
     }
 
@@ -66,6 +75,9 @@ impl Robots {
         let response = match client.get(&robots_url).send().await {
             Ok(response) => response,
             Err(error) => {
+                if let Some(refused) = refusal_in(&error) {
+                    return Rules::Refused(refused.clone());
+                }
                 tracing::warn!(url = robots_url, %error, "Cannot fetch robots.txt; not crawling the site.");
                 return Rules::DisallowAll;
             }

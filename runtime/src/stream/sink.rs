@@ -18,8 +18,8 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
-use futures::StreamExt;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use homestream_crds::CassandraSinkSpec;
 use homestream_crds::cassandrasink::{Consistency, ValidatedCassandraSink};
 use homestream_crds::runtime::{CASSANDRA_PASSWORD_ENV, CASSANDRA_USERNAME_ENV, ResolvedCassandra};
@@ -405,24 +405,39 @@ impl Sink {
             tokio::select! {
                 biased;
                 () = &mut requested => break,
-                Some(done) = in_flight.next(), if !in_flight.is_empty() => outcomes.finish(done).await?,
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    // Every write that finished meanwhile, without a turn of the loop
+                    // (and a poll of each branch) per write.
+                    let mut next = Some(done);
+                    while let Some(done) = next {
+                        outcomes.finish(done).await?;
+                        next = in_flight.next().now_or_never().flatten();
+                    }
+                }
                 _ = store.tick() => outcomes.store(&consumer),
                 Some(received) = messages.next(), if in_flight.len() < concurrency => {
-                    let message = match received {
-                        Ok(message) => message,
-                        Err(error) => {
-                            tracing::warn!(%error, "Consumer error.");
-                            continue;
+                    // Likewise every record already fetched, while there is room.
+                    let mut next = Some(received);
+                    while let Some(received) = next {
+                        match received {
+                            Ok(message) => {
+                                outcomes.metrics.records_in.inc();
+                                outcomes.offsets.start(message.partition(), message.offset());
+                                let writer = &writer;
+                                in_flight.push(async move {
+                                    let received = Instant::now();
+                                    let outcome = writer.write_record(&message).await;
+                                    Done { message, received, outcome }
+                                });
+                            }
+                            Err(error) => tracing::warn!(%error, "Consumer error."),
                         }
-                    };
-                    outcomes.metrics.records_in.inc();
-                    outcomes.offsets.start(message.partition(), message.offset());
-                    let writer = &writer;
-                    in_flight.push(async move {
-                        let received = Instant::now();
-                        let outcome = writer.write_record(&message).await;
-                        Done { message, received, outcome }
-                    });
+                        next = if in_flight.len() < concurrency {
+                            messages.next().now_or_never().flatten()
+                        } else {
+                            None
+                        };
+                    }
                 }
             }
         }

@@ -10,7 +10,7 @@ use std::fmt;
 
 use homestream_crds::cassandrasink::{ColumnSource, ValidatedCassandraSink, ValidatedColumn};
 use scylla::value::{CqlValue, MaybeUnset};
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde_json::Value;
 
 use crate::stream::cql::{self, Cell};
@@ -19,9 +19,6 @@ use crate::stream::json::{Json, Key};
 /// One row's bound values: the columns in declaration order, then the write time.
 /// An absent field is left unset (the column keeps its value); `null` writes null.
 pub type Row<'a> = Vec<MaybeUnset<Option<Cell<'a>>>>;
-
-/// Each column's field found in a record, in column order; `None` when absent.
-type Found<'a> = Vec<Option<Json<'a>>>;
 
 /// Turns records into rows of the sink's table.
 #[derive(Debug)]
@@ -83,117 +80,116 @@ impl RowMapper {
     /// When the payload is not a JSON object, a field does not convert to its
     /// column's type, or a key column is missing or null.
     pub fn row<'a>(&self, payload: &'a [u8], write_time_us: i64) -> Result<Row<'a>, String> {
-        match &self.fields {
-            Some(fields) => {
-                let found = read_fields(payload, fields, self.columns.len())?;
-                self.convert(&found, write_time_us)
-            }
-            None => {
-                let record: Value = serde_json::from_slice(payload)
-                    .map_err(|error| format!("payload is not JSON: {error}"))?;
-                if !record.is_object() {
-                    return Err(NOT_AN_OBJECT.to_owned());
-                }
-                let found: Found<'_> = self
-                    .columns
-                    .iter()
-                    .map(|column| {
-                        match &column.source {
-                            ColumnSource::Field(name) => record.get(name),
-                            ColumnSource::JsonPath(path) => path.query(&record).first(),
-                        }
-                        .map(Json::from)
-                    })
-                    .collect();
-                // The tree is dropped here: the row owns its text.
-                let row = self.convert(&found, write_time_us)?;
-                Ok(row
-                    .into_iter()
-                    .map(|value| match value {
-                        MaybeUnset::Set(cell) => MaybeUnset::Set(cell.map(Cell::into_owned)),
-                        MaybeUnset::Unset => MaybeUnset::Unset,
-                    })
-                    .collect())
-            }
-        }
-    }
-
-    fn convert<'a>(
-        &self,
-        found: &[Option<Json<'a>>],
-        write_time_us: i64,
-    ) -> Result<Row<'a>, String> {
-        let mut row = Row::with_capacity(self.columns.len() + 1);
-        for ((column, is_key), field) in self.columns.iter().zip(&self.is_key).zip(found) {
-            let value = match field {
-                Some(field) => cql::convert(field, &column.cql_type)
-                    .map_err(|error| format!("column {}: {error}", column.name))?,
-                None => None,
-            };
-            if *is_key && value.is_none() {
-                return Err(format!("key column {} is missing or null", column.name));
-            }
-            row.push(if field.is_some() {
-                MaybeUnset::Set(value)
-            } else {
-                MaybeUnset::Unset
-            });
+        let mut row = match &self.fields {
+            Some(fields) => read_row(payload, fields, &self.columns)?,
+            None => self.tree_row(payload)?,
+        };
+        if let Some(column) =
+            self.columns
+                .iter()
+                .zip(&self.is_key)
+                .zip(&row)
+                .find_map(|((column, is_key), value)| {
+                    (*is_key && !matches!(value, MaybeUnset::Set(Some(_)))).then_some(column)
+                })
+        {
+            return Err(format!("key column {} is missing or null", column.name));
         }
         row.push(MaybeUnset::Set(Some(Cell::Value(CqlValue::BigInt(
             write_time_us,
         )))));
         Ok(row)
     }
+
+    /// The row of a record some column reads with a JSONPath: the whole record
+    /// becomes a tree first, and the row owns its text.
+    fn tree_row(&self, payload: &[u8]) -> Result<Row<'static>, String> {
+        let record: Value = serde_json::from_slice(payload)
+            .map_err(|error| format!("payload is not JSON: {error}"))?;
+        if !record.is_object() {
+            return Err(NOT_AN_OBJECT.to_owned());
+        }
+        self.columns
+            .iter()
+            .map(|column| {
+                let field = match &column.source {
+                    ColumnSource::Field(name) => record.get(name),
+                    ColumnSource::JsonPath(path) => path.query(&record).first(),
+                };
+                Ok(match field {
+                    Some(field) => {
+                        MaybeUnset::Set(cell(column, &Json::from(field))?.map(Cell::into_owned))
+                    }
+                    None => MaybeUnset::Unset,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Column `column`'s value from its field.
+fn cell<'a>(column: &ValidatedColumn, field: &Json<'a>) -> Result<Option<Cell<'a>>, String> {
+    cql::convert(field, &column.cql_type)
+        .map_err(|error| format!("column {}: {error}", column.name))
 }
 
 const NOT_AN_OBJECT: &str = "payload is not a JSON object";
 
-/// The fields of `payload` that feed columns, read in one pass.
-fn read_fields<'a>(
+/// The columns of a record whose columns all come from top-level fields, read in
+/// one pass: each field is converted as it is read, and the first that does not
+/// convert ends the reading.
+fn read_row<'a>(
     payload: &'a [u8],
     fields: &[(String, Vec<usize>)],
-    columns: usize,
-) -> Result<Found<'a>, String> {
+    columns: &[ValidatedColumn],
+) -> Result<Row<'a>, String> {
     // One UTF-8 check of the whole payload rather than one per string.
     let payload =
         std::str::from_utf8(payload).map_err(|error| format!("payload is not JSON: {error}"))?;
     let mut deserializer = serde_json::Deserializer::from_str(payload);
-    let found = FieldsSeed { fields, columns }
-        .deserialize(&mut deserializer)
-        .and_then(|found| deserializer.end().map(|()| found));
-    found.map_err(|error| {
+    let mut refusal = None;
+    let row = RowSeed {
+        fields,
+        columns,
+        refusal: &mut refusal,
+    }
+    .deserialize(&mut deserializer)
+    .and_then(|row| deserializer.end().map(|()| row));
+    row.map_err(|error| match refusal {
+        Some(refusal) => refusal,
         // Every value is accepted, so a data error can only be the payload's type.
-        if error.is_data() {
-            NOT_AN_OBJECT.to_owned()
-        } else {
-            format!("payload is not JSON: {error}")
-        }
+        None if error.is_data() => NOT_AN_OBJECT.to_owned(),
+        None => format!("payload is not JSON: {error}"),
     })
 }
 
-/// Reads a JSON object into the fields columns come from.
-struct FieldsSeed<'f> {
+/// Reads a JSON object into the columns its fields feed.
+struct RowSeed<'f> {
     fields: &'f [(String, Vec<usize>)],
-    columns: usize,
+    columns: &'f [ValidatedColumn],
+    /// Why a field did not convert, when that ended the reading.
+    refusal: &'f mut Option<String>,
 }
 
-impl<'de> DeserializeSeed<'de> for FieldsSeed<'_> {
-    type Value = Found<'de>;
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = Row<'de>;
 
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for FieldsSeed<'_> {
-    type Value = Found<'de>;
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = Row<'de>;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = vec![None; self.columns];
+        // Room for the write time, which the caller adds.
+        let mut row = Row::with_capacity(self.columns.len() + 1);
+        row.resize_with(self.columns.len(), || MaybeUnset::Unset);
         // Records written by a program (VRL sorts object keys) or a serializer have
         // their fields in one order, so the field after the last one is tried first.
         let mut next = 0;
@@ -209,13 +205,20 @@ impl<'de> Visitor<'de> for FieldsSeed<'_> {
                 continue;
             };
             next = index + 1;
-            // A repeated field: the last one wins, as in a `serde_json` object.
             let value: Json<'de> = map.next_value()?;
+            // A repeated field: the last one wins, as in a `serde_json` object (each
+            // must convert).
             for &column in &self.fields[index].1 {
-                found[column] = Some(value.clone());
+                match cell(&self.columns[column], &value) {
+                    Ok(cell) => row[column] = MaybeUnset::Set(cell),
+                    Err(refusal) => {
+                        *self.refusal = Some(refusal);
+                        return Err(A::Error::custom("a field does not convert"));
+                    }
+                }
             }
         }
-        Ok(found)
+        Ok(row)
     }
 }
 
