@@ -134,9 +134,11 @@ fn the_chart_crds_are_the_generated_ones() -> Result<()> {
 /// Proves: `helm lint --strict` passes with the default values and with a watched
 /// namespace; the default render has the two-replica Deployment with leader election
 /// and the install manifest's ClusterRole and leader-election Role rules exactly;
-/// a watched namespace turns the cluster-wide binding into a RoleBinding there; one
-/// replica more than one without leader election is refused; and the apiserver of the
-/// stack accepts both renders (server-side dry run: schemas, CRDs, RBAC objects).
+/// a watched namespace turns the cluster-wide binding into a RoleBinding there; the
+/// metrics Service, the PodDisruptionBudget (more than one replica only) and, on
+/// request, a ServiceMonitor select the operator's pods and port; more than one
+/// replica without leader election is refused; and the apiserver of the stack accepts
+/// both renders (server-side dry run: schemas, CRDs, RBAC objects).
 #[tokio::test]
 async fn the_chart_lints_renders_the_install_rbac_and_the_apiserver_accepts_it() -> Result<()> {
     let env = StackEnv::load()?;
@@ -167,8 +169,10 @@ async fn the_chart_lints_renders_the_install_rbac_and_the_apiserver_accepts_it()
                 "CustomResourceDefinition",
                 "CustomResourceDefinition",
                 "Deployment",
+                "PodDisruptionBudget",
                 "Role",
                 "RoleBinding",
+                "Service",
                 "ServiceAccount"
             ]
         );
@@ -230,6 +234,74 @@ async fn the_chart_lints_renders_the_install_rbac_and_the_apiserver_accepts_it()
             "{scoped}"
         );
         kubectl_apply(scoped)?;
+
+        // The metrics Service and the disruption budget select the operator's pods,
+        // and the Service reaches the port the probes use.
+        let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+        let service = of_kind(&objects, "Service")?;
+        assert_eq!(
+            service["spec"]["selector"],
+            deployment["spec"]["selector"]["matchLabels"]
+        );
+        assert_eq!(
+            service["spec"]["ports"][0]["targetPort"],
+            container["ports"][0]["name"]
+        );
+        let budget = of_kind(&objects, "PodDisruptionBudget")?;
+        assert_eq!(
+            budget["spec"]["selector"]["matchLabels"],
+            deployment["spec"]["selector"]["matchLabels"]
+        );
+        assert_eq!(budget["spec"]["maxUnavailable"].as_u64(), Some(1));
+        for (key, value) in service["spec"]["selector"]
+            .as_mapping()
+            .context("selector")?
+        {
+            assert_eq!(&pod_labels[key], value, "the pods lack the label {key:?}");
+        }
+        // One replica: no budget, which would block every drain.
+        let single = documents(&render(&ns, &["replicas=1", "leaderElection=false"])?)?;
+        assert!(of_kind(&single, "PodDisruptionBudget").is_err());
+        // A ServiceMonitor on request, selecting the metrics Service by its labels.
+        let monitored = documents(&render(
+            &ns,
+            &[
+                "metrics.serviceMonitor.enabled=true",
+                "metrics.serviceMonitor.labels.release=prometheus",
+            ],
+        )?)?;
+        let monitor = of_kind(&monitored, "ServiceMonitor")?;
+        for (key, value) in monitor["spec"]["selector"]["matchLabels"]
+            .as_mapping()
+            .context("matchLabels")?
+        {
+            assert_eq!(
+                &service["metadata"]["labels"][key], value,
+                "the Service lacks the label {key:?}"
+            );
+        }
+        assert_eq!(
+            monitor["spec"]["endpoints"][0]["port"],
+            service["spec"]["ports"][0]["name"]
+        );
+        assert_eq!(
+            monitor["metadata"]["labels"]["release"].as_str(),
+            Some("prometheus")
+        );
+        let refused = render(
+            &ns,
+            &[
+                "metrics.serviceMonitor.enabled=true",
+                "metrics.service.enabled=false",
+            ],
+        )
+        .unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("needs metrics.service.enabled"),
+            "{refused}"
+        );
 
         let refused = render(&ns, &["leaderElection=false"]).unwrap_err();
         assert!(
