@@ -472,19 +472,21 @@ async fn loopback_is_refused_unless_allowed_even_behind_a_name() {
     ))
     .unwrap();
     let error = http.admit(&url).await.unwrap_err();
-    assert!(
-        matches!(
-            &error,
-            FetchError::Refused {
-                source: Refused::Address {
-                    range: "loopback",
-                    ..
-                },
+    assert!(refused_as_loopback(&error), "{error:?}");
+}
+
+/// Whether `error` is the guard's refusal of a loopback address.
+fn refused_as_loopback(error: &FetchError) -> bool {
+    matches!(
+        error,
+        FetchError::Refused {
+            source: Refused::Address {
+                range: "loopback",
                 ..
-            }
-        ),
-        "{error:?}"
-    );
+            },
+            ..
+        }
+    )
 }
 
 /// Loads the start page of the `site-wildcard-browser` job in Chromium, its host
@@ -526,19 +528,7 @@ async fn the_browser_connects_only_through_the_guard_even_for_wildcard_hosts() {
     assert_eq!(server.hits("/listings/1"), 1);
     // The name resolves to loopback, which the job does not allow: no connection.
     let error = load_wildcard_host(&server, false).await.unwrap_err();
-    assert!(
-        matches!(
-            &error,
-            FetchError::Refused {
-                source: Refused::Address {
-                    range: "loopback",
-                    ..
-                },
-                ..
-            }
-        ),
-        "{error:?}"
-    );
+    assert!(refused_as_loopback(&error), "{error:?}");
     assert!(
         error
             .to_string()
