@@ -5,9 +5,10 @@
 //! them to a topic, then runs measured child processes one after the other:
 //! a bare rdkafka consume-and-produce loop, the transform (exactly-once, the cleaning
 //! program) on every CPU and again on one CPU, the transform with the program `.`
-//! (its cost without a cleaning program), a bare prepared-insert loop twice (as
-//! a runtime task, as the sink runs its pipeline, which is the sink's reference; and
-//! on the main thread, which costs a thread wake-up per request), and the sink
+//! (its cost without a cleaning program), a bare prepared-insert loop three times (as
+//! a runtime task, as the sink runs its pipeline, which is the sink's reference; on
+//! the main thread, which costs a thread wake-up per request; and as a task sending
+//! unlogged batches of 10 rows, as the sink does when records wait), and the sink
 //! (reading the transform's output into the same table). Each is measured from
 //! outside through `/proc`, from the end of its set-up (a component: when `/readyz`
 //! first answers; a bare loop: after its clients are made) to its last record:
@@ -65,6 +66,8 @@ const PARTITIONS: i32 = 4;
 const PROGRAM: &str = include_str!("../programs/clean_listing.vrl");
 /// The sink's default write concurrency, used by the bare insert loop too.
 const CONCURRENCY: usize = 64;
+/// Rows per unlogged batch in the batched bare insert loop: the sink's most.
+const BATCH_ROWS: u64 = 10;
 
 /// A child's measurements.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -87,7 +90,10 @@ fn main() -> Result<()> {
         Some("bare-insert") => {
             let (contact_points, keyspace, records) =
                 (args[2].clone(), args[3].clone(), args[4].parse()?);
-            let bare = async move { bare_insert(&contact_points, &keyspace, records).await };
+            let rows_per_request = if args[5] == "batch" { BATCH_ROWS } else { 1 };
+            let bare = async move {
+                bare_insert(&contact_points, &keyspace, records, rows_per_request).await
+            };
             let measured = match args[5].as_str() {
                 "main" => runtime.block_on(bare)?,
                 _ => runtime.block_on(runtime.spawn(bare))??,
@@ -298,6 +304,7 @@ async fn measure_sink(
     for (place, name) in [
         ("task", BARE_INSERT),
         ("main", "  same, on the main thread"),
+        ("batch", "  same, unlogged batches of 10 rows"),
     ] {
         eprintln!("Bare insert loop ({place})...");
         let bare = self_report(Command::new(exe).args([
@@ -849,8 +856,15 @@ async fn create_table(env: &StackEnv) -> Result<(Session, String)> {
 }
 
 /// The raw limit of Cassandra: the same prepared insert, values ready, 64 in flight,
-/// from one future (run as a task, or on the main thread: `bare-insert ... task|main`).
-async fn bare_insert(contact_points: &str, keyspace: &str, records: u64) -> Result<Measured> {
+/// from one future (run as a task, or on the main thread: `bare-insert ... task|main`),
+/// or the same as a task with [`BATCH_ROWS`] rows an unlogged batch (`... batch`).
+async fn bare_insert(
+    contact_points: &str,
+    keyspace: &str,
+    records: u64,
+    rows_per_request: u64,
+) -> Result<Measured> {
+    use scylla::statement::batch::{Batch, BatchType};
     use scylla::value::CqlTimestamp;
     let session = SessionBuilder::new()
         .known_nodes(contact_points.split(','))
@@ -868,36 +882,49 @@ async fn bare_insert(contact_points: &str, keyspace: &str, records: u64) -> Resu
     insert.set_consistency(scylla::statement::Consistency::One);
     let (started, cpu_before) = (Instant::now(), proc_usage(std::process::id())?.0);
     let timestamp = CqlTimestamp(1_778_751_000_000);
-    let latencies: Vec<Result<f64>> = futures::stream::iter(0..records)
-        .map(|n| {
-            let (session, insert) = (&session, &insert);
-            async move {
-                let sent = Instant::now();
-                let key = format!("realtor:{n}");
-                let values = (
-                    key.as_str(),
-                    "realtor",
-                    n.to_string(),
-                    "https://www.realtor.com/realestateandhomes-detail/1962661_Adjuntas",
-                    "USD",
-                    "105000",
-                    10_500_000_i64,
-                    3_i32,
-                    2_i32,
-                    "1962661 Street, Adjuntas",
-                    "00601",
-                    Option::<&str>::None,
-                    timestamp,
-                    1_778_751_000_000_000_i64,
-                );
-                session.execute_unpaged(insert, values).await?;
-                Ok(sent.elapsed().as_secs_f64())
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    let mut latencies = latencies.into_iter().collect::<Result<Vec<_>>>()?;
+    let latencies: Vec<Result<Vec<f64>>> =
+        futures::stream::iter((0..records).step_by(rows_per_request as usize))
+            .map(|first| {
+                let (session, insert) = (&session, &insert);
+                async move {
+                    let sent = Instant::now();
+                    let rows: Vec<_> = (first..(first + rows_per_request).min(records))
+                    .map(|n| {
+                        (
+                            format!("realtor:{n}"),
+                            "realtor",
+                            n.to_string(),
+                            "https://www.realtor.com/realestateandhomes-detail/1962661_Adjuntas",
+                            "USD",
+                            "105000",
+                            10_500_000_i64,
+                            3_i32,
+                            2_i32,
+                            "1962661 Street, Adjuntas",
+                            "00601",
+                            Option::<&str>::None,
+                            timestamp,
+                            1_778_751_000_000_000_i64,
+                        )
+                    })
+                    .collect();
+                    if let [row] = rows.as_slice() {
+                        session.execute_unpaged(insert, row).await?;
+                    } else {
+                        let mut batch = Batch::new(BatchType::Unlogged);
+                        for _ in &rows {
+                            batch.append_statement(insert.clone());
+                        }
+                        batch.set_consistency(scylla::statement::Consistency::One);
+                        session.batch(&batch, &rows).await?;
+                    }
+                    Ok(vec![sent.elapsed().as_secs_f64(); rows.len()])
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+    let mut latencies: Vec<f64> = latencies.into_iter().collect::<Result<Vec<_>>>()?.concat();
     let wall_seconds = started.elapsed().as_secs_f64();
     let (cpu, peak_rss_mib) = proc_usage(std::process::id())?;
     Ok(measured(

@@ -36,6 +36,22 @@ async fn writes_every_record_as_a_row_and_dead_letters_bad_ones() -> Result<()> 
     let mut no_key = cleaned(N + 2);
     no_key["listing_key"] = Value::Null;
     records.push(("no-key".into(), serde_json::to_vec(&no_key)?));
+    // Rows Cassandra refuses (a partition key over 64 KiB), each right after a good
+    // record of its partition, so that it shares that record's batch: the batch is
+    // refused, and its good rows must still be written.
+    const TOO_LONG: [usize; 3] = [500, 1000, 1500];
+    for n in TOO_LONG {
+        let mut too_long = cleaned(N + 3 + n);
+        too_long["listing_key"] = json!("k".repeat(70_000));
+        let at = records
+            .iter()
+            .position(|(key, _)| *key == format!("rightmove:{n}"))
+            .unwrap();
+        records.insert(
+            at + 1,
+            (format!("rightmove:{n}"), serde_json::to_vec(&too_long)?),
+        );
+    }
     produce(&env, &input, records).await?;
 
     let config = write_config(&env, "CassandraSink", &sink_spec(&input, &keyspace, &dead))?;
@@ -44,7 +60,7 @@ async fn writes_every_record_as_a_row_and_dead_letters_bad_ones() -> Result<()> 
     let dead_lettered = read_all(
         &env,
         &dead,
-        2,
+        2 + TOO_LONG.len(),
         Duration::from_secs(60),
         Duration::from_secs(1),
     )
@@ -65,6 +81,22 @@ async fn writes_every_record_as_a_row_and_dead_letters_bad_ones() -> Result<()> 
         reason("no-key"),
         "key column listing_key is missing or null"
     );
+    let refused: Vec<&str> = dead_lettered
+        .iter()
+        .filter(|read| {
+            read.payload["listing_key"]
+                .as_str()
+                .is_some_and(|key| key.len() == 70_000)
+        })
+        .map(|read| read.headers["homestream.error"].as_str())
+        .collect();
+    assert_eq!(refused.len(), TOO_LONG.len(), "{refused:?}");
+    for reason in refused {
+        assert!(
+            reason.contains("Key length of 70000 is longer than maximum of 65535"),
+            "{reason}"
+        );
+    }
 
     assert_eq!(
         rows_within(&session, &keyspace, N, Duration::from_secs(60)).await?,

@@ -65,7 +65,8 @@ pub struct CassandraSinkSpec {
     /// Write consistency level. Unset: `LocalQuorum`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consistency: Option<Consistency>,
-    /// Writes in flight per pod, 1 to 1024. Unset: 64.
+    /// Writes in flight per pod, 1 to 1024; a write is one row, or an unlogged batch
+    /// of up to 10 rows that one replica owns. Unset: 64.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1024))]
     pub write_concurrency: Option<i32>,

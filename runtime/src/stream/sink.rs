@@ -2,14 +2,18 @@
 //! CassandraSink's table.
 //!
 //! Each record becomes a prepared `INSERT ... USING TIMESTAMP ?` whose timestamp is
-//! the Kafka record time, so replaying a record never overwrites a newer row. Up to
-//! `writeConcurrency` writes are in flight; the driver routes each to a replica of
-//! its token. Timeouts and unavailability are retried with backoff for as long as it
-//! takes; a record that cannot become a row goes to the dead-letter topic. An offset
-//! is stored for commit only when every record before it in its partition was
-//! acknowledged by Cassandra (or dead-lettered), so a crash redelivers, never skips.
-//! At start the sink waits for Cassandra, retrying with the same backoff and
-//! reporting not ready, and joins its consumer group only once it can write.
+//! the Kafka record time, so replaying a record never overwrites a newer row. The
+//! records already fetched go to Cassandra together, up to [`BATCH_ROWS`] a write: the
+//! rows each replica owns as one unlogged batch, sent to that replica (a lone row as a
+//! plain insert), which costs a fraction of a request per row. Up to
+//! `writeConcurrency` writes are in flight. Timeouts and unavailability are retried
+//! with backoff for as long as it takes; a record that cannot become a row, or that
+//! Cassandra refuses (its batch is then written row by row to find it), goes to the
+//! dead-letter topic. An offset is stored for commit only when every record before it
+//! in its partition was acknowledged by Cassandra (or dead-lettered), so a crash
+//! redelivers, never skips. At start the sink waits for Cassandra, retrying with the
+//! same backoff and reporting not ready, and joins its consumer group only once it
+//! can write.
 
 mod offsets;
 mod row;
@@ -18,8 +22,9 @@ use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context as _;
+use futures::future::join_all;
 use futures::stream::FuturesUnordered;
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use homestream_crds::CassandraSinkSpec;
 use homestream_crds::cassandrasink::{Consistency, ValidatedCassandraSink};
 use homestream_crds::runtime::{CASSANDRA_PASSWORD_ENV, CASSANDRA_USERNAME_ENV, ResolvedCassandra};
@@ -29,6 +34,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::statistics::Statistics;
@@ -38,6 +44,7 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use scylla::policies::load_balancing::DefaultPolicy;
+use scylla::statement::batch::{Batch, BatchStatement, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 
 use self::offsets::OffsetTracker;
@@ -58,6 +65,12 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often acknowledged offsets are handed to the consumer, which commits them
 /// every second: often enough that a restart redoes little.
 const STORE_INTERVAL: Duration = Duration::from_millis(200);
+/// Most rows a write carries, as an unlogged batch: at Cassandra's default
+/// `unlogged_batch_across_partitions_warn_threshold`, so that batches log no warning.
+const BATCH_ROWS: usize = 10;
+/// A write takes no more records once their payloads reach this size, under
+/// Cassandra's default `batch_size_warn_threshold` of 5 KiB.
+const BATCH_BYTES: usize = 4 * 1024;
 /// Bound on delivering a dead-letter record.
 const DEAD_LETTER_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -231,10 +244,14 @@ impl ClientContext for SinkContext {
 
 impl ConsumerContext for SinkContext {}
 
-/// The Cassandra side: a session and the prepared insert.
+/// The Cassandra side: a session, the prepared insert, and unlogged batches of it.
 struct Writer {
     session: Session,
     insert: PreparedStatement,
+    /// `batches[n - 2]` is a batch of `n` inserts, for `n` from 2 to [`BATCH_ROWS`].
+    batches: Vec<Batch>,
+    keyspace: String,
+    table: String,
     mapper: RowMapper,
     retries: Counter,
 }
@@ -292,29 +309,118 @@ impl Writer {
                 step: format!("preparing {statement}"),
                 source: Box::new(source),
             })?;
+        let batches = (2..=BATCH_ROWS)
+            .map(|rows| {
+                Batch::new_with_statements(
+                    BatchType::Unlogged,
+                    vec![BatchStatement::PreparedStatement(insert.clone()); rows],
+                )
+            })
+            .collect();
         Ok(Self {
             session,
             insert,
+            batches,
+            keyspace: spec.keyspace.clone(),
+            table: spec.table.clone(),
             mapper,
             retries,
         })
     }
 
-    /// Writes a record as a row; `Err` says why it cannot be one.
-    async fn write_record(&self, message: &BorrowedMessage<'_>) -> Result<(), String> {
-        let write_time_ms = message.timestamp().to_millis().unwrap_or_else(now_ms);
-        let row = self.mapper.row(
-            message.payload().unwrap_or_default(),
-            write_time_ms.saturating_mul(1000),
-        )?;
-        self.write(&row).await
+    /// Writes records as rows, in one unlogged batch per replica that owns some of
+    /// them; the outcome of each record, in order: `Err` says why it cannot be a row.
+    async fn write_records(&self, messages: &[BorrowedMessage<'_>]) -> Vec<Result<(), String>> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut rows = Vec::with_capacity(messages.len());
+        for (index, message) in messages.iter().enumerate() {
+            let write_time_ms = message.timestamp().to_millis().unwrap_or_else(now_ms);
+            let row = self.mapper.row(
+                message.payload().unwrap_or_default(),
+                write_time_ms.saturating_mul(1000),
+            );
+            match row {
+                Ok(row) => {
+                    rows.push((index, row));
+                    outcomes.push(Ok(()));
+                }
+                Err(reason) => outcomes.push(Err(reason)),
+            }
+        }
+        let groups = self.by_replica(rows);
+        let written = match groups.as_slice() {
+            [group] => vec![self.write_group(group).await],
+            groups => join_all(groups.iter().map(|group| self.write_group(group))).await,
+        };
+        for (group, results) in groups.iter().zip(written) {
+            for ((index, _), result) in group.iter().zip(results) {
+                outcomes[*index] = result;
+            }
+        }
+        outcomes
+    }
+
+    /// Rows grouped by the replica token-aware routing sends each to, so that a batch
+    /// costs its coordinator no extra hop. With one node there is one group.
+    fn by_replica<'r>(&self, rows: Vec<(usize, Row<'r>)>) -> Vec<Vec<(usize, Row<'r>)>> {
+        let cluster = self.session.get_cluster_state();
+        if cluster.get_nodes_info().len() <= 1 {
+            return if rows.is_empty() {
+                Vec::new()
+            } else {
+                vec![rows]
+            };
+        }
+        group_by(rows, |(_, row)| {
+            let token = self.insert.calculate_token(row).ok().flatten()?;
+            cluster
+                .get_token_endpoints(&self.keyspace, &self.table, token)
+                .first()
+                .map(|(node, _)| node.host_id)
+        })
+    }
+
+    /// Writes one replica's rows: a batch, or when Cassandra refuses the batch for one
+    /// of its rows (a key too long, say) or its size, each row on its own, so that only
+    /// the bad ones fail.
+    async fn write_group(&self, group: &[(usize, Row<'_>)]) -> Vec<Result<(), String>> {
+        let rows: Vec<&Row<'_>> = group.iter().map(|(_, row)| row).collect();
+        let batch = match rows.len() {
+            0 => return Vec::new(),
+            1 => return vec![self.write(rows[0]).await],
+            count => &self.batches[count - 2],
+        };
+        match self
+            .retrying(|| self.session.batch(batch, rows.as_slice()))
+            .await
+        {
+            Ok(()) => vec![Ok(()); rows.len()],
+            Err(reason) => {
+                tracing::info!(
+                    reason,
+                    rows = rows.len(),
+                    "Cassandra refused a batch; writing its rows one by one."
+                );
+                join_all(rows.iter().map(|row| self.write(row))).await
+            }
+        }
     }
 
     /// Writes a row, retrying what Cassandra may take later; `Err` is a record error.
     async fn write(&self, row: &Row<'_>) -> Result<(), String> {
+        self.retrying(|| self.session.execute_unpaged(&self.insert, row))
+            .await
+    }
+
+    /// Makes a request until Cassandra takes it or refuses it for good, waiting with
+    /// backoff between attempts; `Err` is why it was refused (a record error).
+    async fn retrying<F, R>(&self, mut request: impl FnMut() -> F) -> Result<(), String>
+    where
+        F: Future<Output = Result<R, ExecutionError>>,
+    {
         let mut backoff = INITIAL_BACKOFF;
         loop {
-            match self.session.execute_unpaged(&self.insert, row).await {
+            match request().await {
                 Ok(_) => return Ok(()),
                 Err(error) if is_record_error(&error) => return Err(error_chain(&error)),
                 Err(error) => {
@@ -330,6 +436,22 @@ impl Writer {
             }
         }
     }
+}
+
+/// `items` in groups of equal `key`, each group and the items in it in first-seen order.
+fn group_by<T, K: PartialEq>(items: Vec<T>, key: impl Fn(&T) -> K) -> Vec<Vec<T>> {
+    let mut groups: Vec<(K, Vec<T>)> = Vec::new();
+    for item in items {
+        let item_key = key(&item);
+        match groups
+            .iter_mut()
+            .find(|(group_key, _)| *group_key == item_key)
+        {
+            Some((_, group)) => group.push(item),
+            None => groups.push((item_key, vec![item])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
 }
 
 /// Errors that retrying cannot fix because they are the record's: a value the
@@ -368,11 +490,54 @@ fn now_ms() -> i64 {
         .map_or(0, |now| i64::try_from(now.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// A finished write: the record, when it was received, and the outcome.
+/// The records of one write: `first` and those already fetched after it, up to
+/// [`BATCH_ROWS`] records or about [`BATCH_BYTES`] of payload. Never waits.
+fn take_batch<'c>(
+    first: KafkaResult<BorrowedMessage<'c>>,
+    messages: &mut (impl Stream<Item = KafkaResult<BorrowedMessage<'c>>> + Unpin),
+) -> Vec<BorrowedMessage<'c>> {
+    let mut records = Vec::with_capacity(BATCH_ROWS);
+    let mut bytes = 0;
+    let mut next = Some(first);
+    while let Some(received) = next {
+        match received {
+            Ok(message) => {
+                bytes += message.payload_len();
+                records.push(message);
+            }
+            Err(error) => tracing::warn!(%error, "Consumer error."),
+        }
+        next = if records.len() < BATCH_ROWS && bytes < BATCH_BYTES {
+            messages.next().now_or_never().flatten()
+        } else {
+            None
+        };
+    }
+    records
+}
+
+/// When finished writes are counted: both clocks, read once for all the writes that
+/// finished together.
+#[derive(Clone, Copy)]
+struct Now {
+    instant: Instant,
+    unix_ms: i64,
+}
+
+impl Now {
+    fn read() -> Self {
+        Self {
+            instant: Instant::now(),
+            unix_ms: now_ms(),
+        }
+    }
+}
+
+/// A finished write: its records, when they were received, and each one's outcome.
 struct Done<'a> {
-    message: BorrowedMessage<'a>,
+    messages: Vec<BorrowedMessage<'a>>,
     received: Instant,
-    outcome: Result<(), String>,
+    outcomes: Vec<Result<(), String>>,
 }
 
 /// The sink's pipeline: records from the consumer become writes, at most
@@ -407,30 +572,33 @@ impl Sink {
                 () = &mut requested => break,
                 Some(done) = in_flight.next(), if !in_flight.is_empty() => {
                     // Every write that finished meanwhile, without a turn of the loop
-                    // (and a poll of each branch) per write.
+                    // (and a poll of each branch) per write; they finished at about
+                    // the same time, so the clocks are read once for them all.
+                    let now = Now::read();
                     let mut next = Some(done);
                     while let Some(done) = next {
-                        outcomes.finish(done).await?;
+                        outcomes.finish(done, now).await?;
                         next = in_flight.next().now_or_never().flatten();
                     }
                 }
                 _ = store.tick() => outcomes.store(&consumer),
                 Some(received) = messages.next(), if in_flight.len() < concurrency => {
-                    // Likewise every record already fetched, while there is room.
+                    // Likewise every record already fetched, while there is room: up to
+                    // a batch's worth a write.
+                    let received_at = Instant::now();
                     let mut next = Some(received);
-                    while let Some(received) = next {
-                        match received {
-                            Ok(message) => {
-                                outcomes.metrics.records_in.inc();
-                                outcomes.offsets.start(message.partition(), message.offset());
-                                let writer = &writer;
-                                in_flight.push(async move {
-                                    let received = Instant::now();
-                                    let outcome = writer.write_record(&message).await;
-                                    Done { message, received, outcome }
-                                });
-                            }
-                            Err(error) => tracing::warn!(%error, "Consumer error."),
+                    while let Some(first) = next {
+                        let records = take_batch(first, &mut messages);
+                        for message in &records {
+                            outcomes.metrics.records_in.inc();
+                            outcomes.offsets.start(message.partition(), message.offset());
+                        }
+                        if !records.is_empty() {
+                            let writer = &writer;
+                            in_flight.push(async move {
+                                let outcomes = writer.write_records(&records).await;
+                                Done { messages: records, received: received_at, outcomes }
+                            });
                         }
                         next = if in_flight.len() < concurrency {
                             messages.next().now_or_never().flatten()
@@ -460,25 +628,38 @@ struct Outcomes {
 }
 
 impl Outcomes {
-    async fn finish(&mut self, done: Done<'_>) -> Result<(), SinkError> {
+    async fn finish(&mut self, done: Done<'_>, now: Now) -> Result<(), SinkError> {
         let Done {
-            message,
+            messages,
             received,
-            outcome,
+            outcomes,
         } = done;
+        for (message, outcome) in messages.iter().zip(outcomes) {
+            self.finish_record(message, received, outcome, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish_record(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        received: Instant,
+        outcome: Result<(), String>,
+        now: Now,
+    ) -> Result<(), SinkError> {
         let (partition, offset) = (message.partition(), message.offset());
         match outcome {
             Ok(()) => {
                 self.metrics.records_out.inc();
                 self.metrics.observe_committed(
-                    received.elapsed(),
+                    now.instant.saturating_duration_since(received),
                     message.timestamp().to_millis(),
-                    now_ms(),
+                    now.unix_ms,
                 );
             }
             Err(reason) => match &self.dead_letter {
                 Some((producer, topic)) => {
-                    let headers = dead_letter::headers(&message, &reason, None);
+                    let headers = dead_letter::headers(message, &reason, None);
                     let mut record: FutureRecord<'_, [u8], [u8]> =
                         FutureRecord::to(topic).headers(headers);
                     if let Some(payload) = message.payload() {
@@ -522,5 +703,24 @@ impl Outcomes {
         if let Err(error) = consumer.store_offsets(&offsets) {
             tracing::debug!(%error, "Storing offsets failed.");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_keep_first_seen_order() {
+        let rows = vec![(0, 'a'), (1, 'b'), (2, 'a'), (3, 'c'), (4, 'b'), (5, 'a')];
+        assert_eq!(
+            group_by(rows, |(_, replica)| *replica),
+            vec![
+                vec![(0, 'a'), (2, 'a'), (5, 'a')],
+                vec![(1, 'b'), (4, 'b')],
+                vec![(3, 'c')],
+            ]
+        );
+        assert!(group_by(Vec::<u8>::new(), |_| ()).is_empty());
     }
 }
