@@ -115,16 +115,28 @@ async fn transform_and_sink_work_over_tls_with_scram() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_wrong_password_or_an_untrusted_broker_stops_the_transform_with_the_reason() -> Result<()>
-{
+async fn a_wrong_password_or_an_untrusted_broker_stops_the_transform_and_the_sink_with_the_reason()
+-> Result<()> {
     let env = StackEnv::load()?;
     let input = random_name("sec-refused");
     kafka::create_topic(&env, &input, 1).await?;
-    let spec = json!({
-        "input": {"topic": input},
-        "output": {"topic": {"name": input}},
-        "program": ".",
-    });
+    let (_session, keyspace) = create_table(&env).await?;
+    let components = [
+        (
+            "transform",
+            "StreamTransform",
+            json!({
+                "input": {"topic": input},
+                "output": {"topic": {"name": input}},
+                "program": ".",
+            }),
+        ),
+        (
+            "sink",
+            "CassandraSink",
+            sink_spec(&input, &keyspace, &input),
+        ),
+    ];
     let cases = [
         (
             "a wrong password",
@@ -139,18 +151,25 @@ async fn a_wrong_password_or_an_untrusted_broker_stops_the_transform_with_the_re
             "certificate verify failed",
         ),
     ];
-    for (case, kafka, password, reason) in cases {
-        let config = write_config_with_kafka(&env, "StreamTransform", &spec, kafka)?;
-        let child = runtime(&env, "transform", &config, password)
-            .stderr(Stdio::piped())
-            .spawn()?;
-        let (succeeded, stderr) =
-            exit_within(child, Duration::from_secs(90)).with_context(|| format!("with {case}"))?;
-        assert!(!succeeded, "with {case} the transform must fail: {stderr}");
-        assert!(
-            stderr.contains(reason),
-            "with {case} the log says why ({reason}): {stderr}"
-        );
+    for (subcommand, kind, spec) in &components {
+        for (case, kafka, password, reason) in &cases {
+            let config = write_config_with_kafka(&env, kind, spec, kafka.clone())?;
+            let child = runtime(&env, subcommand, &config, password)
+                .stderr(Stdio::piped())
+                .spawn()?;
+            // librdkafka retries both for ever: without the check the sink would wait,
+            // ready, and the transform would give up only after its 30 s bound.
+            let (succeeded, stderr) = exit_within(child, Duration::from_secs(20))
+                .with_context(|| format!("the {subcommand} with {case}"))?;
+            assert!(
+                !succeeded,
+                "with {case} the {subcommand} must fail: {stderr}"
+            );
+            assert!(
+                stderr.contains("Kafka refused the connection: ") && stderr.contains(reason),
+                "with {case} the {subcommand} says why ({reason}): {stderr}"
+            );
+        }
     }
     Ok(())
 }

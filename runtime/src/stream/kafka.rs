@@ -1,6 +1,9 @@
 //! Kafka plumbing shared by the transform and the sink: client settings from the
-//! resolved connection, consumer and producer defaults, the consumer group name, and
-//! consumer lag from librdkafka's statistics.
+//! resolved connection, consumer and producer defaults, the consumer group name,
+//! consumer lag from librdkafka's statistics, and the client errors that stop a
+//! component.
+
+use std::sync::OnceLock;
 
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
@@ -170,6 +173,35 @@ pub fn producer_config(base: &ClientConfig) -> ClientConfig {
         .set("linger.ms", "5")
         .set("queue.buffering.max.kbytes", PRODUCER_QUEUE_KBYTES);
     config
+}
+
+/// The first error of a component's Kafka clients that only new settings can fix: the
+/// brokers refused the credentials, or the client does not trust the brokers'
+/// certificate. librdkafka retries both for ever, so a component that went on would
+/// stall, ready and silent; the clients' contexts record the error here instead, and
+/// the component stops with it, so that its pod restarts with the reason in its log.
+#[derive(Debug, Default)]
+pub struct RefusedConnection(OnceLock<String>);
+
+impl RefusedConnection {
+    /// Records a client error, as a context's [`rdkafka::ClientContext::error`] gets
+    /// it, if it is one of those; logs it either way.
+    pub fn observe(&self, error: &KafkaError, reason: &str) {
+        tracing::error!(%error, reason, "Kafka client error.");
+        let refused = match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::Authentication) => true,
+            Some(RDKafkaErrorCode::SSL) => reason.contains("certificate verify failed"),
+            _ => false,
+        };
+        if refused {
+            let _ = self.0.set(format!("{error}: {reason}"));
+        }
+    }
+
+    /// The error recorded, if any.
+    pub fn reason(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
 }
 
 /// Sets `lag` to the consumer lag summed over the partitions this client consumes.

@@ -49,8 +49,9 @@ use scylla::statement::prepared::PreparedStatement;
 
 use self::offsets::OffsetTracker;
 use self::row::{Row, RowMapper};
+use super::kafka::{self, RefusedConnection};
 use super::metrics::StreamMetrics;
-use super::{dead_letter, error_chain, kafka};
+use super::{dead_letter, error_chain};
 use crate::config;
 use crate::process::Process;
 use crate::shutdown::Shutdown;
@@ -104,6 +105,12 @@ pub enum SinkError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// The brokers refused the credentials, or the client does not trust the brokers.
+    #[error("Kafka refused the connection: {reason}")]
+    Refused {
+        /// librdkafka's error and reason.
+        reason: String,
+    },
     /// A dead-letter record was not delivered; the record will be redelivered.
     #[error(
         "delivering a record from partition {partition} offset {offset} to the dead-letter topic {topic}"
@@ -124,8 +131,9 @@ pub enum SinkError {
 /// Runs the sink configured in `config_path` until shutdown.
 ///
 /// # Errors
-/// When the configuration is invalid, the Kafka clients cannot be created, or a
-/// dead-letter record cannot be delivered.
+/// When the configuration is invalid, the Kafka clients cannot be created, Kafka
+/// refuses the credentials or is not trusted, or a dead-letter record cannot be
+/// delivered.
 pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
     let config = config::load::<CassandraSinkSpec>(config_path)?;
     let spec = config
@@ -152,6 +160,7 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
         .set("auto.commit.interval.ms", "1000")
         .create_with_context(SinkContext {
             lag: metrics.consumer_lag.clone(),
+            refused: RefusedConnection::default(),
         })
         .map_err(kafka_error("creating the Kafka consumer"))?;
     consumer
@@ -231,14 +240,19 @@ async fn connect(
     }
 }
 
-/// The consumer's context: lag from statistics.
+/// The consumer's context: lag from statistics, and the connection's refusal.
 struct SinkContext {
     lag: Gauge,
+    refused: RefusedConnection,
 }
 
 impl ClientContext for SinkContext {
     fn stats(&self, statistics: Statistics) {
         kafka::record_lag(&self.lag, &statistics);
+    }
+
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        self.refused.observe(&error, reason);
     }
 }
 
@@ -581,7 +595,12 @@ impl Sink {
                         next = in_flight.next().now_or_never().flatten();
                     }
                 }
-                _ = store.tick() => outcomes.store(&consumer),
+                _ = store.tick() => {
+                    if let Some(reason) = consumer.context().refused.reason() {
+                        return Err(SinkError::Refused { reason: reason.to_owned() });
+                    }
+                    outcomes.store(&consumer);
+                }
                 Some(received) = messages.next(), if in_flight.len() < concurrency => {
                     // Likewise every record already fetched, while there is room: up to
                     // a batch's worth a write.

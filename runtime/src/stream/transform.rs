@@ -35,7 +35,7 @@ use rdkafka::{ClientContext, Offset};
 
 use self::batch::{Batch, Committer, Committing};
 use super::dead_letter;
-use super::kafka;
+use super::kafka::{self, RefusedConnection};
 use super::metrics::StreamMetrics;
 use super::pool::{Input, Pool};
 use super::program::{Origin, Outcome, Program};
@@ -60,6 +60,9 @@ const POLL_TIMEOUT: Duration = Duration::from_millis(100);
 const POLL_WHILE_COMMITTING: Duration = Duration::from_millis(5);
 /// Bound on each transactional call and flush.
 const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a wait for the transaction coordinator at start looks whether the brokers
+/// refused the connection, which librdkafka would otherwise retry until the bound.
+const REFUSAL_CHECK_INTERVAL: Duration = Duration::from_millis(500);
 /// A transaction left open by a killed process blocks read-committed consumers of
 /// the output until it times out, unless the same instance restarts and fences it
 /// first. Batches commit every [`COMMIT_INTERVAL`], so 15 s is ample.
@@ -92,6 +95,12 @@ pub enum TransformError {
         #[source]
         source: KafkaError,
     },
+    /// The brokers refused the credentials, or the client does not trust the brokers.
+    #[error("Kafka refused the connection: {reason}")]
+    Refused {
+        /// librdkafka's error and reason.
+        reason: String,
+    },
     /// The consumer has not joined its group yet, so offsets cannot be committed.
     #[error("the consumer has no group metadata yet")]
     NoGroupMetadata,
@@ -121,7 +130,7 @@ impl TransformError {
                 source: KafkaError::Transaction(error),
                 ..
             } => error.is_fatal(),
-            Self::Setup { .. } | Self::Program { .. } => true,
+            Self::Setup { .. } | Self::Program { .. } | Self::Refused { .. } => true,
             _ => false,
         }
     }
@@ -143,8 +152,9 @@ impl TransformError {
 /// Runs the transform configured in `config_path` until shutdown.
 ///
 /// # Errors
-/// When the configuration is invalid, Kafka cannot be reached at start, or the
-/// producer is fenced by another instance with the same transactional id.
+/// When the configuration is invalid, Kafka cannot be reached at start, refuses the
+/// credentials or is not trusted, or the producer is fenced by another instance with
+/// the same transactional id.
 pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
     let config = config::load::<StreamTransformSpec>(config_path)?;
     let spec = config
@@ -186,16 +196,22 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The consumer's context: lag from statistics, and a flag set when partitions are
-/// revoked so the loop aborts the open batch before it processes anything else.
+/// The consumer's context: lag from statistics, a flag set when partitions are
+/// revoked so the loop aborts the open batch before it processes anything else, and
+/// the connection's refusal.
 struct TransformContext {
     lag: Gauge,
     revoked: AtomicBool,
+    refused: Arc<RefusedConnection>,
 }
 
 impl ClientContext for TransformContext {
     fn stats(&self, statistics: Statistics) {
         kafka::record_lag(&self.lag, &statistics);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.refused.observe(&error, reason);
     }
 }
 
@@ -207,13 +223,18 @@ impl ConsumerContext for TransformContext {
     }
 }
 
-/// The producer's context: counts failed deliveries, which fail an at-least-once batch.
-#[derive(Default)]
+/// The producer's context: counts failed deliveries, which fail an at-least-once batch,
+/// and records the connection's refusal.
 struct DeliveryContext {
     failures: AtomicU64,
+    refused: Arc<RefusedConnection>,
 }
 
-impl ClientContext for DeliveryContext {}
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.refused.observe(&error, reason);
+    }
+}
 
 impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = ();
@@ -269,19 +290,21 @@ impl<'p> Transform<'p> {
                 )
                 .set("transaction.timeout.ms", TRANSACTION_TIMEOUT_MS);
         }
+        let refused = Arc::new(RefusedConnection::default());
         let producer: Arc<ThreadedProducer<DeliveryContext>> = producer_config
-            .create_with_context(DeliveryContext::default())
+            .create_with_context(DeliveryContext {
+                failures: AtomicU64::new(0),
+                refused: Arc::clone(&refused),
+            })
             .map(Arc::new)
             .map_err(setup("creating the Kafka producer"))?;
         if exactly_once {
-            // Also aborts a transaction a killed predecessor with this id left open.
-            producer
-                .init_transactions(KAFKA_TIMEOUT)
-                .map_err(setup("initialising transactions"))?;
+            init_transactions(&producer)?;
         }
         let context = TransformContext {
             lag: metrics.consumer_lag.clone(),
             revoked: AtomicBool::new(false),
+            refused,
         };
         let consumer: Arc<BaseConsumer<TransformContext>> =
             kafka::consumer_config(base, group, &spec.input)
@@ -334,6 +357,11 @@ impl<'p> Transform<'p> {
         // the next batch once the commit is done.
         let mut waiting = Vec::new();
         while !shutdown.is_requested() {
+            if let Some(reason) = consumer.context().refused.reason() {
+                return Err(TransformError::Refused {
+                    reason: reason.to_owned(),
+                });
+            }
             self.poll_chunk(consumer, &mut chunk, &mut waiting)?;
             self.run_program(&mut chunk, &mut waiting);
             if self.committing.as_ref().is_some_and(Committing::is_done)
@@ -635,6 +663,34 @@ impl<'p> Transform<'p> {
         }
         self.batch = Batch::default();
         Ok(())
+    }
+}
+
+/// Initialises transactions, which also aborts one that a killed predecessor with this
+/// transactional id left open; gives up as soon as the brokers refuse the connection.
+fn init_transactions(producer: &ThreadedProducer<DeliveryContext>) -> Result<(), TransformError> {
+    let deadline = Instant::now() + KAFKA_TIMEOUT;
+    loop {
+        match producer.init_transactions(REFUSAL_CHECK_INTERVAL) {
+            Ok(()) => return Ok(()),
+            // A timed-out call may be made again.
+            Err(error)
+                if error.rdkafka_error_code() == Some(RDKafkaErrorCode::OperationTimedOut)
+                    && Instant::now() < deadline =>
+            {
+                if let Some(reason) = producer.context().refused.reason() {
+                    return Err(TransformError::Refused {
+                        reason: reason.to_owned(),
+                    });
+                }
+            }
+            Err(source) => {
+                return Err(TransformError::Setup {
+                    step: "initialising transactions".to_owned(),
+                    source,
+                });
+            }
+        }
     }
 }
 
