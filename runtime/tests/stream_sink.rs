@@ -52,7 +52,9 @@ async fn writes_every_record_as_a_row_and_dead_letters_bad_ones() -> Result<()> 
             (format!("rightmove:{n}"), serde_json::to_vec(&too_long)?),
         );
     }
+    let produced_from = unix_micros();
     produce(&env, &input, records).await?;
+    let produced_until = unix_micros();
 
     let config = write_config(&env, "CassandraSink", &sink_spec(&input, &keyspace, &dead))?;
     let mut sink = start("sink", &config, "sink-0")?;
@@ -128,6 +130,12 @@ async fn writes_every_record_as_a_row_and_dead_letters_bad_ones() -> Result<()> 
         .await?
         .into_rows_result()?
         .single_row::<(i64,)>()?;
+    // The record time, when it was produced (the sink started later): in an unlogged
+    // batch as in a lone insert, each row keeps its own.
+    assert!(
+        (produced_from..=produced_until).contains(&writetime),
+        "{writetime} not in {produced_from}..={produced_until}"
+    );
     let producer: rdkafka::producer::FutureProducer = kafka::client_config(&env).create()?;
     let mut stale = cleaned(7);
     stale["address"] = json!("stale replay");
@@ -154,4 +162,13 @@ async fn writes_every_record_as_a_row_and_dead_letters_bad_ones() -> Result<()> 
     assert_eq!(address, "7 Acton Street, London");
 
     terminate(&mut sink)
+}
+
+/// Now, in microseconds since the epoch, as Cassandra counts write times (rounded
+/// down to the millisecond, as Kafka's record times are).
+fn unix_micros() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(since_epoch.as_millis()).unwrap() * 1000
 }

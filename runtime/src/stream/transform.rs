@@ -673,10 +673,9 @@ fn init_transactions(producer: &ThreadedProducer<DeliveryContext>) -> Result<(),
     loop {
         match producer.init_transactions(REFUSAL_CHECK_INTERVAL) {
             Ok(()) => return Ok(()),
-            // A timed-out call may be made again.
-            Err(error)
-                if error.rdkafka_error_code() == Some(RDKafkaErrorCode::OperationTimedOut)
-                    && Instant::now() < deadline =>
+            // A timed-out call, or one the coordinator was not ready for, may be made again.
+            Err(KafkaError::Transaction(error))
+                if error.is_retriable() && Instant::now() < deadline =>
             {
                 if let Some(reason) = producer.context().refused.reason() {
                     return Err(TransformError::Refused {
