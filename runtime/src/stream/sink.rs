@@ -554,9 +554,9 @@ struct Done<'a> {
     outcomes: Vec<Result<(), String>>,
 }
 
-/// The sink's pipeline: records from the consumer become writes, at most
-/// `concurrency` in flight; each holds its Kafka message, whose payload the row
-/// borrows, until Cassandra acknowledged it.
+/// The sink's pipeline: records from the consumer become writes of up to
+/// [`BATCH_ROWS`] rows, at most `concurrency` in flight; each holds its Kafka
+/// messages, whose payloads the rows borrow, until Cassandra acknowledged them.
 struct Sink {
     consumer: StreamConsumer<SinkContext>,
     writer: Writer,
