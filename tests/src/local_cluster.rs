@@ -51,9 +51,18 @@ impl LocalOperator {
     /// # Errors
     /// When the binary is missing or cannot start.
     pub fn start(env: &StackEnv, namespace: &str) -> Result<Self> {
+        Self::start_with(env, namespace, &[])
+    }
+
+    /// [`Self::start`] with more flags, such as operator-wide Kafka security.
+    ///
+    /// # Errors
+    /// When the binary is missing or cannot start.
+    pub fn start_with(env: &StackEnv, namespace: &str, args: &[String]) -> Result<Self> {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let binary = workspace_binary("homestream-operator")?;
         let child = operator_command(env, &binary, namespace, &format!("127.0.0.1:{port}"))
+            .args(args)
             .env("POD_NAME", format!("homestream-operator-{namespace}"))
             .spawn()
             .context("starting homestream-operator")?;

@@ -13,8 +13,8 @@ use homestream_tests::demo::{homes, site};
 use homestream_tests::local_cluster::{LocalOperator, ensure_local_node};
 use homestream_tests::{StackEnv, crds, kafka, kubernetes, wait};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use scylla::client::session::Session;
@@ -109,8 +109,85 @@ impl World {
     }
 }
 
+/// Which of the stack's Kafka listeners the operator makes the pipeline's default brokers.
+#[derive(Clone, Copy)]
+enum Listener {
+    Plaintext,
+    /// SCRAM-SHA-512 over TLS: the runtime pods' CA and login from the namespace's
+    /// Secrets, the operator's own from files.
+    SaslSsl,
+}
+
+/// The Secrets and files of [`Listener::SaslSsl`]; the files are removed when dropped.
+struct SecureDefaults {
+    dir: std::path::PathBuf,
+}
+
+impl SecureDefaults {
+    async fn create(env: &StackEnv, client: &Client, namespace: &str) -> Result<Self> {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+        let ca = std::fs::read_to_string(&env.kafka_secure.ca_file)?;
+        for (name, data) in [
+            ("kafka-cluster-ca", json!({ "ca.crt": ca })),
+            (
+                "homestream-kafka",
+                json!({ "username": env.kafka_secure.username, "password": env.kafka_secure.password }),
+            ),
+        ] {
+            let secret = serde_json::from_value(json!({
+                "metadata": { "name": name }, "stringData": data
+            }))?;
+            secrets.create(&PostParams::default(), &secret).await?;
+        }
+        let dir = std::env::temp_dir().join(format!("{namespace}-operator-kafka"));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("username"), &env.kafka_secure.username)?;
+        std::fs::write(dir.join("password"), &env.kafka_secure.password)?;
+        Ok(Self { dir })
+    }
+
+    /// The operator's flags: the secure listener as the default brokers, the runtime
+    /// pods' Secrets, and its own CA and credential files.
+    fn operator_args(&self, env: &StackEnv) -> Vec<String> {
+        vec![
+            format!("--kafka-bootstrap-servers={}", env.kafka_secure.bootstrap),
+            "--kafka-tls-ca=kafka-cluster-ca/ca.crt".to_owned(),
+            "--kafka-sasl-mechanism=ScramSha512".to_owned(),
+            "--kafka-sasl-username=homestream-kafka/username".to_owned(),
+            "--kafka-sasl-password=homestream-kafka/password".to_owned(),
+            format!(
+                "--kafka-admin-ca-file={}",
+                env.kafka_secure.ca_file.display()
+            ),
+            format!(
+                "--kafka-admin-sasl-username-file={}",
+                self.dir.join("username").display()
+            ),
+            format!(
+                "--kafka-admin-sasl-password-file={}",
+                self.dir.join("password").display()
+            ),
+        ]
+    }
+}
+
+impl Drop for SecureDefaults {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
 /// Runs `test` in a fresh namespace with its own operator, the shared local node up.
 async fn with_world<F, Fut>(test: F) -> Result<()>
+where
+    F: FnOnce(World) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    with_world_on(Listener::Plaintext, test).await
+}
+
+/// [`with_world`] with the operator's default brokers on `listener`.
+async fn with_world_on<F, Fut>(listener: Listener, test: F) -> Result<()>
 where
     F: FnOnce(World) -> Fut,
     Fut: std::future::Future<Output = Result<()>>,
@@ -121,7 +198,15 @@ where
     ensure_local_node()?;
     let outer = client.clone();
     kubernetes::with_temp_ns(&outer, |namespace| async move {
-        let _operator = LocalOperator::start(&env, &namespace)?;
+        let secure = match listener {
+            Listener::Plaintext => None,
+            Listener::SaslSsl => Some(SecureDefaults::create(&env, &client, &namespace).await?),
+        };
+        let args = secure
+            .as_ref()
+            .map(|secure| secure.operator_args(&env))
+            .unwrap_or_default();
+        let _operator = LocalOperator::start_with(&env, &namespace, &args)?;
         let world = World::new(env, client, namespace).await?;
         test(world).await
     })
@@ -285,6 +370,58 @@ async fn the_demo_pipeline_lands_every_listing_and_deletion_honours_each_policy(
         })
         .await?;
         assert_eq!(world.rows().await.len(), expected.len());
+        Ok(())
+    })
+    .await
+}
+
+/// Proves: with the SASL_SSL listener as the operator's default brokers, every runtime
+/// pod (both scrapers, the transform, both sinks) is configured for it alone, reads the
+/// CA from the projected Secret volume and the SCRAM login from the Secret, and the demo
+/// pipeline lands every listing over it, once.
+#[tokio::test]
+async fn the_demo_pipeline_runs_over_tls_with_scram_from_secrets() -> Result<()> {
+    with_world_on(Listener::SaslSsl, |world| async move {
+        let site = site::start("127.0.0.1:0".parse()?, pipeline::API_KEY).await?;
+        let objects = pipeline::objects(&site.url(""), Some(&world.isolation))?;
+        world.apply(&objects).await?;
+
+        let expected = expected_rows();
+        let rows = world.wait_for_rows(expected.len()).await?;
+        let keys: BTreeSet<_> = rows
+            .iter()
+            .map(|r| (r.source.clone(), r.listing_id.clone()))
+            .collect();
+        assert_eq!(keys, expected.into_keys().collect());
+
+        let config_maps: Api<ConfigMap> = Api::namespaced(world.client.clone(), &world.namespace);
+        let mut configured = BTreeSet::new();
+        for config_map in config_maps.list(&ListParams::default()).await? {
+            let Some(config) = config_map.data.as_ref().and_then(|d| d.get("config.yaml")) else {
+                continue;
+            };
+            let config: Value = serde_yaml::from_str(config)?;
+            assert_eq!(
+                config["kafka"],
+                json!({
+                    "bootstrapServers": [world.env.kafka_secure.bootstrap],
+                    "tls": { "ca": "/etc/homestream-tls/kafka/ca.crt" },
+                    "saslMechanism": "ScramSha512",
+                }),
+                "{}",
+                config_map.name_any()
+            );
+            configured.insert(config_map.name_any());
+        }
+        let resources = objects.iter().filter(|o| {
+            o.types
+                .as_ref()
+                .is_some_and(|t| t.api_version.starts_with("homestream.io/"))
+        });
+        assert_eq!(configured.len(), resources.count(), "{configured:?}");
+        let normalised =
+            observe::committed_records(&world.env, &world.topic("listings.normalised")).await?;
+        assert_eq!(normalised.len(), rows.len());
         Ok(())
     })
     .await

@@ -132,19 +132,26 @@ impl PodRunner {
     }
 }
 
-/// Reads every ConfigMap and Secret the pod's first container refers to.
+/// Reads every ConfigMap and Secret the pod's volumes and first container's env refer to.
 async fn resolve(client: &Client, namespace: &str, pod: &Pod) -> Result<Resolved> {
     let mut resolved = Resolved::default();
     let spec = pod.spec.clone().unwrap_or_default();
     let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let mut config_map_names: Vec<String> = spec
-        .volumes
-        .iter()
-        .flatten()
-        .filter_map(|v| v.config_map.as_ref().map(|c| c.name.clone()))
-        .collect();
+    let mut config_map_names = Vec::new();
     let mut secret_names = Vec::new();
+    for volume in spec.volumes.iter().flatten() {
+        config_map_names.extend(volume.config_map.as_ref().map(|c| c.name.clone()));
+        secret_names.extend(volume.secret.as_ref().and_then(|s| s.secret_name.clone()));
+        for source in volume
+            .projected
+            .iter()
+            .flat_map(|p| p.sources.iter().flatten())
+        {
+            config_map_names.extend(source.config_map.as_ref().map(|c| c.name.clone()));
+            secret_names.extend(source.secret.as_ref().map(|s| s.name.clone()));
+        }
+    }
     for var in spec.containers.iter().flat_map(|c| c.env.iter().flatten()) {
         if let Some(from) = &var.value_from {
             secret_names.extend(from.secret_key_ref.as_ref().map(|k| k.name.clone()));

@@ -1,12 +1,17 @@
 //! Turning a pod's container into a local process (pure): the binary found by image
 //! name, the args with mount paths and listen ports rewritten to this machine, the env
-//! with values from ConfigMaps and Secrets, and the files of ConfigMap volumes.
+//! with values from ConfigMaps and Secrets, and the files of ConfigMap, Secret and
+//! projected volumes.
+//!
+//! The node has no mount namespaces: a volume is a directory of the pod's, and a path
+//! under a mount, in the args or in a mounted file (a config file naming a mounted
+//! certificate), is rewritten to that directory.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, KeyToPath, Pod, Volume};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 /// The environment variable through which the runtime finds its termination message file.
@@ -58,7 +63,7 @@ pub struct ProcessSpec {
     pub args: Vec<String>,
     /// Its environment (in addition to `PATH` and `HOME`).
     pub env: Vec<(String, String)>,
-    /// Files to write before starting (ConfigMap volumes).
+    /// Files to write before starting (ConfigMap, Secret and projected volumes).
     pub files: Vec<(PathBuf, String)>,
     /// Directories to create (emptyDir volumes).
     pub dirs: Vec<PathBuf>,
@@ -104,26 +109,14 @@ pub fn process_spec(
             .find(|v| v.name == mount.name)
             .ok_or_else(|| format!("volume {} is not declared", mount.name))?;
         let local = if volume.empty_dir.is_some() {
-            scratch.join(&volume.name)
-        } else {
-            dir.join("volumes").join(&volume.name)
-        };
-        if let Some(source) = &volume.config_map {
-            let data = resolved
-                .config_maps
-                .get(&source.name)
-                .ok_or_else(|| format!("configmap {} not found", source.name))?;
-            for (key, value) in data {
-                files.push((local.join(key), value.clone()));
-            }
-        } else if volume.empty_dir.is_some() {
+            let local = scratch.join(&volume.name);
             dirs.push(local.clone());
+            local
         } else {
-            return Err(format!(
-                "volume {} has a type the local node does not support",
-                volume.name
-            ));
-        }
+            let local = dir.join("volumes").join(&volume.name);
+            files.extend(volume_files(volume, resolved, &local)?);
+            local
+        };
         mounts.push((mount.mount_path.clone(), local));
     }
     let rewrite = |arg: &str| -> String {
@@ -139,6 +132,15 @@ pub fn process_spec(
         }
         arg.to_owned()
     };
+    let files = files
+        .into_iter()
+        .map(|(path, content)| {
+            let content = mounts.iter().fold(content, |content, (mount_path, local)| {
+                content.replace(&format!("{mount_path}/"), &format!("{}/", local.display()))
+            });
+            (path, content)
+        })
+        .collect();
     let mut args: Vec<String> = container
         .command
         .iter()
@@ -217,6 +219,107 @@ pub fn process_spec(
         restart_policy,
         grace,
     })
+}
+
+/// The files of a ConfigMap, Secret or projected volume mounted at `local`.
+fn volume_files(
+    volume: &Volume,
+    resolved: &Resolved,
+    local: &Path,
+) -> Result<Vec<(PathBuf, String)>, String> {
+    let config_map = |name: &str, items, optional| Projection {
+        kind: "configmap",
+        objects: &resolved.config_maps,
+        name: name.to_owned(),
+        items,
+        optional,
+    };
+    let secret = |name: &str, items, optional| Projection {
+        kind: "secret",
+        objects: &resolved.secrets,
+        name: name.to_owned(),
+        items,
+        optional,
+    };
+    let projections = if let Some(source) = &volume.config_map {
+        vec![config_map(
+            &source.name,
+            source.items.as_ref(),
+            source.optional,
+        )]
+    } else if let Some(source) = &volume.secret {
+        let name = source.secret_name.as_deref().unwrap_or_default();
+        vec![secret(name, source.items.as_ref(), source.optional)]
+    } else if let Some(projected) = &volume.projected {
+        let mut projections = Vec::new();
+        for source in projected.sources.iter().flatten() {
+            projections.push(match (&source.config_map, &source.secret) {
+                (Some(c), None) => config_map(&c.name, c.items.as_ref(), c.optional),
+                (None, Some(s)) => secret(&s.name, s.items.as_ref(), s.optional),
+                _ => {
+                    return Err(format!(
+                        "projected volume {} has a source the local node does not support",
+                        volume.name
+                    ));
+                }
+            });
+        }
+        projections
+    } else {
+        return Err(format!(
+            "volume {} has a type the local node does not support",
+            volume.name
+        ));
+    };
+    let mut files = Vec::new();
+    for projection in projections {
+        files.extend(projection.files(local)?);
+    }
+    Ok(files)
+}
+
+/// The keys of one ConfigMap or Secret that a volume projects into files: every key
+/// under its own name, or the listed `items` at their paths.
+struct Projection<'a> {
+    kind: &'static str,
+    objects: &'a BTreeMap<String, BTreeMap<String, String>>,
+    name: String,
+    items: Option<&'a Vec<KeyToPath>>,
+    optional: Option<bool>,
+}
+
+impl Projection<'_> {
+    /// The files under `local`; a missing object or listed key fails unless optional.
+    fn files(&self, local: &Path) -> Result<Vec<(PathBuf, String)>, String> {
+        let optional = self.optional.unwrap_or(false);
+        let Some(data) = self.objects.get(&self.name) else {
+            return if optional {
+                Ok(Vec::new())
+            } else {
+                Err(format!("{} {} not found", self.kind, self.name))
+            };
+        };
+        let Some(items) = self.items else {
+            return Ok(data
+                .iter()
+                .map(|(key, value)| (local.join(key), value.clone()))
+                .collect());
+        };
+        let mut files = Vec::new();
+        for item in items {
+            match data.get(&item.key) {
+                Some(value) => files.push((local.join(&item.path), value.clone())),
+                None if optional => {}
+                None => {
+                    return Err(format!(
+                        "key {} not found in {} {}",
+                        item.key, self.kind, self.name
+                    ));
+                }
+            }
+        }
+        Ok(files)
+    }
 }
 
 /// The downward API fields the node supports: name, namespace and labels.
@@ -338,6 +441,110 @@ mod tests {
         );
         assert_eq!(spec.readiness, Some((41234, "/readyz".to_owned())));
         assert_eq!(spec.restart_policy, RestartPolicy::Never);
+    }
+
+    /// A pod with its config in a ConfigMap that names files of a projected volume of
+    /// Secret keys, as the operator builds for Kafka TLS.
+    fn pod_with_projected_secrets() -> Pod {
+        serde_json::from_value(json!({
+            "metadata": { "name": "p" },
+            "spec": {
+                "containers": [{
+                    "name": "runtime", "image": "homestream-transformer:1",
+                    "args": ["transform", "--config", "/etc/homestream/config.yaml"],
+                    "volumeMounts": [
+                        { "name": "config", "mountPath": "/etc/homestream" },
+                        { "name": "kafka-tls", "mountPath": "/etc/homestream-tls/kafka" }
+                    ]
+                }],
+                "volumes": [
+                    { "name": "config", "configMap": { "name": "p-config" } },
+                    { "name": "kafka-tls", "projected": { "defaultMode": 256, "sources": [
+                        { "secret": { "name": "cluster-ca", "items": [{ "key": "ca.crt", "path": "ca.crt" }] } },
+                        { "secret": { "name": "user", "items": [{ "key": "user.key", "path": "tls.key" }] } }
+                    ] } }
+                ]
+            }
+        }))
+        .unwrap()
+    }
+
+    fn resolved_with(secrets: &[(&str, &str, &str)]) -> Resolved {
+        let mut resolved = Resolved {
+            config_maps: BTreeMap::from([(
+                "p-config".to_owned(),
+                BTreeMap::from([(
+                    "config.yaml".to_owned(),
+                    "tls:\n  ca: /etc/homestream-tls/kafka/ca.crt\n  key: /etc/homestream-tls/kafka/tls.key\n".to_owned(),
+                )]),
+            )]),
+            secrets: BTreeMap::new(),
+        };
+        for (name, key, value) in secrets {
+            resolved
+                .secrets
+                .entry((*name).to_owned())
+                .or_default()
+                .insert((*key).to_owned(), (*value).to_owned());
+        }
+        resolved
+    }
+
+    fn spec_of(pod: &Pod, resolved: &Resolved) -> Result<ProcessSpec, String> {
+        let images = Images(BTreeMap::from([(
+            "homestream-transformer".to_owned(),
+            PathBuf::from("/bin/rt"),
+        )]));
+        process_spec(
+            pod,
+            &images,
+            resolved,
+            &BTreeMap::new(),
+            Path::new("/pods/p"),
+            Path::new("/s/p"),
+        )
+    }
+
+    #[test]
+    fn projected_secrets_become_files_that_the_config_points_to() {
+        let resolved = resolved_with(&[
+            ("cluster-ca", "ca.crt", "CA PEM"),
+            ("user", "user.key", "KEY PEM"),
+            ("user", "user.crt", "not projected"),
+        ]);
+        let spec = spec_of(&pod_with_projected_secrets(), &resolved).unwrap();
+        assert_eq!(
+            spec.files,
+            [
+                (
+                    PathBuf::from("/pods/p/volumes/config/config.yaml"),
+                    "tls:\n  ca: /pods/p/volumes/kafka-tls/ca.crt\n  key: /pods/p/volumes/kafka-tls/tls.key\n".to_owned()
+                ),
+                (
+                    PathBuf::from("/pods/p/volumes/kafka-tls/ca.crt"),
+                    "CA PEM".to_owned()
+                ),
+                (
+                    PathBuf::from("/pods/p/volumes/kafka-tls/tls.key"),
+                    "KEY PEM".to_owned()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_missing_projected_secret_or_key_is_reported() {
+        let pod = pod_with_projected_secrets();
+        let no_user = resolved_with(&[("cluster-ca", "ca.crt", "CA PEM")]);
+        assert_eq!(
+            spec_of(&pod, &no_user).unwrap_err(),
+            "secret user not found"
+        );
+        let no_key = resolved_with(&[("cluster-ca", "ca.crt", "CA PEM"), ("user", "other", "x")]);
+        assert_eq!(
+            spec_of(&pod, &no_key).unwrap_err(),
+            "key user.key not found in secret user"
+        );
     }
 
     #[test]
