@@ -1,7 +1,8 @@
 //! The `scrape` subcommand end to end: the binary reads a runtime configuration as the
 //! operator writes it, pages through the realtor replay with an API key from a Secret
 //! variable, and the records arrive in a real Kafka topic keyed by the record key;
-//! the run totals land in the termination message file.
+//! the run totals land in the termination message file. Brokers that refuse the login,
+//! or that the scraper cannot trust, stop the run within seconds with the reason.
 
 #[allow(
     dead_code,
@@ -9,15 +10,75 @@
 )]
 mod scrape;
 
-use std::time::Duration;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use homestream_crds::ScrapeJobSpec;
+use homestream_crds::connection::SaslMechanism;
 use homestream_crds::format::name::TopicName;
-use homestream_crds::runtime::{ResolvedKafka, ResourceIdentity, RuntimeConfig};
+use homestream_crds::runtime::{
+    KAFKA_PASSWORD_ENV, KAFKA_USERNAME_ENV, ResolvedKafka, ResourceIdentity, RuntimeConfig,
+    TlsFiles,
+};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::Value;
 
 use scrape::{manifest, server};
+
+/// A run's directory: its runtime configuration and its termination message file.
+struct RunDir {
+    dir: PathBuf,
+}
+
+impl RunDir {
+    /// The realtor replay job at `site`, publishing to `topic` through `kafka`.
+    fn new(site: &str, topic: &str, kafka: ResolvedKafka) -> Self {
+        let mut manifest = manifest("realtor-api", site);
+        manifest.spec.output.topic.name = TopicName::from(topic);
+        let config = RuntimeConfig::<ScrapeJobSpec> {
+            resource: ResourceIdentity {
+                kind: "ScrapeJob".into(),
+                namespace: "listings".into(),
+                name: "realtor-90004".into(),
+                generation: 3,
+            },
+            spec: manifest.spec,
+            kafka,
+            cassandra: None,
+        };
+        let dir = std::env::temp_dir().join(random_name("hs-scrape-test"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.yaml"),
+            serde_yaml::to_string(&config).unwrap(),
+        )
+        .unwrap();
+        Self { dir }
+    }
+
+    fn totals(&self) -> PathBuf {
+        self.dir.join("termination-log")
+    }
+
+    /// `homestream-runtime scrape` on this run's configuration.
+    fn command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_homestream-runtime"));
+        command
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(self.dir.join("config.yaml"))
+            .arg("scrape")
+            .env("HOMESTREAM_RUN_NAME", "realtor-90004-1")
+            .env("HOMESTREAM_TERMINATION_LOG", self.totals())
+            .env("HOMESTREAM_SECRET_RAPIDAPI_KEY", scrape::API_KEY);
+        command
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
 
 #[tokio::test]
 async fn scrape_subcommand_publishes_keyed_records_to_kafka() {
@@ -25,37 +86,13 @@ async fn scrape_subcommand_publishes_keyed_records_to_kafka() {
     let topic = random_name("hs-scrape");
     kafka::create_topic(&env, &topic, 3).await.unwrap();
     let server = server::start().await;
-    let mut manifest = manifest("realtor-api", &server.addr.to_string());
-    manifest.spec.output.topic.name = TopicName::from(topic.as_str());
-    let config = RuntimeConfig::<ScrapeJobSpec> {
-        resource: ResourceIdentity {
-            kind: "ScrapeJob".into(),
-            namespace: "listings".into(),
-            name: "realtor-90004".into(),
-            generation: 3,
-        },
-        spec: manifest.spec,
-        kafka: ResolvedKafka {
-            bootstrap_servers: env.kafka_bootstrap.split(',').map(str::to_owned).collect(),
-            tls: None,
-            sasl_mechanism: None,
-        },
-        cassandra: None,
+    let kafka = ResolvedKafka {
+        bootstrap_servers: env.kafka_bootstrap.split(',').map(str::to_owned).collect(),
+        tls: None,
+        sasl_mechanism: None,
     };
-    let dir = std::env::temp_dir().join(random_name("hs-scrape-test"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config_path = dir.join("config.yaml");
-    let totals_path = dir.join("termination-log");
-    std::fs::write(&config_path, serde_yaml::to_string(&config).unwrap()).unwrap();
-
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_homestream-runtime"));
-    command
-        .args(["--listen", "127.0.0.1:0", "--config"])
-        .arg(&config_path)
-        .arg("scrape")
-        .env("HOMESTREAM_RUN_NAME", "realtor-90004-1")
-        .env("HOMESTREAM_TERMINATION_LOG", &totals_path)
-        .env("HOMESTREAM_SECRET_RAPIDAPI_KEY", scrape::API_KEY);
+    let run = RunDir::new(&server.addr.to_string(), &topic, kafka);
+    let mut command = run.command();
     let output = tokio::task::spawn_blocking(move || command.output())
         .await
         .unwrap()
@@ -67,7 +104,7 @@ async fn scrape_subcommand_publishes_keyed_records_to_kafka() {
     );
 
     let totals: Value =
-        serde_json::from_str(&std::fs::read_to_string(&totals_path).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(run.totals()).unwrap()).unwrap();
     assert_eq!(
         totals,
         serde_json::json!({"pagesFetched": 4, "recordsPublished": 10, "errors": 0})
@@ -93,5 +130,65 @@ async fn scrape_subcommand_publishes_keyed_records_to_kafka() {
     keys.sort_unstable();
     assert_eq!(keys.len(), 10);
     assert!(keys.contains(&"2661871835".to_owned()) && keys.contains(&"9211330065".to_owned()));
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Proves: a wrong SCRAM password, or a broker certificate from a CA the scraper does
+/// not trust, fails the run within seconds with "Kafka refused the connection" and
+/// librdkafka's reason, instead of after the 60 s delivery timeout.
+#[tokio::test]
+async fn a_refused_login_or_an_untrusted_broker_fails_the_run_at_once_with_the_reason() {
+    let env = StackEnv::load().unwrap();
+    let topic = random_name("hs-scrape-refused");
+    kafka::create_topic(&env, &topic, 1).await.unwrap();
+    let server = server::start().await;
+    let secure = |ca: Option<&PathBuf>| ResolvedKafka {
+        bootstrap_servers: vec![env.kafka_secure.bootstrap.clone()],
+        tls: Some(TlsFiles {
+            ca: ca.map(|ca| ca.display().to_string()),
+            certificate: None,
+            key: None,
+        }),
+        sasl_mechanism: Some(SaslMechanism::ScramSha512),
+    };
+    let cases = [
+        (
+            "a wrong password",
+            secure(Some(&env.kafka_secure.ca_file)),
+            "not-the-password",
+            "Authentication failed",
+        ),
+        (
+            "a certificate signed by a CA the client does not trust",
+            secure(None),
+            env.kafka_secure.password.as_str(),
+            "certificate verify failed",
+        ),
+    ];
+    for (case, kafka, password, reason) in cases {
+        let run = RunDir::new(&server.addr.to_string(), &topic, kafka);
+        let mut command = run.command();
+        command
+            .env(KAFKA_USERNAME_ENV, &env.kafka_secure.username)
+            .env(KAFKA_PASSWORD_ENV, password);
+        let started = Instant::now();
+        let output = tokio::task::spawn_blocking(move || command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let took = started.elapsed();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !output.status.success(),
+            "with {case} the run must fail: {stderr}"
+        );
+        assert!(
+            stderr.contains("Kafka refused the connection: ") && stderr.contains(reason),
+            "with {case} the run says why ({reason}): {stderr}"
+        );
+        // The delivery timeout is 60 s; a refusal is seen within a second or two.
+        assert!(
+            took < Duration::from_secs(20),
+            "with {case} it took {took:?}"
+        );
+    }
 }

@@ -1,8 +1,10 @@
 //! Where records go: the job's Kafka topic through an idempotent producer
 //! (`acks=all`), keyed by the record key. A record Kafka does not acknowledge fails
-//! the run: a scrape that silently lost listings would look like a success.
+//! the run: a scrape that silently lost listings would look like a success. Brokers
+//! that refuse the credentials, or that the client does not trust, fail it at once
+//! with the reason, rather than after the delivery timeout.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -12,11 +14,16 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use serde_json::Value;
 
-use crate::stream::kafka::{ConnectionError, client_config, producer_config};
+use crate::stream::kafka::{
+    ConnectionError, RefusalContext, RefusedConnection, client_config, producer_config,
+};
 
 /// How long librdkafka keeps trying to deliver a record (its own retries included)
 /// before it reports failure; also the bound of the final flush.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How often a publish that waits for acknowledgements looks for a refused connection,
+/// which librdkafka would retry until the delivery timeout.
+const REFUSAL_CHECK: Duration = Duration::from_millis(200);
 
 /// One record: the key and the JSON object.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +53,12 @@ pub enum OutputError {
         /// The producer error.
         source: Box<KafkaError>,
     },
+    /// The brokers refused the credentials, or the client does not trust the brokers.
+    #[error("Kafka refused the connection: {reason}")]
+    Refused {
+        /// librdkafka's error and reason.
+        reason: String,
+    },
     /// Records were still unacknowledged at the end.
     #[error("flushing records to topic {topic}: {source}")]
     Flush {
@@ -65,7 +78,8 @@ pub trait Output: Send + Sync {
 
 /// The job's Kafka topic.
 pub struct KafkaOutput {
-    producer: FutureProducer,
+    producer: FutureProducer<RefusalContext>,
+    refused: Arc<RefusedConnection>,
     topic: String,
 }
 
@@ -93,20 +107,34 @@ impl KafkaOutput {
             )
             // A page's records are sent together; a short linger batches them.
             .set("linger.ms", "20");
+        let refused = Arc::new(RefusedConnection::default());
         let producer = config
-            .create()
+            .create_with_context(RefusalContext(Arc::clone(&refused)))
             .map_err(|error| OutputError::Create(Box::new(error)))?;
         Ok(Self {
             producer,
+            refused,
             topic: topic.to_owned(),
         })
+    }
+
+    /// The refused connection, if the brokers refused it.
+    fn refusal(&self) -> Result<(), OutputError> {
+        match self.refused.reason() {
+            Some(reason) => Err(OutputError::Refused {
+                reason: reason.to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// Waits until every record sent is acknowledged.
     ///
     /// # Errors
-    /// When records are still unacknowledged after the delivery timeout.
+    /// When records are still unacknowledged after the delivery timeout, or at once
+    /// when the brokers refused the connection (nothing unacknowledged can arrive).
     pub fn flush(&self) -> Result<(), OutputError> {
+        self.refusal()?;
         self.producer
             .flush(Timeout::After(DELIVERY_TIMEOUT))
             .map_err(|source| OutputError::Flush {
@@ -129,7 +157,15 @@ impl Output for KafkaOutput {
             self.producer
                 .send(message, Timeout::After(DELIVERY_TIMEOUT))
         });
-        for (result, record) in join_all(sends).await.into_iter().zip(&records) {
+        let delivered = join_all(sends);
+        tokio::pin!(delivered);
+        let results = loop {
+            tokio::select! {
+                results = &mut delivered => break results,
+                () = tokio::time::sleep(REFUSAL_CHECK) => self.refusal()?,
+            }
+        };
+        for (result, record) in results.into_iter().zip(&records) {
             result.map_err(|(source, _)| OutputError::Delivery {
                 topic: self.topic.clone(),
                 key: record.key.clone(),

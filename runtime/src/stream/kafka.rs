@@ -3,9 +3,10 @@
 //! consumer lag from librdkafka's statistics, and the client errors that stop a
 //! component.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use rdkafka::ClientConfig;
+use rdkafka::client::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::statistics::Statistics;
@@ -201,6 +202,17 @@ impl RefusedConnection {
     /// The error recorded, if any.
     pub fn reason(&self) -> Option<&str> {
         self.0.get().map(String::as_str)
+    }
+}
+
+/// The context of a client that needs nothing of its own but to notice a
+/// [`RefusedConnection`], which its owner keeps a handle to.
+#[derive(Clone, Debug, Default)]
+pub struct RefusalContext(pub Arc<RefusedConnection>);
+
+impl ClientContext for RefusalContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.0.observe(&error, reason);
     }
 }
 
