@@ -41,6 +41,15 @@ pub fn next_schedule_time(
     next_run(parsed, zone(time_zone.as_ref()).ok()?, since, now)
 }
 
+/// How long from `now` until the status must be refreshed for a run due at `next`: a
+/// second past it, so that the CronJob controller has started the run (or skipped it,
+/// which changes nothing the operator watches). Never less than a second.
+pub fn until_after(next: Timestamp, now: Timestamp) -> std::time::Duration {
+    let until = next.as_millisecond().saturating_sub(now.as_millisecond());
+    std::time::Duration::from_millis(u64::try_from(until).unwrap_or(0))
+        + std::time::Duration::from_secs(1)
+}
+
 /// The zone of `timeZone`; unset means UTC (the controller manager's usual local zone).
 ///
 /// # Errors
@@ -138,6 +147,20 @@ mod tests {
 
     fn at(rfc3339: &str) -> Timestamp {
         rfc3339.parse().unwrap()
+    }
+
+    #[test]
+    fn the_status_is_refreshed_a_second_after_the_next_run() {
+        let now = at("2026-03-01T10:00:00Z");
+        assert_eq!(
+            until_after(at("2026-03-01T10:05:00.250Z"), now),
+            std::time::Duration::from_millis(301_250)
+        );
+        // A run already due (the reconcile came late) refreshes in a second.
+        assert_eq!(
+            until_after(at("2026-03-01T09:59:00Z"), now),
+            std::time::Duration::from_secs(1)
+        );
     }
 
     fn next(schedule: &str, time_zone: Option<&str>, now: &str) -> Option<String> {

@@ -161,6 +161,25 @@ impl Context {
         }
     }
 
+    /// [`Self::requeue`], but when nothing is failing no later than `due`: a status
+    /// that is only true until then (a ScrapeJob's next scheduled run) is refreshed in
+    /// time even if nothing the operator watches changes.
+    pub fn requeue_by(
+        &self,
+        kind: &str,
+        key: &str,
+        outage: Option<&str>,
+        due: Option<Duration>,
+    ) -> Action {
+        match (outage, due) {
+            (None, Some(due)) => {
+                self.recovered(key);
+                Action::requeue(self.config.resync().min(due))
+            }
+            _ => self.requeue(kind, key, outage),
+        }
+    }
+
     /// Publishes a Kubernetes Event about `resource`; a failure to publish is only logged.
     pub async fn event<K>(&self, resource: &K, type_: EventType, reason: &str, note: String)
     where

@@ -161,6 +161,11 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     }
     let (workload, rollout, last_run, last_successful_time) = observe_runs(ctx, &owner).await?;
     let kafka_failure = admin.is_none().then(|| topic_condition.reason.clone());
+    // A skipped run (concurrencyPolicy Forbid, say) changes nothing the operator
+    // watches, and the status would name a time gone by until the next resync.
+    let due = next_schedule_time
+        .as_ref()
+        .map(|next| schedule::until_after(next.0, Timestamp::now()));
     let status = ScrapeJobStatus {
         observed_generation: generation,
         conditions: conditions(
@@ -177,7 +182,7 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     };
     write_status(&ctx.client, job, &previous, &status).await?;
     let key = backoff_key(job);
-    Ok(ctx.requeue(KIND, &key, kafka_failure.as_deref()))
+    Ok(ctx.requeue_by(KIND, &key, kafka_failure.as_deref(), due))
 }
 
 async fn delete_if_present<K>(ctx: &Context, owner: &Owner) -> Result<(), Error>
