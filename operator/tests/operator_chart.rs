@@ -1,6 +1,7 @@
 //! The Helm chart `charts/homestream`: its CRDs are the generated ones, its RBAC is the
 //! install manifest's, `helm lint --strict` passes, and what `helm template` renders is
-//! accepted by the local stack's apiserver (`kubectl apply --dry-run=server`).
+//! accepted by the local stack's apiserver (`kubectl apply --dry-run=server`), with the
+//! default values and with those of the Argo CD Application in `manifests/argocd/`.
 //! Helm is installed by `tests/env/install-helm.sh` (run by `tests/env/stack up`).
 
 use std::collections::BTreeMap;
@@ -77,6 +78,15 @@ fn render(namespace: &str, set: &[&str]) -> Result<String> {
         command.args(["--set", value]);
     }
     run(command, None)
+}
+
+/// `kubectl apply --dry-run=server` of `yaml` on the stack's apiserver: its output.
+fn server_dry_run(env: &StackEnv, yaml: &str) -> Result<String> {
+    let mut command = Command::new(tool("kubectl")?);
+    command
+        .args(["apply", "--dry-run=server", "-f", "-"])
+        .env("KUBECONFIG", &env.kubeconfig);
+    run(command, Some(yaml))
 }
 
 fn documents(yaml: &str) -> Result<Vec<serde_yaml::Value>> {
@@ -197,13 +207,7 @@ async fn the_chart_lints_renders_the_install_rbac_and_the_apiserver_accepts_it()
             args,
             ["--leader-election", "--leader-election-lease=homestream"]
         );
-        let kubectl_apply = |yaml: String| -> Result<String> {
-            let mut command = Command::new(tool("kubectl")?);
-            command
-                .args(["apply", "--dry-run=server", "-f", "-"])
-                .env("KUBECONFIG", &env.kubeconfig);
-            run(command, Some(&yaml))
-        };
+        let kubectl_apply = |yaml: String| server_dry_run(&env, &yaml);
         let accepted = kubectl_apply(rendered)?;
         assert_eq!(
             accepted.matches("(server dry run)").count(),
@@ -469,6 +473,79 @@ async fn the_chart_hands_kafka_security_over_as_secret_references_and_mounted_fi
             objects.len(),
             "{accepted}"
         );
+        Ok(())
+    })
+    .await
+}
+
+/// Proves: the Argo CD Application of the operator names this chart, and the chart as
+/// Argo CD renders it (`helm template --include-crds` with the Application's release
+/// name and `valuesObject`) is accepted by the apiserver, with the Application's brokers
+/// and contact points in the operator's environment; the pipeline Application names
+/// the example directory that `crd_apiserver` applies.
+#[tokio::test]
+async fn the_argo_cd_applications_render_and_the_apiserver_accepts_them() -> Result<()> {
+    let env = StackEnv::load()?;
+    let client = homestream_tests::kubernetes::client(&env).await?;
+    let application = |name: &str| -> Result<serde_yaml::Value> {
+        Ok(serde_yaml::from_str(&std::fs::read_to_string(repo_path(
+            &format!("manifests/argocd/{name}.application.yaml"),
+        ))?)?)
+    };
+    let pipeline = application("listings-pipeline")?;
+    assert_eq!(
+        pipeline["spec"]["source"]["path"].as_str(),
+        Some("manifests/examples/pipeline")
+    );
+    let operator = application("homestream-operator")?;
+    let source = &operator["spec"]["source"];
+    assert_eq!(source["path"].as_str(), Some(CHART));
+    let release = source["helm"]["releaseName"]
+        .as_str()
+        .context("releaseName")?;
+    let values = source["helm"]["valuesObject"].clone();
+    kubernetes::with_temp_ns(&client, |ns| async move {
+        let file = std::env::temp_dir().join(format!("{ns}-argocd-values.yaml"));
+        std::fs::write(&file, serde_yaml::to_string(&values)?)?;
+        let mut template = helm(&[
+            "template",
+            release,
+            CHART,
+            "--include-crds",
+            "--namespace",
+            &ns,
+        ])?;
+        template.arg("--values").arg(&file);
+        let rendered = run(template, None);
+        let _ = std::fs::remove_file(&file);
+        let rendered = rendered?;
+        let objects = documents(&rendered)?;
+        let accepted = server_dry_run(&env, &rendered)?;
+        assert_eq!(
+            accepted.matches("(server dry run)").count(),
+            objects.len(),
+            "{accepted}"
+        );
+        let container =
+            &of_kind(&objects, "Deployment")?["spec"]["template"]["spec"]["containers"][0];
+        for (variable, value) in [
+            (
+                "HOMESTREAM_KAFKA_BOOTSTRAP",
+                &values["kafka"]["bootstrapServers"],
+            ),
+            (
+                "HOMESTREAM_CASSANDRA_CONTACT_POINTS",
+                &values["cassandra"]["contactPoints"],
+            ),
+        ] {
+            let set = container["env"]
+                .as_sequence()
+                .context("env")?
+                .iter()
+                .find(|e| e["name"].as_str() == Some(variable))
+                .with_context(|| format!("no {variable}"))?;
+            assert_eq!(&set["value"], value, "{variable}");
+        }
         Ok(())
     })
     .await

@@ -4,6 +4,7 @@
 //! variables already set in the process environment taking precedence, so the same
 //! tests can point at another cluster or broker.
 
+pub mod argocd;
 pub mod chromium;
 pub mod crds;
 pub mod demo;

@@ -11,7 +11,7 @@ use homestream_tests::demo::observe::{self, ListingRow};
 use homestream_tests::demo::pipeline::{self, Isolation};
 use homestream_tests::demo::{homes, site};
 use homestream_tests::local_cluster::{LocalOperator, ensure_local_node};
-use homestream_tests::{StackEnv, crds, kafka, kubernetes, wait};
+use homestream_tests::{StackEnv, argocd, crds, kafka, kubernetes, wait};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -233,6 +233,14 @@ fn named<'o>(objects: &'o mut [DynamicObject], name: &str) -> &'o mut DynamicObj
         .expect("the object is in the list")
 }
 
+/// Whether `object` is one of homestream's resources (not, say, a Secret).
+fn is_resource(object: &DynamicObject) -> bool {
+    object
+        .types
+        .as_ref()
+        .is_some_and(|t| t.api_version.starts_with("homestream.io/"))
+}
+
 /// What a listings row must hold: monthly price in minor units, beds, baths, outward code.
 type Cleaned = (Option<i64>, i32, i32, Option<String>);
 
@@ -265,10 +273,28 @@ async fn the_demo_pipeline_lands_every_listing_and_deletion_honours_each_policy(
         let mut objects = pipeline::objects(&site.url(""), Some(&world.isolation))?;
         // The price history is dropped with its sink; the listings table is retained.
         named(&mut objects, "listing-prices").data["spec"]["deletionPolicy"] = json!("Delete");
+        let resources: Vec<&DynamicObject> = objects.iter().filter(|o| is_resource(o)).collect();
+        for resource in &resources {
+            let health = argocd::health(&serde_json::to_value(resource)?)?;
+            assert_eq!(health.status, "Progressing", "{}", resource.name_any());
+        }
         world.apply(&objects).await?;
 
         let expected = expected_rows();
         let rows = world.wait_for_rows(expected.len()).await?;
+        // Argo CD, through the committed health checks, sees every resource Healthy.
+        for resource in &resources {
+            let api =
+                homestream_tests::manifests::api_for(&world.client, &world.namespace, resource)?;
+            let live = serde_json::to_value(api.get(&resource.name_any()).await?)?;
+            let health = argocd::health(&live)?;
+            assert_eq!(
+                health.status,
+                "Healthy",
+                "{}: {health:?}",
+                resource.name_any()
+            );
+        }
         let found: BTreeMap<_, _> = rows
             .iter()
             .map(|r| {
@@ -413,12 +439,8 @@ async fn the_demo_pipeline_runs_over_tls_with_scram_from_secrets() -> Result<()>
             );
             configured.insert(config_map.name_any());
         }
-        let resources = objects.iter().filter(|o| {
-            o.types
-                .as_ref()
-                .is_some_and(|t| t.api_version.starts_with("homestream.io/"))
-        });
-        assert_eq!(configured.len(), resources.count(), "{configured:?}");
+        let resources = objects.iter().filter(|o| is_resource(o)).count();
+        assert_eq!(configured.len(), resources, "{configured:?}");
         let normalised =
             observe::committed_records(&world.env, &world.topic("listings.normalised")).await?;
         assert_eq!(normalised.len(), rows.len());
@@ -640,6 +662,9 @@ async fn a_program_change_rolls_the_pods_and_an_invalid_one_does_not() -> Result
             message.contains("1:"),
             "the diagnostic has a line and column: {message}"
         );
+        let health = argocd::health(&serde_json::to_value(api.get("normalise-listings").await?)?)?;
+        assert_eq!(health.status, "Degraded", "{health:?}");
+        assert!(health.message.contains(&message), "{health:?}");
         produce(&producer, &raw, 1..2).await?;
         assert_eq!(
             version(kafka::collect_n(&output, 1, CONVERGE).await?)?,
