@@ -95,3 +95,28 @@ impl Metrics {
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The runtime's own tests check the `homestream_stream_` and `homestream_scrape_`
+    /// metrics; every other one the dashboard reads is the operator's.
+    #[test]
+    fn every_operator_metric_the_dashboard_reads_is_exported() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::register(&mut registry);
+        // A labelled family is exported once it has a series.
+        metrics.reconciled("ScrapeJob", 0.01);
+        metrics.failed("ScrapeJob", "KafkaUnavailable");
+        metrics.set_resources("ScrapeJob", 1);
+        let mut exposition = String::new();
+        prometheus_client::encoding::text::encode(&mut exposition, &registry).unwrap();
+        let operator = |name: &str| {
+            !["homestream_stream_", "homestream_scrape_"]
+                .iter()
+                .any(|prefix| name.starts_with(prefix))
+        };
+        homestream_tests::dashboard::check_exported(operator, &exposition).unwrap();
+    }
+}

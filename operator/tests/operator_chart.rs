@@ -1,7 +1,8 @@
 //! The Helm chart `charts/homestream`: its CRDs are the generated ones, its RBAC is the
 //! install manifest's, `helm lint --strict` passes, and what `helm template` renders is
 //! accepted by the local stack's apiserver (`kubectl apply --dry-run=server`), with the
-//! default values and with those of the Argo CD Application in `manifests/argocd/`.
+//! default values and with those of the Argo CD Application in `manifests/argocd/`; its
+//! PodMonitor selects the runtime pods the operator builds, and it ships the dashboard.
 //! Helm is installed by `tests/env/install-helm.sh` (run by `tests/env/stack up`).
 
 use std::collections::BTreeMap;
@@ -10,8 +11,11 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail, ensure};
+use homestream_operator::build::labels::{Component, Owner};
+use homestream_operator::build::pod::{PodInputs, pod_template};
 use homestream_tests::crds::repo_path;
 use homestream_tests::{StackEnv, kubernetes};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 const CHART: &str = "charts/homestream";
 
@@ -546,6 +550,143 @@ async fn the_argo_cd_applications_render_and_the_apiserver_accepts_them() -> Res
                 .with_context(|| format!("no {variable}"))?;
             assert_eq!(&set["value"], value, "{variable}");
         }
+        Ok(())
+    })
+    .await
+}
+
+/// The pod template the operator builds for `component`'s pods, as JSON.
+fn runtime_pod(component: Component) -> serde_json::Value {
+    let owner = Owner {
+        namespace: "listings".to_owned(),
+        name: "normalise-listings".to_owned(),
+        reference: OwnerReference::default(),
+        component,
+    };
+    serde_json::to_value(pod_template(PodInputs {
+        owner: &owner,
+        image: "homestream-transformer:0.1.0",
+        config_hash: "hash",
+        env: vec![],
+        kafka_tls: None,
+        overrides: None,
+        restart_policy: None,
+    }))
+    .expect("a pod template is JSON")
+}
+
+/// Proves: on request the chart renders a PodMonitor whose selector matches the pods the
+/// operator builds for every component, on their metrics port, in every namespace (or
+/// the watched one), relabelling from pod labels those pods carry to the `resource` and
+/// `component` labels the dashboard groups by; and a ConfigMap with the dashboard, the
+/// sidecar's label, and the dashboard file byte for byte, which the apiserver accepts.
+#[tokio::test]
+async fn the_pod_monitor_selects_the_runtime_pods_and_the_dashboard_ships() -> Result<()> {
+    let env = StackEnv::load()?;
+    let client = homestream_tests::kubernetes::client(&env).await?;
+    kubernetes::with_temp_ns(&client, |ns| async move {
+        let set = [
+            "metrics.podMonitor.enabled=true",
+            "metrics.podMonitor.labels.release=prometheus",
+            "grafana.dashboard.enabled=true",
+        ];
+        let objects = documents(&render(&ns, &set)?)?;
+        let monitor = of_kind(&objects, "PodMonitor")?;
+        assert_eq!(
+            monitor["metadata"]["labels"]["release"].as_str(),
+            Some("prometheus")
+        );
+        assert_eq!(
+            monitor["spec"]["namespaceSelector"]["any"].as_bool(),
+            Some(true)
+        );
+        let endpoint = &monitor["spec"]["podMetricsEndpoints"][0];
+        for component in [Component::Scrape, Component::Transform, Component::Sink] {
+            let pod = runtime_pod(component);
+            let labels = &pod["metadata"]["labels"];
+            for (key, value) in monitor["spec"]["selector"]["matchLabels"]
+                .as_mapping()
+                .context("matchLabels")?
+            {
+                let key = key.as_str().context("label key")?;
+                assert_eq!(
+                    labels[key].as_str(),
+                    value.as_str(),
+                    "{component:?} lacks {key}"
+                );
+            }
+            let ports: Vec<&str> = pod["spec"]["containers"][0]["ports"]
+                .as_array()
+                .context("ports")?
+                .iter()
+                .filter_map(|p| p["name"].as_str())
+                .collect();
+            assert!(ports.contains(&endpoint["port"].as_str().context("port")?));
+            // Prometheus names a pod label `__meta_kubernetes_pod_label_` + the label
+            // with every character outside [a-zA-Z0-9_] turned into `_`.
+            let meta: Vec<String> = labels
+                .as_object()
+                .context("labels")?
+                .keys()
+                .map(|key| {
+                    let sanitised: String = key
+                        .chars()
+                        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                        .collect();
+                    format!("__meta_kubernetes_pod_label_{sanitised}")
+                })
+                .collect();
+            let mut targets = Vec::new();
+            for relabeling in endpoint["relabelings"]
+                .as_sequence()
+                .context("relabelings")?
+            {
+                for source in relabeling["sourceLabels"]
+                    .as_sequence()
+                    .context("sources")?
+                {
+                    let source = source.as_str().context("source label")?;
+                    assert!(meta.iter().any(|m| m == source), "{component:?}: {source}");
+                }
+                targets.push(relabeling["targetLabel"].as_str().context("target")?);
+            }
+            assert_eq!(targets, ["resource", "component"]);
+        }
+        let watched = documents(&render(
+            &ns,
+            &[
+                "metrics.podMonitor.enabled=true",
+                &format!("watchNamespace={ns}"),
+            ],
+        )?)?;
+        assert_eq!(
+            of_kind(&watched, "PodMonitor")?["spec"]["namespaceSelector"]["matchNames"][0].as_str(),
+            Some(ns.as_str())
+        );
+
+        let dashboard = of_kind(&objects, "ConfigMap")?;
+        assert_eq!(
+            dashboard["metadata"]["labels"]["grafana_dashboard"].as_str(),
+            Some("1")
+        );
+        let shipped = dashboard["data"]["homestream.json"]
+            .as_str()
+            .context("no dashboard")?;
+        let file = std::fs::read_to_string(repo_path(homestream_tests::dashboard::DASHBOARD))?;
+        assert_eq!(shipped, file.trim_end());
+        let only = helm(&[
+            "template",
+            "homestream",
+            CHART,
+            "--namespace",
+            &ns,
+            "--set",
+            "grafana.dashboard.enabled=true",
+            "--show-only",
+            "templates/grafana-dashboard.yaml",
+        ])?;
+        let accepted = server_dry_run(&env, &run(only, None)?)?;
+        assert!(accepted.contains("(server dry run)"), "{accepted}");
         Ok(())
     })
     .await

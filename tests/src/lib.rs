@@ -7,6 +7,7 @@
 pub mod argocd;
 pub mod chromium;
 pub mod crds;
+pub mod dashboard;
 pub mod demo;
 pub mod kafka;
 pub mod kubernetes;

@@ -132,3 +132,22 @@ impl RunTotals {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_scrape_metric_the_dashboard_reads_is_exported() {
+        let mut registry = Registry::default();
+        let metrics = Metrics::default();
+        metrics.register(&mut registry);
+        // A labelled family is exported once it has a series.
+        metrics.error("page");
+        metrics.missing_field("price");
+        let mut exposition = String::new();
+        prometheus_client::encoding::text::encode(&mut exposition, &registry).unwrap();
+        let scrape = |name: &str| name.starts_with("homestream_scrape_");
+        homestream_tests::dashboard::check_exported(scrape, &exposition).unwrap();
+    }
+}

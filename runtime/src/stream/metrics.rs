@@ -103,3 +103,18 @@ impl StreamMetrics {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stream_metric_the_dashboard_reads_is_exported() {
+        let mut registry = Registry::default();
+        StreamMetrics::register(&mut registry);
+        let mut exposition = String::new();
+        prometheus_client::encoding::text::encode(&mut exposition, &registry).unwrap();
+        let stream = |name: &str| name.starts_with("homestream_stream_");
+        homestream_tests::dashboard::check_exported(stream, &exposition).unwrap();
+    }
+}
