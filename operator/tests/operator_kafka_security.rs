@@ -7,11 +7,11 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use homestream_crds::ScrapeJob;
+use homestream_tests::secure_kafka::{self, CredentialFiles};
 use homestream_tests::{StackEnv, kafka, kubernetes, random_name, wait};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -20,64 +20,6 @@ use serde_json::{Value, json};
 use support::{CONVERGE, Operator, apply, rest_scrape_job, wait_condition};
 
 const CREATED_TOPICS: &str = "homestream.io/created-topics";
-
-/// The operator's credential files, in a directory of their own, removed when dropped.
-struct CredentialFiles {
-    dir: PathBuf,
-}
-
-impl CredentialFiles {
-    fn new(env: &StackEnv, password: &str) -> Result<Self> {
-        let dir = std::env::temp_dir().join(random_name("operator-kafka-credentials"));
-        std::fs::create_dir_all(&dir)?;
-        let files = Self { dir };
-        std::fs::write(files.username(), &env.kafka_secure.username)?;
-        files.set_password(password)?;
-        Ok(files)
-    }
-
-    fn username(&self) -> PathBuf {
-        self.dir.join("username")
-    }
-
-    fn password(&self) -> PathBuf {
-        self.dir.join("password")
-    }
-
-    /// Rewrites the password file, as the kubelet does when the Secret is rotated.
-    fn set_password(&self, password: &str) -> Result<()> {
-        Ok(std::fs::write(self.password(), password)?)
-    }
-}
-
-impl Drop for CredentialFiles {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The operator's flags for the SASL_SSL listener as its default brokers: the runtime
-/// pods' TLS and SASL Secrets (in each resource's namespace) and the operator's own
-/// files; `ca` is the operator's CA file (`None`: the system's roots).
-fn secure_args(env: &StackEnv, files: &CredentialFiles, ca: Option<&Path>) -> Vec<String> {
-    let mut args = vec![
-        format!("--kafka-bootstrap-servers={}", env.kafka_secure.bootstrap),
-        "--kafka-tls-ca=kafka-cluster-ca/ca.crt".to_owned(),
-        "--kafka-sasl-mechanism=ScramSha512".to_owned(),
-        "--kafka-sasl-username=homestream-kafka/username".to_owned(),
-        "--kafka-sasl-password=homestream-kafka/password".to_owned(),
-        format!(
-            "--kafka-admin-sasl-username-file={}",
-            files.username().display()
-        ),
-        format!(
-            "--kafka-admin-sasl-password-file={}",
-            files.password().display()
-        ),
-    ];
-    args.extend(ca.map(|ca| format!("--kafka-admin-ca-file={}", ca.display())));
-    args
-}
 
 fn start(env: &StackEnv, ns: &str, args: &[String]) -> Result<Operator> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -125,7 +67,7 @@ async fn the_operator_manages_topics_over_sasl_ssl_and_hands_the_defaults_to_the
         let _operator = start(
             &env,
             &ns,
-            &secure_args(&env, &files, Some(&env.kafka_secure.ca_file)),
+            &secure_kafka::operator_args(&env, &files, Some(&env.kafka_secure.ca_file)),
         )?;
         let jobs: Api<ScrapeJob> = Api::namespaced(client.clone(), &ns);
         let topic = random_name("sasl-ssl");
@@ -212,7 +154,7 @@ async fn a_refused_login_or_an_untrusted_broker_is_reported_with_its_reason() ->
         let operator = start(
             &env,
             &ns,
-            &secure_args(&env, &files, Some(&env.kafka_secure.ca_file)),
+            &secure_kafka::operator_args(&env, &files, Some(&env.kafka_secure.ca_file)),
         )?;
         let refused = wait_condition(
             &jobs,
@@ -244,7 +186,7 @@ async fn a_refused_login_or_an_untrusted_broker_is_reported_with_its_reason() ->
         wait_partitions(&env, &topic, 1).await?;
         drop(operator);
 
-        let _untrusting = start(&env, &ns, &secure_args(&env, &files, None))?;
+        let _untrusting = start(&env, &ns, &secure_kafka::operator_args(&env, &files, None))?;
         let untrusted =
             wait_condition(&jobs, "rest", "TopicReady", "False", "KafkaTlsFailed").await?;
         assert!(

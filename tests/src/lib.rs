@@ -14,6 +14,7 @@ pub mod kubernetes;
 pub mod local_cluster;
 pub mod manifests;
 pub mod node;
+pub mod secure_kafka;
 pub mod stack;
 pub mod wait;
 

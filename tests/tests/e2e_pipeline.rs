@@ -11,6 +11,7 @@ use homestream_tests::demo::observe::{self, ListingRow};
 use homestream_tests::demo::pipeline::{self, Isolation};
 use homestream_tests::demo::{homes, site};
 use homestream_tests::local_cluster::{LocalOperator, ensure_local_node};
+use homestream_tests::secure_kafka::{self, CredentialFiles};
 use homestream_tests::{StackEnv, argocd, crds, kafka, kubernetes, wait};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
@@ -118,63 +119,30 @@ enum Listener {
     SaslSsl,
 }
 
-/// The Secrets and files of [`Listener::SaslSsl`]; the files are removed when dropped.
-struct SecureDefaults {
-    dir: std::path::PathBuf,
-}
-
-impl SecureDefaults {
-    async fn create(env: &StackEnv, client: &Client, namespace: &str) -> Result<Self> {
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-        let ca = std::fs::read_to_string(&env.kafka_secure.ca_file)?;
-        for (name, data) in [
-            ("kafka-cluster-ca", json!({ "ca.crt": ca })),
-            (
-                "homestream-kafka",
-                json!({ "username": env.kafka_secure.username, "password": env.kafka_secure.password }),
-            ),
-        ] {
-            let secret = serde_json::from_value(json!({
-                "metadata": { "name": name }, "stringData": data
-            }))?;
-            secrets.create(&PostParams::default(), &secret).await?;
-        }
-        let dir = std::env::temp_dir().join(format!("{namespace}-operator-kafka"));
-        std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("username"), &env.kafka_secure.username)?;
-        std::fs::write(dir.join("password"), &env.kafka_secure.password)?;
-        Ok(Self { dir })
+/// Creates the runtime pods' Secrets of [`Listener::SaslSsl`] in `namespace`: the
+/// stack's CA and the SCRAM login.
+async fn create_runtime_secrets(env: &StackEnv, client: &Client, namespace: &str) -> Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let ca = std::fs::read_to_string(&env.kafka_secure.ca_file)?;
+    let (ca_secret, ca_key) = secure_kafka::RUNTIME_CA_SECRET
+        .split_once('/')
+        .context("the CA is a secret/key")?;
+    for (name, data) in [
+        (
+            ca_secret,
+            Value::Object([(ca_key.to_owned(), ca.into())].into_iter().collect()),
+        ),
+        (
+            secure_kafka::RUNTIME_LOGIN_SECRET,
+            json!({ "username": env.kafka_secure.username, "password": env.kafka_secure.password }),
+        ),
+    ] {
+        let secret = serde_json::from_value(json!({
+            "metadata": { "name": name }, "stringData": data
+        }))?;
+        secrets.create(&PostParams::default(), &secret).await?;
     }
-
-    /// The operator's flags: the secure listener as the default brokers, the runtime
-    /// pods' Secrets, and its own CA and credential files.
-    fn operator_args(&self, env: &StackEnv) -> Vec<String> {
-        vec![
-            format!("--kafka-bootstrap-servers={}", env.kafka_secure.bootstrap),
-            "--kafka-tls-ca=kafka-cluster-ca/ca.crt".to_owned(),
-            "--kafka-sasl-mechanism=ScramSha512".to_owned(),
-            "--kafka-sasl-username=homestream-kafka/username".to_owned(),
-            "--kafka-sasl-password=homestream-kafka/password".to_owned(),
-            format!(
-                "--kafka-admin-ca-file={}",
-                env.kafka_secure.ca_file.display()
-            ),
-            format!(
-                "--kafka-admin-sasl-username-file={}",
-                self.dir.join("username").display()
-            ),
-            format!(
-                "--kafka-admin-sasl-password-file={}",
-                self.dir.join("password").display()
-            ),
-        ]
-    }
-}
-
-impl Drop for SecureDefaults {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+    Ok(())
 }
 
 /// Runs `test` in a fresh namespace with its own operator, the shared local node up.
@@ -198,13 +166,16 @@ where
     ensure_local_node()?;
     let outer = client.clone();
     kubernetes::with_temp_ns(&outer, |namespace| async move {
-        let secure = match listener {
+        let files = match listener {
             Listener::Plaintext => None,
-            Listener::SaslSsl => Some(SecureDefaults::create(&env, &client, &namespace).await?),
+            Listener::SaslSsl => {
+                create_runtime_secrets(&env, &client, &namespace).await?;
+                Some(CredentialFiles::new(&env, &env.kafka_secure.password)?)
+            }
         };
-        let args = secure
+        let args = files
             .as_ref()
-            .map(|secure| secure.operator_args(&env))
+            .map(|files| secure_kafka::operator_args(&env, files, Some(&env.kafka_secure.ca_file)))
             .unwrap_or_default();
         let _operator = LocalOperator::start_with(&env, &namespace, &args)?;
         let world = World::new(env, client, namespace).await?;
