@@ -31,6 +31,30 @@ pub fn queries() -> Result<Vec<String>> {
     Ok(targets.chain(variables).map(str::to_owned).collect())
 }
 
+/// The dashboard's queries as Prometheus gets them: Grafana's variables replaced by
+/// values they take, a variable's `label_values(selector, label)` by its selector.
+///
+/// # Errors
+/// As [`queries`].
+pub fn promql() -> Result<Vec<String>> {
+    Ok(queries()?
+        .into_iter()
+        .map(|query| {
+            let query = query
+                .replace("$__rate_interval", "5m")
+                .replace("$namespace", ".*")
+                .replace("$resource", ".*");
+            match query
+                .strip_prefix("label_values(")
+                .and_then(|rest| rest.rsplit_once(','))
+            {
+                Some((selector, _label)) => selector.to_owned(),
+                None => query,
+            }
+        })
+        .collect())
+}
+
 /// The `homestream_` metric names the dashboard's queries read.
 ///
 /// # Errors
@@ -111,6 +135,33 @@ mod tests {
                 .into_iter()
                 .map(str::to_owned)
                 .collect()
+        );
+    }
+
+    /// Needs promtool (Debian's prometheus package, installed by `tests/env/stack up`).
+    #[test]
+    fn prometheus_parses_every_query_of_the_dashboard() {
+        let queries = promql().unwrap();
+        assert!(queries.len() > 10, "{queries:?}");
+        let rules: Vec<Value> = queries
+            .iter()
+            .enumerate()
+            .map(|(n, expr)| serde_json::json!({ "record": format!("dashboard:query{n}"), "expr": expr }))
+            .collect();
+        let file = std::env::temp_dir().join(crate::random_name("dashboard-rules"));
+        let groups = serde_json::json!({ "groups": [{ "name": "dashboard", "rules": rules }] });
+        std::fs::write(&file, serde_yaml::to_string(&groups).unwrap()).unwrap();
+        let checked = std::process::Command::new("promtool")
+            .args(["check", "rules"])
+            .arg(&file)
+            .output();
+        let _ = std::fs::remove_file(&file);
+        let checked = checked.expect("promtool is missing: run tests/env/stack up");
+        assert!(
+            checked.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&checked.stdout),
+            String::from_utf8_lossy(&checked.stderr)
         );
     }
 
