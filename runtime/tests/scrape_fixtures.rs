@@ -512,6 +512,11 @@ async fn load_wildcard_host(
     options
         .hosts
         .insert(host.into(), Ipv4Addr::LOCALHOST.into());
+    if !allow_private {
+        // A refused page is refused before any browser starts: launching one from
+        // here would fail with another error.
+        options.executable = "/nonexistent/chromium".into();
+    }
     let pool = BrowserPool::new(&job, settings, http, options);
     let url = url::Url::parse(&settings.start_urls[0]).unwrap();
     let page = pool.fetch(&PageRequest::get(url)).await;
@@ -526,7 +531,8 @@ async fn the_browser_connects_only_through_the_guard_even_for_wildcard_hosts() {
     let page = load_wildcard_host(&server, true).await.unwrap();
     assert!(page.body.contains(r#"data-id="10""#), "{}", page.body);
     assert_eq!(server.hits("/listings/1"), 1);
-    // The name resolves to loopback, which the job does not allow: no connection.
+    // The name resolves to loopback, which the job does not allow: no connection, and
+    // no browser (robots.txt is not fetched in this job, so that is not what refuses).
     let error = load_wildcard_host(&server, false).await.unwrap_err();
     assert!(refused_as_loopback(&error), "{error:?}");
     assert!(

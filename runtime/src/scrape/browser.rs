@@ -660,6 +660,14 @@ impl Fetcher for BrowserPool {
     async fn fetch(&self, request: &PageRequest) -> Result<FetchedPage, FetchError> {
         let url = &request.url;
         self.http.admit(url).await?;
+        self.policy
+            .network
+            .check(url)
+            .await
+            .map_err(|source| FetchError::Refused {
+                url: url.clone(),
+                source,
+            })?;
         let attempt = || async {
             let tab = self.acquire(url).await?;
             // After the tab is ready: a browser launch takes longer than a slot, and a

@@ -21,6 +21,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 use tokio::time::timeout;
+use url::Url;
 
 use super::guard::{Guard, Refused};
 
@@ -65,6 +66,19 @@ impl EgressPolicy {
         self.allowed_hosts
             .iter()
             .any(|pattern| host_matches(pattern, host))
+    }
+
+    /// Whether the browser may reach `url`'s host: the resolution and checks a
+    /// connection through the proxy gets, made before a page is loaded, so that a page
+    /// whose host is refused fails with the reason and without a browser. The proxy
+    /// still checks every connection the page then makes.
+    ///
+    /// # Errors
+    /// When the host does not resolve or resolves to an address the guard refuses.
+    pub async fn check(&self, url: &Url) -> Result<(), Refused> {
+        let host = url.host_str().unwrap_or_default();
+        let port = url.port_or_known_default().unwrap_or(80);
+        self.resolve(host, port).await.map(drop)
     }
 
     /// The addresses of `host` to connect to on `port`, all checked by the guard.
