@@ -1,7 +1,8 @@
-//! The transform and the sink against the stack's SASL_SSL listener, the way a secured
-//! cluster (Strimzi's, say) is reached: SCRAM-SHA-512 credentials from the environment
-//! (which the pod gets from a Secret) over TLS checked against the cluster's CA. A
-//! wrong password or a broker the client cannot trust stops the process with the
+//! The transform and the sink against the stack's secured listeners, the two ways a
+//! secured cluster (Strimzi's, say) is reached: SCRAM-SHA-512 credentials from the
+//! environment (which the pod gets from a Secret) over TLS checked against the
+//! cluster's CA, and mutual TLS with a client certificate. A wrong password, a broker
+//! the client cannot trust, or a missing client certificate stops the process with the
 //! reason.
 
 mod stream_support;
@@ -41,10 +42,35 @@ fn runtime(env: &StackEnv, subcommand: &str, config: &PathBuf, password: &str) -
     command
 }
 
+/// The resolved connection to the SSL listener that requires a client certificate,
+/// with the stack's CA, and the client certificate and key when `certificate`.
+fn mutual_tls_kafka(env: &StackEnv, certificate: bool) -> Value {
+    let client = &env.kafka_mutual_tls;
+    let mut tls = json!({"ca": env.kafka_secure.ca_file});
+    if certificate {
+        tls["certificate"] = json!(client.certificate_file);
+        tls["key"] = json!(client.key_file);
+    }
+    json!({"bootstrapServers": [client.bootstrap], "tls": tls})
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn transform_and_sink_work_over_tls_with_scram() -> Result<()> {
     let env = StackEnv::load()?;
     let trusted = secure_kafka(&env, Some(&env.kafka_secure.ca_file));
+    transform_and_sink_work_over(&env, trusted, "SASL_SSL").await
+}
+
+/// As Strimzi's `authentication: tls` users connect: a client certificate, no SASL.
+#[tokio::test(flavor = "multi_thread")]
+async fn transform_and_sink_work_over_mutual_tls() -> Result<()> {
+    let env = StackEnv::load()?;
+    transform_and_sink_work_over(&env, mutual_tls_kafka(&env, true), "mutual TLS").await
+}
+
+/// Proves: a transform and a sink connected through `trusted` (`over` names it) each
+/// process every record of their input once.
+async fn transform_and_sink_work_over(env: &StackEnv, trusted: Value, over: &str) -> Result<()> {
     let (input, output, rows_topic, dead) = (
         random_name("sec-in"),
         random_name("sec-out"),
@@ -52,24 +78,24 @@ async fn transform_and_sink_work_over_tls_with_scram() -> Result<()> {
         random_name("sec-dlq"),
     );
     for topic in [&input, &output, &rows_topic, &dead] {
-        kafka::create_topic(&env, topic, 2).await?;
+        kafka::create_topic(env, topic, 2).await?;
     }
     const N: usize = 300;
     produce(
-        &env,
+        env,
         &input,
         (0..N).map(|n| (format!("raw-{n}"), serde_json::to_vec(&listing(n)).unwrap())),
     )
     .await?;
     produce(
-        &env,
+        env,
         &rows_topic,
         (0..N).map(|n| (format!("row-{n}"), serde_json::to_vec(&cleaned(n)).unwrap())),
     )
     .await?;
 
     let transform_config = write_config_with_kafka(
-        &env,
+        env,
         "StreamTransform",
         &json!({
             "input": {"topic": input, "startFrom": "Earliest"},
@@ -78,19 +104,19 @@ async fn transform_and_sink_work_over_tls_with_scram() -> Result<()> {
         }),
         trusted.clone(),
     )?;
-    let (session, keyspace) = create_table(&env).await?;
+    let (session, keyspace) = create_table(env).await?;
     let sink_config = write_config_with_kafka(
-        &env,
+        env,
         "CassandraSink",
         &sink_spec(&rows_topic, &keyspace, &dead),
         trusted,
     )?;
     let password = &env.kafka_secure.password;
-    let mut transform = runtime(&env, "transform", &transform_config, password).spawn()?;
-    let mut sink = runtime(&env, "sink", &sink_config, password).spawn()?;
+    let mut transform = runtime(env, "transform", &transform_config, password).spawn()?;
+    let mut sink = runtime(env, "sink", &sink_config, password).spawn()?;
 
     let out = read_all(
-        &env,
+        env,
         &output,
         N,
         Duration::from_secs(90),
@@ -101,13 +127,13 @@ async fn transform_and_sink_work_over_tls_with_scram() -> Result<()> {
     assert_eq!(
         (out.len(), keys.len()),
         (N, N),
-        "every record out once, over SASL_SSL"
+        "every record out once, over {over}"
     );
 
     assert_eq!(
         rows_within(&session, &keyspace, N, Duration::from_secs(90)).await?,
         i64::try_from(N)?,
-        "every record read over SASL_SSL is a row"
+        "every record read over {over} is a row"
     );
     terminate(&mut transform)?;
     terminate(&mut sink)?;
@@ -149,6 +175,12 @@ async fn a_wrong_password_or_an_untrusted_broker_stops_the_transform_and_the_sin
             secure_kafka(&env, None),
             env.kafka_secure.password.as_str(),
             "certificate verify failed",
+        ),
+        (
+            "no client certificate for a listener that requires one",
+            mutual_tls_kafka(&env, false),
+            env.kafka_secure.password.as_str(),
+            "alert bad certificate",
         ),
     ];
     for (subcommand, kind, spec) in &components {

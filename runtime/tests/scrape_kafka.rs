@@ -1,8 +1,9 @@
 //! The `scrape` subcommand end to end: the binary reads a runtime configuration as the
 //! operator writes it, pages through the realtor replay with an API key from a Secret
 //! variable, and the records arrive in a real Kafka topic keyed by the record key;
-//! the run totals land in the termination message file. Brokers that refuse the login,
-//! or that the scraper cannot trust, stop the run within seconds with the reason.
+//! the run totals land in the termination message file. Brokers that refuse the login
+//! or the client certificate, or that the scraper cannot trust, stop the run within
+//! seconds with the reason.
 
 #[allow(
     dead_code,
@@ -132,8 +133,9 @@ async fn scrape_subcommand_publishes_keyed_records_to_kafka() {
     assert!(keys.contains(&"2661871835".to_owned()) && keys.contains(&"9211330065".to_owned()));
 }
 
-/// Proves: a wrong SCRAM password, or a broker certificate from a CA the scraper does
-/// not trust, fails the run within seconds with "Kafka refused the connection" and
+/// Proves: a wrong SCRAM password, a broker certificate from a CA the scraper does not
+/// trust, or no client certificate where the broker requires one, fails the run within
+/// seconds with "Kafka refused the connection" and
 /// librdkafka's reason, instead of after the 60 s delivery timeout.
 #[tokio::test]
 async fn a_refused_login_or_an_untrusted_broker_fails_the_run_at_once_with_the_reason() {
@@ -162,6 +164,20 @@ async fn a_refused_login_or_an_untrusted_broker_fails_the_run_at_once_with_the_r
             secure(None),
             env.kafka_secure.password.as_str(),
             "certificate verify failed",
+        ),
+        (
+            "no client certificate for a listener that requires one",
+            ResolvedKafka {
+                bootstrap_servers: vec![env.kafka_mutual_tls.bootstrap.clone()],
+                tls: Some(TlsFiles {
+                    ca: Some(env.kafka_secure.ca_file.display().to_string()),
+                    certificate: None,
+                    key: None,
+                }),
+                sasl_mechanism: None,
+            },
+            env.kafka_secure.password.as_str(),
+            "alert bad certificate",
         ),
     ];
     for (case, kafka, password, reason) in cases {

@@ -36,6 +36,20 @@ pub struct StackEnv {
     pub chromium: PathBuf,
     /// The broker's SASL_SSL listener.
     pub kafka_secure: SecureKafka,
+    /// The broker's SSL listener that requires a client certificate.
+    pub kafka_mutual_tls: MutualTlsKafka,
+}
+
+/// How to reach the stack's Kafka over mutual TLS: the broker's certificate checked
+/// against [`SecureKafka::ca_file`], the client's own signed by the same CA.
+#[derive(Debug, Clone)]
+pub struct MutualTlsKafka {
+    /// Bootstrap servers of the SSL listener.
+    pub bootstrap: String,
+    /// The client certificate (PEM).
+    pub certificate_file: PathBuf,
+    /// Its private key (PEM).
+    pub key_file: PathBuf,
 }
 
 /// How to reach the stack's Kafka over TLS with SCRAM credentials.
@@ -81,6 +95,11 @@ impl StackEnv {
                 ca_file: var("HOMESTREAM_KAFKA_CA_FILE")?.into(),
                 username: var("HOMESTREAM_KAFKA_SCRAM_USER")?,
                 password: var("HOMESTREAM_KAFKA_SCRAM_PASSWORD")?,
+            },
+            kafka_mutual_tls: MutualTlsKafka {
+                bootstrap: var("HOMESTREAM_KAFKA_MTLS_BOOTSTRAP")?,
+                certificate_file: var("HOMESTREAM_KAFKA_CLIENT_CERTIFICATE_FILE")?.into(),
+                key_file: var("HOMESTREAM_KAFKA_CLIENT_KEY_FILE")?.into(),
             },
         })
     }

@@ -13,6 +13,8 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 use rdkafka::{ClientConfig, ClientContext};
 
+use homestream_runtime::stream::kafka::certificate_refused;
+
 /// How long draining waits for one more queued event: they are already queued when a
 /// request failed, so a short wait finds them all.
 const DRAIN_WAIT: Duration = Duration::from_millis(50);
@@ -32,7 +34,8 @@ pub struct ConnectionFailure {
 pub enum FailureKind {
     /// The brokers refused the SASL login.
     Authentication,
-    /// The TLS handshake failed (an untrusted certificate, a plaintext listener).
+    /// The TLS handshake failed (an untrusted certificate, a plaintext listener), or the
+    /// brokers refused the client's certificate.
     Tls,
     /// Anything else: refused connections, timeouts.
     Other,
@@ -46,13 +49,16 @@ struct FailureContext {
 
 impl ClientContext for FailureContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        let kind = match error.rdkafka_error_code() {
+        let code = error.rdkafka_error_code();
+        let kind = match code {
             // A summary of the failures reported before it, not a reason of its own.
             Some(RDKafkaErrorCode::AllBrokersDown) | None => return,
             Some(RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed) => {
                 FailureKind::Authentication
             }
             Some(RDKafkaErrorCode::SSL) => FailureKind::Tls,
+            // The broker refused the operator's client certificate (or its absence).
+            _ if certificate_refused(code, reason) => FailureKind::Tls,
             Some(_) => FailureKind::Other,
         };
         *self.last.lock().expect("connection failure lock") = Some(ConnectionFailure {
@@ -145,6 +151,16 @@ mod tests {
         assert_eq!(
             context.last.lock().unwrap().as_ref().map(|f| f.kind),
             Some(FailureKind::Tls)
+        );
+        reported(
+            &context,
+            RDKafkaErrorCode::BrokerTransportFailure,
+            "ssl://127.0.0.1:9095/bootstrap: Receive failed: error:0A000412:SSL routines::ssl/tls alert bad certificate: SSL alert number 42",
+        );
+        assert_eq!(
+            context.last.lock().unwrap().as_ref().map(|f| f.kind),
+            Some(FailureKind::Tls),
+            "a client certificate the broker refused"
         );
         reported(
             &context,
