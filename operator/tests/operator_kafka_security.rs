@@ -140,7 +140,8 @@ async fn the_operator_manages_topics_over_sasl_ssl_and_hands_the_defaults_to_the
 /// `KafkaAuthenticationFailed` and the broker's answer in the message, and no topic is
 /// created; once the password file holds the right password (a rotated Secret), the
 /// same operator process creates the topic. A broker certificate the operator cannot
-/// verify (no CA file: the system's roots) gives `KafkaTlsFailed`.
+/// verify (no CA file: the system's roots) gives `KafkaTlsFailed`, and so does a broker
+/// that refuses the operator for want of a client certificate.
 #[tokio::test]
 async fn a_refused_login_or_an_untrusted_broker_is_reported_with_its_reason() -> Result<()> {
     let env = StackEnv::load()?;
@@ -186,7 +187,7 @@ async fn a_refused_login_or_an_untrusted_broker_is_reported_with_its_reason() ->
         wait_partitions(&env, &topic, 1).await?;
         drop(operator);
 
-        let _untrusting = start(&env, &ns, &secure_kafka::operator_args(&env, &files, None))?;
+        let untrusting = start(&env, &ns, &secure_kafka::operator_args(&env, &files, None))?;
         let untrusted =
             wait_condition(&jobs, "rest", "TopicReady", "False", "KafkaTlsFailed").await?;
         assert!(
@@ -194,6 +195,33 @@ async fn a_refused_login_or_an_untrusted_broker_is_reported_with_its_reason() ->
             "{}",
             untrusted.message
         );
+        drop(untrusting);
+
+        // Mutual TLS without the operator's client certificate: the broker refuses it.
+        let _uncertified = start(
+            &env,
+            &ns,
+            &[
+                format!("--kafka-bootstrap-servers={}", env.kafka_mutual_tls.bootstrap),
+                "--kafka-tls".to_owned(),
+                format!("--kafka-admin-ca-file={}", env.kafka_secure.ca_file.display()),
+            ],
+        )?;
+        // The reason stays KafkaTlsFailed; the message turns to the mutual TLS listener.
+        wait::until("TopicReady to name the refused certificate", CONVERGE, || async {
+            let job = jobs.get("rest").await?;
+            Ok(match support::condition(&job, "TopicReady") {
+                Some(c)
+                    if c.reason == "KafkaTlsFailed"
+                        && c.message.contains(&env.kafka_mutual_tls.bootstrap)
+                        && c.message.contains("alert bad certificate") =>
+                {
+                    Ok(())
+                }
+                other => Err(format!("{other:?}")),
+            })
+        })
+        .await?;
         Ok(())
     })
     .await

@@ -1,17 +1,67 @@
-//! The operator on the stack's SASL_SSL listener: its own SCRAM credential files and
-//! the flags that make that listener its default brokers, for the tests of the
-//! operator's Kafka security and the end-to-end pipeline over it.
+//! The operator on the stack's secured listeners (SASL_SSL, and SSL with client
+//! certificates): its own credential files, the flags that make a listener its default
+//! brokers, and the Secrets its runtime pods read, for the tests of the operator's
+//! Kafka security and the end-to-end pipeline over each listener.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
 use crate::{StackEnv, random_name};
 
-/// The Secret (`name/key`) the runtime pods read the stack's CA from.
-pub const RUNTIME_CA_SECRET: &str = "kafka-cluster-ca/ca.crt";
+/// The Secret the runtime pods read the stack's CA from, and its key.
+pub const RUNTIME_CA_SECRET: (&str, &str) = ("kafka-cluster-ca", "ca.crt");
 /// The Secret the runtime pods read their SCRAM login from (`username`, `password`).
 pub const RUNTIME_LOGIN_SECRET: &str = "homestream-kafka";
+/// The Secret with the runtime pods' client certificate and key (`user.crt`,
+/// `user.key`, as Strimzi's User Operator names them).
+pub const RUNTIME_CERTIFICATE_SECRET: &str = "homestream-kafka-tls";
+
+/// A Secret's name and string data.
+pub type SecretData = (&'static str, BTreeMap<String, String>);
+
+/// The CA Secret of the runtime pods.
+///
+/// # Errors
+/// When the stack's CA file cannot be read.
+pub fn ca_secret(env: &StackEnv) -> Result<SecretData> {
+    let (name, key) = RUNTIME_CA_SECRET;
+    let ca = std::fs::read_to_string(&env.kafka_secure.ca_file)?;
+    Ok((name, BTreeMap::from([(key.to_owned(), ca)])))
+}
+
+/// The SCRAM login Secret of the runtime pods.
+pub fn login_secret(env: &StackEnv) -> SecretData {
+    (
+        RUNTIME_LOGIN_SECRET,
+        BTreeMap::from([
+            ("username".to_owned(), env.kafka_secure.username.clone()),
+            ("password".to_owned(), env.kafka_secure.password.clone()),
+        ]),
+    )
+}
+
+/// The client certificate Secret of the runtime pods.
+///
+/// # Errors
+/// When the stack's client certificate or key cannot be read.
+pub fn certificate_secret(env: &StackEnv) -> Result<SecretData> {
+    let client = &env.kafka_mutual_tls;
+    Ok((
+        RUNTIME_CERTIFICATE_SECRET,
+        BTreeMap::from([
+            (
+                "user.crt".to_owned(),
+                std::fs::read_to_string(&client.certificate_file)?,
+            ),
+            (
+                "user.key".to_owned(),
+                std::fs::read_to_string(&client.key_file)?,
+            ),
+        ]),
+    ))
+}
 
 /// The operator's credential files, in a directory of their own, removed when dropped.
 pub struct CredentialFiles {
@@ -61,9 +111,10 @@ impl Drop for CredentialFiles {
 /// pods' TLS and SASL Secrets (in each resource's namespace) and the operator's own
 /// files; `ca` is the operator's CA file (`None`: the system's roots).
 pub fn operator_args(env: &StackEnv, files: &CredentialFiles, ca: Option<&Path>) -> Vec<String> {
+    let (ca_name, ca_key) = RUNTIME_CA_SECRET;
     let mut args = vec![
         format!("--kafka-bootstrap-servers={}", env.kafka_secure.bootstrap),
-        format!("--kafka-tls-ca={RUNTIME_CA_SECRET}"),
+        format!("--kafka-tls-ca={ca_name}/{ca_key}"),
         "--kafka-sasl-mechanism=ScramSha512".to_owned(),
         format!("--kafka-sasl-username={RUNTIME_LOGIN_SECRET}/username"),
         format!("--kafka-sasl-password={RUNTIME_LOGIN_SECRET}/password"),
@@ -78,4 +129,27 @@ pub fn operator_args(env: &StackEnv, files: &CredentialFiles, ca: Option<&Path>)
     ];
     args.extend(ca.map(|ca| format!("--kafka-admin-ca-file={}", ca.display())));
     args
+}
+
+/// The operator's flags for the SSL listener that requires client certificates as its
+/// default brokers: the runtime pods' CA and certificate Secrets, and the stack's CA
+/// and client certificate files for its own client.
+pub fn mutual_tls_operator_args(env: &StackEnv) -> Vec<String> {
+    let (ca_name, ca_key) = RUNTIME_CA_SECRET;
+    let client = &env.kafka_mutual_tls;
+    vec![
+        format!("--kafka-bootstrap-servers={}", client.bootstrap),
+        format!("--kafka-tls-ca={ca_name}/{ca_key}"),
+        format!("--kafka-tls-certificate={RUNTIME_CERTIFICATE_SECRET}/user.crt"),
+        format!("--kafka-tls-key={RUNTIME_CERTIFICATE_SECRET}/user.key"),
+        format!(
+            "--kafka-admin-ca-file={}",
+            env.kafka_secure.ca_file.display()
+        ),
+        format!(
+            "--kafka-admin-certificate-file={}",
+            client.certificate_file.display()
+        ),
+        format!("--kafka-admin-key-file={}", client.key_file.display()),
+    ]
 }

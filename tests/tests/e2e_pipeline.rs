@@ -111,36 +111,29 @@ impl World {
 }
 
 /// Which of the stack's Kafka listeners the operator makes the pipeline's default brokers.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Listener {
     Plaintext,
     /// SCRAM-SHA-512 over TLS: the runtime pods' CA and login from the namespace's
     /// Secrets, the operator's own from files.
     SaslSsl,
+    /// TLS with client certificates: the runtime pods' CA, certificate and key from
+    /// the namespace's Secrets, the operator's own from files.
+    MutualTls,
 }
 
-/// Creates the runtime pods' Secrets of [`Listener::SaslSsl`] in `namespace`: the
-/// stack's CA and the SCRAM login.
-async fn create_runtime_secrets(env: &StackEnv, client: &Client, namespace: &str) -> Result<()> {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let ca = std::fs::read_to_string(&env.kafka_secure.ca_file)?;
-    let (ca_secret, ca_key) = secure_kafka::RUNTIME_CA_SECRET
-        .split_once('/')
-        .context("the CA is a secret/key")?;
-    for (name, data) in [
-        (
-            ca_secret,
-            Value::Object([(ca_key.to_owned(), ca.into())].into_iter().collect()),
-        ),
-        (
-            secure_kafka::RUNTIME_LOGIN_SECRET,
-            json!({ "username": env.kafka_secure.username, "password": env.kafka_secure.password }),
-        ),
-    ] {
+/// Creates `secrets` in `namespace`.
+async fn create_secrets(
+    client: &Client,
+    namespace: &str,
+    secrets: Vec<secure_kafka::SecretData>,
+) -> Result<()> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    for (name, data) in secrets {
         let secret = serde_json::from_value(json!({
             "metadata": { "name": name }, "stringData": data
         }))?;
-        secrets.create(&PostParams::default(), &secret).await?;
+        api.create(&PostParams::default(), &secret).await?;
     }
     Ok(())
 }
@@ -166,17 +159,29 @@ where
     ensure_local_node()?;
     let outer = client.clone();
     kubernetes::with_temp_ns(&outer, |namespace| async move {
-        let files = match listener {
-            Listener::Plaintext => None,
+        // The operator's SCRAM files live as long as it does.
+        let mut scram_files = None;
+        let args = match listener {
+            Listener::Plaintext => Vec::new(),
             Listener::SaslSsl => {
-                create_runtime_secrets(&env, &client, &namespace).await?;
-                Some(CredentialFiles::new(&env, &env.kafka_secure.password)?)
+                let secrets = vec![
+                    secure_kafka::ca_secret(&env)?,
+                    secure_kafka::login_secret(&env),
+                ];
+                create_secrets(&client, &namespace, secrets).await?;
+                let files =
+                    scram_files.insert(CredentialFiles::new(&env, &env.kafka_secure.password)?);
+                secure_kafka::operator_args(&env, files, Some(&env.kafka_secure.ca_file))
+            }
+            Listener::MutualTls => {
+                let secrets = vec![
+                    secure_kafka::ca_secret(&env)?,
+                    secure_kafka::certificate_secret(&env)?,
+                ];
+                create_secrets(&client, &namespace, secrets).await?;
+                secure_kafka::mutual_tls_operator_args(&env)
             }
         };
-        let args = files
-            .as_ref()
-            .map(|files| secure_kafka::operator_args(&env, files, Some(&env.kafka_secure.ca_file)))
-            .unwrap_or_default();
         let _operator = LocalOperator::start_with(&env, &namespace, &args)?;
         let world = World::new(env, client, namespace).await?;
         test(world).await
@@ -378,7 +383,37 @@ async fn the_demo_pipeline_lands_every_listing_and_deletion_honours_each_policy(
 /// pipeline lands every listing over it, once.
 #[tokio::test]
 async fn the_demo_pipeline_runs_over_tls_with_scram_from_secrets() -> Result<()> {
-    with_world_on(Listener::SaslSsl, |world| async move {
+    let env = StackEnv::load()?;
+    let kafka = json!({
+        "bootstrapServers": [env.kafka_secure.bootstrap],
+        "tls": { "ca": "/etc/homestream-tls/kafka/ca.crt" },
+        "saslMechanism": "ScramSha512",
+    });
+    the_demo_pipeline_runs_over(Listener::SaslSsl, kafka).await
+}
+
+/// Proves: with the SSL listener that requires client certificates as the operator's
+/// default brokers, the operator manages the topics with its own certificate, every
+/// runtime pod reads the CA, its certificate and its key from the projected Secret
+/// volume, and the demo pipeline lands every listing over it, once.
+#[tokio::test]
+async fn the_demo_pipeline_runs_over_mutual_tls_from_secrets() -> Result<()> {
+    let env = StackEnv::load()?;
+    let kafka = json!({
+        "bootstrapServers": [env.kafka_mutual_tls.bootstrap],
+        "tls": {
+            "ca": "/etc/homestream-tls/kafka/ca.crt",
+            "certificate": "/etc/homestream-tls/kafka/tls.crt",
+            "key": "/etc/homestream-tls/kafka/tls.key",
+        },
+    });
+    the_demo_pipeline_runs_over(Listener::MutualTls, kafka).await
+}
+
+/// The demo pipeline with `listener` as the operator's default brokers: every listing
+/// lands once, and every runtime configuration holds `kafka` as its connection.
+async fn the_demo_pipeline_runs_over(listener: Listener, kafka: Value) -> Result<()> {
+    with_world_on(listener, |world| async move {
         let site = site::start("127.0.0.1:0".parse()?, pipeline::API_KEY).await?;
         let objects = pipeline::objects(&site.url(""), Some(&world.isolation))?;
         world.apply(&objects).await?;
@@ -400,12 +435,8 @@ async fn the_demo_pipeline_runs_over_tls_with_scram_from_secrets() -> Result<()>
             let config: Value = serde_yaml::from_str(config)?;
             assert_eq!(
                 config["kafka"],
-                json!({
-                    "bootstrapServers": [world.env.kafka_secure.bootstrap],
-                    "tls": { "ca": "/etc/homestream-tls/kafka/ca.crt" },
-                    "saslMechanism": "ScramSha512",
-                }),
-                "{}",
+                kafka,
+                "{listener:?}: {}",
                 config_map.name_any()
             );
             configured.insert(config_map.name_any());
