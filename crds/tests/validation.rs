@@ -225,3 +225,19 @@ fn every_problem_is_reported_at_once() {
          spec.replicas: 8 exceeds input.partitions (6)"
     );
 }
+
+#[test]
+fn batch_rows_default_to_ten_and_never_exceed_it() {
+    let rows = |edit: fn(&mut Value)| {
+        spec::<CassandraSinkSpec>("listings.cassandrasink.yaml", edit)
+            .validate()
+            .unwrap()
+            .batch_rows
+            .get()
+    };
+    assert_eq!(rows(|_| {}), 10);
+    assert_eq!(rows(|spec| spec["batchRows"] = json!(1)), 1);
+    // The schema refuses more at `kubectl apply`; a resource written around it still
+    // never batches past Cassandra's default warning threshold.
+    assert_eq!(rows(|spec| spec["batchRows"] = json!(50)), 10);
+}

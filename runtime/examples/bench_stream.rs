@@ -46,6 +46,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
+use homestream_crds::cassandrasink::validate::MAX_BATCH_ROWS;
 use homestream_runtime::process::Process;
 use homestream_runtime::serve::Readiness;
 use homestream_runtime::{shutdown, stream};
@@ -67,7 +68,7 @@ const PROGRAM: &str = include_str!("../programs/clean_listing.vrl");
 /// The sink's default write concurrency, used by the bare insert loop too.
 const CONCURRENCY: usize = 64;
 /// Rows per unlogged batch in the batched bare insert loop: the sink's most.
-const BATCH_ROWS: u64 = 10;
+const BATCH_ROWS: u64 = MAX_BATCH_ROWS.get() as u64;
 
 /// A child's measurements.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]

@@ -1,6 +1,6 @@
 //! The sink against the stack's Kafka and Cassandra: N records in, N rows with every
 //! CQL type converted; records that cannot be rows in the dead-letter topic with the
-//! reason; a replay never overwrites newer data.
+//! reason; a replay never overwrites newer data; `batchRows: 1` writes row by row.
 
 mod stream_support;
 
@@ -10,7 +10,7 @@ use anyhow::Result;
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::{Value, json};
 use stream_support::{
-    cleaned, create_table, produce, read_all, rows_within, sink_spec, start, terminate,
+    cleaned, command, create_table, produce, read_all, rows_within, sink_spec, start, terminate,
     write_config,
 };
 
@@ -171,4 +171,68 @@ fn unix_micros() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap();
     i64::try_from(since_epoch.as_millis()).unwrap() * 1000
+}
+
+/// Proves: with `batchRows: 1` every row is its own write: rows Cassandra refuses are
+/// dead-lettered without a batch to fall back from, and every other row is written;
+/// with the default, the same records do share batches (the sink logs falling back
+/// from a refused batch), so the difference is the setting's.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_batch_rows_one_every_row_is_a_write_of_its_own() -> Result<()> {
+    const N: usize = 300;
+    const TOO_LONG: [usize; 5] = [50, 100, 150, 200, 250];
+    let env = StackEnv::load()?;
+    let input = random_name("cs-rows-in");
+    kafka::create_topic(&env, &input, 1).await?;
+    let mut records: Vec<(String, Vec<u8>)> = Vec::new();
+    for n in 0..N {
+        records.push((format!("rightmove:{n}"), serde_json::to_vec(&cleaned(n))?));
+        if TOO_LONG.contains(&n) {
+            let mut too_long = cleaned(n);
+            too_long["listing_key"] = json!("k".repeat(70_000));
+            records.push((format!("too-long:{n}"), serde_json::to_vec(&too_long)?));
+        }
+    }
+    produce(&env, &input, records).await?;
+
+    let mut logs = Vec::new();
+    for batch_rows in [None, Some(1)] {
+        let (session, keyspace) = create_table(&env).await?;
+        let dead = random_name("cs-rows-dlq");
+        kafka::create_topic(&env, &dead, 1).await?;
+        let mut spec = sink_spec(&input, &keyspace, &dead);
+        spec["input"]["startFrom"] = json!("Earliest");
+        if let Some(rows) = batch_rows {
+            spec["batchRows"] = json!(rows);
+        }
+        let config = write_config(&env, "CassandraSink", &spec)?;
+        let log = config.with_file_name("sink.log");
+        let mut sink = command("sink", &config, &random_name("sink"), "127.0.0.1:0")
+            .stderr(std::fs::File::create(&log)?)
+            .spawn()?;
+        let dead_lettered = read_all(
+            &env,
+            &dead,
+            TOO_LONG.len(),
+            Duration::from_secs(60),
+            Duration::from_secs(1),
+        )
+        .await?;
+        assert_eq!(dead_lettered.len(), TOO_LONG.len(), "{batch_rows:?}");
+        assert_eq!(
+            rows_within(&session, &keyspace, N, Duration::from_secs(60)).await?,
+            i64::try_from(N)?,
+            "{batch_rows:?}"
+        );
+        terminate(&mut sink)?;
+        logs.push(std::fs::read_to_string(&log)?);
+    }
+    let fell_back = |log: &str| log.contains("Cassandra refused a batch");
+    assert!(fell_back(&logs[0]), "the default batches rows: {}", logs[0]);
+    assert!(
+        !fell_back(&logs[1]),
+        "batchRows 1 never batches: {}",
+        logs[1]
+    );
+    Ok(())
 }

@@ -66,10 +66,17 @@ pub struct CassandraSinkSpec {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub consistency: Option<Consistency>,
     /// Writes in flight per pod, 1 to 1024; a write is one row, or an unlogged batch
-    /// of up to 10 rows that one replica owns. Unset: 64.
+    /// of up to `batchRows` rows that one replica owns. Unset: 64.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1024))]
     pub write_concurrency: Option<i32>,
+    /// Most rows one write carries, 1 to 10: the rows of records already fetched that
+    /// one replica owns go as one unlogged batch. 1 writes every row on its own (for a
+    /// cluster whose `unlogged_batch_across_partitions_warn_threshold` is lower than
+    /// the default). Unset: 10, that default, so batches log no warning.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10))]
+    pub batch_rows: Option<i32>,
     /// The topic for records that cannot become a row (missing key column, value of
     /// the wrong type), with the error and origin in headers.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -3,7 +3,7 @@
 //! seconds, defaults filled in.
 
 use std::collections::BTreeMap;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroUsize};
 use std::time::Duration as StdDuration;
 
 use super::table::{ClusteringOrder, Column, Compaction, Replication};
@@ -16,6 +16,9 @@ use crate::validation::{InvalidSpec, Problems};
 /// Cassandra refuses TTLs above 20 years.
 const MAX_TTL: StdDuration = StdDuration::from_secs(20 * 365 * 24 * 3600);
 const DEFAULT_WRITE_CONCURRENCY: NonZeroU32 = NonZeroU32::new(64).unwrap();
+/// Most rows a write carries: Cassandra's default
+/// `unlogged_batch_across_partitions_warn_threshold`, so that batches log no warning.
+pub const MAX_BATCH_ROWS: NonZeroUsize = NonZeroUsize::new(10).unwrap();
 
 /// A CassandraSink spec that parsed, with defaults filled in.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +49,8 @@ pub struct ValidatedCassandraSink {
     pub consistency: Consistency,
     /// Writes in flight per pod.
     pub write_concurrency: NonZeroU32,
+    /// Most rows one write carries (1: no batches), at most [`MAX_BATCH_ROWS`].
+    pub batch_rows: NonZeroUsize,
     /// Dead-letter topic.
     pub dead_letter: Option<TopicSpec>,
     /// Failure handling.
@@ -180,6 +185,12 @@ impl CassandraSinkSpec {
                     .and_then(|c| u32::try_from(c).ok())
                     .and_then(NonZeroU32::new)
                     .unwrap_or(DEFAULT_WRITE_CONCURRENCY),
+                batch_rows: self
+                    .batch_rows
+                    .and_then(|rows| usize::try_from(rows).ok())
+                    .and_then(NonZeroUsize::new)
+                    .unwrap_or(MAX_BATCH_ROWS)
+                    .min(MAX_BATCH_ROWS),
                 dead_letter: self.dead_letter.as_ref().map(|d| d.topic.clone()),
                 on_error: on_error?,
                 replicas: replicas?,

@@ -3,7 +3,7 @@
 //!
 //! Each record becomes a prepared `INSERT ... USING TIMESTAMP ?` whose timestamp is
 //! the Kafka record time, so replaying a record never overwrites a newer row. The
-//! records already fetched go to Cassandra together, up to [`BATCH_ROWS`] a write: the
+//! records already fetched go to Cassandra together, up to `batchRows` a write: the
 //! rows each replica owns as one unlogged batch, sent to that replica (a lone row as a
 //! plain insert), which costs a fraction of a request per row. Up to
 //! `writeConcurrency` writes are in flight. Timeouts and unavailability are retried
@@ -66,9 +66,6 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often acknowledged offsets are handed to the consumer, which commits them
 /// every second: often enough that a restart redoes little.
 const STORE_INTERVAL: Duration = Duration::from_millis(200);
-/// Most rows a write carries, as an unlogged batch: at Cassandra's default
-/// `unlogged_batch_across_partitions_warn_threshold`, so that batches log no warning.
-const BATCH_ROWS: usize = 10;
 /// A write takes no more records once their payloads reach this size, under
 /// Cassandra's default `batch_size_warn_threshold` of 5 KiB.
 const BATCH_BYTES: usize = 4 * 1024;
@@ -190,6 +187,7 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
         consumer,
         writer,
         concurrency,
+        batch_rows: spec.batch_rows.get(),
         outcomes: Outcomes {
             topic: spec.input.topic.as_str().to_owned(),
             dead_letter,
@@ -262,7 +260,7 @@ impl ConsumerContext for SinkContext {}
 struct Writer {
     session: Session,
     insert: PreparedStatement,
-    /// `batches[n - 2]` is a batch of `n` inserts, for `n` from 2 to [`BATCH_ROWS`].
+    /// `batches[n - 2]` is a batch of `n` inserts, for `n` from 2 to `batchRows`.
     batches: Vec<Batch>,
     keyspace: String,
     table: String,
@@ -323,7 +321,7 @@ impl Writer {
                 step: format!("preparing {statement}"),
                 source: Box::new(source),
             })?;
-        let batches = (2..=BATCH_ROWS)
+        let batches = (2..=spec.batch_rows.get())
             .map(|rows| {
                 Batch::new_with_statements(
                     BatchType::Unlogged,
@@ -505,12 +503,13 @@ fn now_ms() -> i64 {
 }
 
 /// The records of one write: `first` and those already fetched after it, up to
-/// [`BATCH_ROWS`] records or about [`BATCH_BYTES`] of payload. Never waits.
+/// `rows` records or about [`BATCH_BYTES`] of payload. Never waits.
 fn take_batch<'c>(
     first: KafkaResult<BorrowedMessage<'c>>,
     messages: &mut (impl Stream<Item = KafkaResult<BorrowedMessage<'c>>> + Unpin),
+    rows: usize,
 ) -> Vec<BorrowedMessage<'c>> {
-    let mut records = Vec::with_capacity(BATCH_ROWS);
+    let mut records = Vec::with_capacity(rows);
     let mut bytes = 0;
     let mut next = Some(first);
     while let Some(received) = next {
@@ -521,7 +520,7 @@ fn take_batch<'c>(
             }
             Err(error) => tracing::warn!(%error, "Consumer error."),
         }
-        next = if records.len() < BATCH_ROWS && bytes < BATCH_BYTES {
+        next = if records.len() < rows && bytes < BATCH_BYTES {
             messages.next().now_or_never().flatten()
         } else {
             None
@@ -555,12 +554,13 @@ struct Done<'a> {
 }
 
 /// The sink's pipeline: records from the consumer become writes of up to
-/// [`BATCH_ROWS`] rows, at most `concurrency` in flight; each holds its Kafka
+/// `batch_rows` rows, at most `concurrency` in flight; each holds its Kafka
 /// messages, whose payloads the rows borrow, until Cassandra acknowledged them.
 struct Sink {
     consumer: StreamConsumer<SinkContext>,
     writer: Writer,
     concurrency: usize,
+    batch_rows: usize,
     outcomes: Outcomes,
 }
 
@@ -570,6 +570,7 @@ impl Sink {
             consumer,
             writer,
             concurrency,
+            batch_rows,
             mut outcomes,
         } = self;
         let mut in_flight = FuturesUnordered::new();
@@ -607,7 +608,7 @@ impl Sink {
                     let received_at = Instant::now();
                     let mut next = Some(received);
                     while let Some(first) = next {
-                        let records = take_batch(first, &mut messages);
+                        let records = take_batch(first, &mut messages, batch_rows);
                         for message in &records {
                             outcomes.metrics.records_in.inc();
                             outcomes.offsets.start(message.partition(), message.offset());
