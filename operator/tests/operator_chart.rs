@@ -7,33 +7,16 @@
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail, ensure};
 use homestream_operator::build::labels::{Component, Owner};
 use homestream_operator::build::pod::{PodInputs, pod_template};
 use homestream_tests::crds::repo_path;
-use homestream_tests::{StackEnv, kubernetes};
+use homestream_tests::{StackEnv, cache_tool, kubernetes};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 
 const CHART: &str = "charts/homestream";
-
-/// A tool the stack scripts install into `$HOMESTREAM_CACHE/bin`.
-fn tool(name: &str) -> Result<PathBuf> {
-    let cache = match std::env::var_os("HOMESTREAM_CACHE") {
-        Some(cache) => PathBuf::from(cache),
-        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
-            .join(".cache/homestream"),
-    };
-    let path = cache.join("bin").join(name);
-    ensure!(
-        path.is_file(),
-        "{} is missing: run tests/env/install-helm.sh (or tests/env/stack up)",
-        path.display()
-    );
-    Ok(path)
-}
 
 /// Runs `command` with `stdin`, returning its stdout; fails with its stderr.
 fn run(mut command: Command, stdin: Option<&str>) -> Result<String> {
@@ -63,7 +46,7 @@ fn run(mut command: Command, stdin: Option<&str>) -> Result<String> {
 }
 
 fn helm(args: &[&str]) -> Result<Command> {
-    let mut command = Command::new(tool("helm")?);
+    let mut command = Command::new(cache_tool("helm")?);
     command.args(args).current_dir(repo_path(""));
     Ok(command)
 }
@@ -86,7 +69,7 @@ fn render(namespace: &str, set: &[&str]) -> Result<String> {
 
 /// `kubectl apply --dry-run=server` of `yaml` on the stack's apiserver: its output.
 fn server_dry_run(env: &StackEnv, yaml: &str) -> Result<String> {
-    let mut command = Command::new(tool("kubectl")?);
+    let mut command = Command::new(cache_tool("kubectl")?);
     command
         .args(["apply", "--dry-run=server", "-f", "-"])
         .env("KUBECONFIG", &env.kubeconfig);
@@ -467,7 +450,7 @@ async fn the_chart_hands_kafka_security_over_as_secret_references_and_mounted_fi
             "value must be one of",
         )?;
 
-        let mut command = Command::new(tool("kubectl")?);
+        let mut command = Command::new(cache_tool("kubectl")?);
         command
             .args(["apply", "--dry-run=server", "-f", "-"])
             .env("KUBECONFIG", &env.kubeconfig);

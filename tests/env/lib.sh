@@ -17,11 +17,10 @@ PID_DIR="$HOMESTREAM_STATE/pids"
 DATA_DIR="$HOMESTREAM_STATE/data"
 PKI_DIR="$HOMESTREAM_STATE/pki"
 
-# Pinned versions: one current release of each server.
+# Pinned versions: one current release of each server (Kafka's and Cassandra's are in
+# their pom.xml, beside their configuration).
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
-KAFKA_VERSION="${KAFKA_VERSION:-4.1.1}"
-CASSANDRA_VERSION="${CASSANDRA_VERSION:-5.0.6}"
 
 # Loopback ports of the stack. HOMESTREAM_PORT_OFFSET shifts them all, so a second
 # stack (with its own HOMESTREAM_STATE) can run beside the first.

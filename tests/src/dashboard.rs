@@ -138,7 +138,8 @@ mod tests {
         );
     }
 
-    /// Needs promtool (Debian's prometheus package, installed by `tests/env/stack up`).
+    /// Needs promtool (from Debian's prometheus package, put in the cache by
+    /// `tests/env/install-promtool.sh`, which `tests/env/stack up` runs).
     #[test]
     fn prometheus_parses_every_query_of_the_dashboard() {
         let queries = promql().unwrap();
@@ -151,12 +152,12 @@ mod tests {
         let file = std::env::temp_dir().join(crate::random_name("dashboard-rules"));
         let groups = serde_json::json!({ "groups": [{ "name": "dashboard", "rules": rules }] });
         std::fs::write(&file, serde_yaml::to_string(&groups).unwrap()).unwrap();
-        let checked = std::process::Command::new("promtool")
+        let checked = std::process::Command::new(crate::cache_tool("promtool").unwrap())
             .args(["check", "rules"])
             .arg(&file)
             .output();
         let _ = std::fs::remove_file(&file);
-        let checked = checked.expect("promtool is missing: run tests/env/stack up");
+        let checked = checked.unwrap();
         assert!(
             checked.status.success(),
             "{}{}",

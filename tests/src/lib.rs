@@ -105,6 +105,26 @@ impl StackEnv {
     }
 }
 
+/// A tool the stack scripts install into `$HOMESTREAM_CACHE/bin` (helm, kubectl,
+/// promtool).
+///
+/// # Errors
+/// When it is missing (the stack scripts have not run).
+pub fn cache_tool(name: &str) -> Result<PathBuf> {
+    let cache = match std::env::var_os("HOMESTREAM_CACHE") {
+        Some(cache) => PathBuf::from(cache),
+        None => PathBuf::from(std::env::var_os("HOME").context("HOME is not set")?)
+            .join(".cache/homestream"),
+    };
+    let path = cache.join("bin").join(name);
+    anyhow::ensure!(
+        path.is_file(),
+        "{} is missing: run tests/env/stack up",
+        path.display()
+    );
+    Ok(path)
+}
+
 fn env_file_path() -> PathBuf {
     let state = std::env::var_os("HOMESTREAM_STATE")
         .map(PathBuf::from)

@@ -171,12 +171,10 @@ impl Context {
         outage: Option<&str>,
         due: Option<Duration>,
     ) -> Action {
+        let action = self.requeue(kind, key, outage);
         match (outage, due) {
-            (None, Some(due)) => {
-                self.recovered(key);
-                Action::requeue(self.config.resync().min(due))
-            }
-            _ => self.requeue(kind, key, outage),
+            (None, Some(due)) => Action::requeue(self.config.resync().min(due)),
+            _ => action,
         }
     }
 

@@ -118,6 +118,9 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     // A CronJob that is not applied this time (topic not ready) still runs on its
     // schedule: its next run stays as reported.
     let mut next_schedule_time = previous.next_schedule_time.clone();
+    // When to look again for the status to stay true: only for a next run computed
+    // now (a stale one may be past, and would requeue at once, again and again).
+    let mut due = None;
     if topic_condition.status {
         let config = RuntimeConfig {
             resource: ResourceIdentity {
@@ -153,19 +156,18 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
             }
             ScrapeWorkload::Scheduled(cron_job) => {
                 let applied = apply(&ctx.client, cron_job.as_ref()).await?;
-                next_schedule_time =
-                    schedule::next_schedule_time(&validated.trigger, &applied, Timestamp::now())
-                        .map(Time);
+                let now = Timestamp::now();
+                let next = schedule::next_schedule_time(&validated.trigger, &applied, now);
+                // A skipped run (concurrencyPolicy Forbid, say) changes nothing the
+                // operator watches, and the status would name a time gone by until the
+                // next resync.
+                due = next.map(|next| schedule::until_after(next, now));
+                next_schedule_time = next.map(Time);
             }
         }
     }
     let (workload, rollout, last_run, last_successful_time) = observe_runs(ctx, &owner).await?;
     let kafka_failure = admin.is_none().then(|| topic_condition.reason.clone());
-    // A skipped run (concurrencyPolicy Forbid, say) changes nothing the operator
-    // watches, and the status would name a time gone by until the next resync.
-    let due = next_schedule_time
-        .as_ref()
-        .map(|next| schedule::until_after(next.0, Timestamp::now()));
     let status = ScrapeJobStatus {
         observed_generation: generation,
         conditions: conditions(

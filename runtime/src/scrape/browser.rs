@@ -662,7 +662,7 @@ impl Fetcher for BrowserPool {
         self.http.admit(url).await?;
         self.policy
             .network
-            .check(url)
+            .check_address(url)
             .await
             .map_err(|source| FetchError::Refused {
                 url: url.clone(),

@@ -68,15 +68,19 @@ impl EgressPolicy {
             .any(|pattern| host_matches(pattern, host))
     }
 
-    /// Whether the browser may reach `url`'s host: the resolution and checks a
-    /// connection through the proxy gets, made before a page is loaded, so that a page
-    /// whose host is refused fails with the reason and without a browser. The proxy
-    /// still checks every connection the page then makes.
+    /// Checks the addresses of `url`'s host as a connection through the proxy would,
+    /// before a page is loaded, so that a page whose host resolves to a refused address
+    /// fails with the reason and without a browser. A host the job does not allow is
+    /// not resolved here (a page's links must not make the scraper look up hosts they
+    /// chose): the proxy refuses it by name. The proxy still checks every connection.
     ///
     /// # Errors
-    /// When the host does not resolve or resolves to an address the guard refuses.
-    pub async fn check(&self, url: &Url) -> Result<(), Refused> {
+    /// When an allowed host does not resolve or resolves to an address the guard refuses.
+    pub async fn check_address(&self, url: &Url) -> Result<(), Refused> {
         let host = url.host_str().unwrap_or_default();
+        if !self.host_allowed(host) {
+            return Ok(());
+        }
         let port = url.port_or_known_default().unwrap_or(80);
         self.resolve(host, port).await.map(drop)
     }
