@@ -64,7 +64,9 @@ impl PodRunner {
             .boxed();
         while let Some(pod) = events.try_next().await? {
             let uid = pod.uid().unwrap_or_default();
-            running.retain(|_, run| !run.task.is_finished() || !run.stop.is_closed());
+            // A pod's entry stays after its process has ended, until the pod is deleted:
+            // a late event (a status written before the end, seen after it) must not
+            // start it again, as a kubelet never runs a pod twice.
             if pod.metadata.deletion_timestamp.is_some() {
                 let stopped = running.remove(&uid);
                 tokio::spawn(confirm_deletion(self.client.clone(), pod, stopped));
