@@ -15,22 +15,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use homestream_crds::runtime::{KAFKA_PASSWORD_ENV, KAFKA_USERNAME_ENV};
+use homestream_tests::secure_kafka::{self, Refusal};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::{Value, json};
 use stream_support::{
     CLEAN_LISTING, cleaned, command, create_table, listing, produce, read_all, rows_within,
     sink_spec, terminate, write_config_with_kafka,
 };
-
-/// The resolved connection to the SASL_SSL listener, with `ca` as the trusted CA
-/// (`None`: the system's roots, which do not include the stack's CA).
-fn secure_kafka(env: &StackEnv, ca: Option<&PathBuf>) -> Value {
-    json!({
-        "bootstrapServers": [env.kafka_secure.bootstrap],
-        "tls": {"ca": ca},
-        "saslMechanism": "ScramSha512",
-    })
-}
 
 /// `homestream-runtime <subcommand>` with the SCRAM user and `password` in its
 /// environment, as the operator's pod template puts them.
@@ -42,22 +33,10 @@ fn runtime(env: &StackEnv, subcommand: &str, config: &PathBuf, password: &str) -
     command
 }
 
-/// The resolved connection to the SSL listener that requires a client certificate,
-/// with the stack's CA, and the client certificate and key when `certificate`.
-fn mutual_tls_kafka(env: &StackEnv, certificate: bool) -> Value {
-    let client = &env.kafka_mutual_tls;
-    let mut tls = json!({"ca": env.kafka_secure.ca_file});
-    if certificate {
-        tls["certificate"] = json!(client.certificate_file);
-        tls["key"] = json!(client.key_file);
-    }
-    json!({"bootstrapServers": [client.bootstrap], "tls": tls})
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn transform_and_sink_work_over_tls_with_scram() -> Result<()> {
     let env = StackEnv::load()?;
-    let trusted = secure_kafka(&env, Some(&env.kafka_secure.ca_file));
+    let trusted = serde_json::to_value(secure_kafka::sasl_ssl(&env, true))?;
     transform_and_sink_work_over(&env, trusted, "SASL_SSL").await
 }
 
@@ -65,7 +44,8 @@ async fn transform_and_sink_work_over_tls_with_scram() -> Result<()> {
 #[tokio::test(flavor = "multi_thread")]
 async fn transform_and_sink_work_over_mutual_tls() -> Result<()> {
     let env = StackEnv::load()?;
-    transform_and_sink_work_over(&env, mutual_tls_kafka(&env, true), "mutual TLS").await
+    let certified = serde_json::to_value(secure_kafka::mutual_tls(&env, true))?;
+    transform_and_sink_work_over(&env, certified, "mutual TLS").await
 }
 
 /// Proves: a transform and a sink connected through `trusted` (`over` names it) each
@@ -163,29 +143,17 @@ async fn a_wrong_password_or_an_untrusted_broker_stops_the_transform_and_the_sin
             sink_spec(&input, &keyspace, &input),
         ),
     ];
-    let cases = [
-        (
-            "a wrong password",
-            secure_kafka(&env, Some(&env.kafka_secure.ca_file)),
-            "not-the-password",
-            "Authentication failed",
-        ),
-        (
-            "a certificate signed by a CA the client does not trust",
-            secure_kafka(&env, None),
-            env.kafka_secure.password.as_str(),
-            "certificate verify failed",
-        ),
-        (
-            "no client certificate for a listener that requires one",
-            mutual_tls_kafka(&env, false),
-            env.kafka_secure.password.as_str(),
-            "alert bad certificate",
-        ),
-    ];
+    let refusals = secure_kafka::refusals(&env);
     for (subcommand, kind, spec) in &components {
-        for (case, kafka, password, reason) in &cases {
-            let config = write_config_with_kafka(&env, kind, spec, kafka.clone())?;
+        for Refusal {
+            case,
+            kafka,
+            password,
+            reason,
+        } in &refusals
+        {
+            let kafka = serde_json::to_value(kafka)?;
+            let config = write_config_with_kafka(&env, kind, spec, kafka)?;
             let child = runtime(&env, subcommand, &config, password)
                 .stderr(Stdio::piped())
                 .spawn()?;

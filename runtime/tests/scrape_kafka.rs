@@ -15,12 +15,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use homestream_crds::ScrapeJobSpec;
-use homestream_crds::connection::SaslMechanism;
 use homestream_crds::format::name::TopicName;
 use homestream_crds::runtime::{
     KAFKA_PASSWORD_ENV, KAFKA_USERNAME_ENV, ResolvedKafka, ResourceIdentity, RuntimeConfig,
-    TlsFiles,
 };
+use homestream_tests::secure_kafka::{self, Refusal};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::Value;
 
@@ -143,44 +142,13 @@ async fn a_refused_login_or_an_untrusted_broker_fails_the_run_at_once_with_the_r
     let topic = random_name("hs-scrape-refused");
     kafka::create_topic(&env, &topic, 1).await.unwrap();
     let server = server::start().await;
-    let secure = |ca: Option<&PathBuf>| ResolvedKafka {
-        bootstrap_servers: vec![env.kafka_secure.bootstrap.clone()],
-        tls: Some(TlsFiles {
-            ca: ca.map(|ca| ca.display().to_string()),
-            certificate: None,
-            key: None,
-        }),
-        sasl_mechanism: Some(SaslMechanism::ScramSha512),
-    };
-    let cases = [
-        (
-            "a wrong password",
-            secure(Some(&env.kafka_secure.ca_file)),
-            "not-the-password",
-            "Authentication failed",
-        ),
-        (
-            "a certificate signed by a CA the client does not trust",
-            secure(None),
-            env.kafka_secure.password.as_str(),
-            "certificate verify failed",
-        ),
-        (
-            "no client certificate for a listener that requires one",
-            ResolvedKafka {
-                bootstrap_servers: vec![env.kafka_mutual_tls.bootstrap.clone()],
-                tls: Some(TlsFiles {
-                    ca: Some(env.kafka_secure.ca_file.display().to_string()),
-                    certificate: None,
-                    key: None,
-                }),
-                sasl_mechanism: None,
-            },
-            env.kafka_secure.password.as_str(),
-            "alert bad certificate",
-        ),
-    ];
-    for (case, kafka, password, reason) in cases {
+    for Refusal {
+        case,
+        kafka,
+        password,
+        reason,
+    } in secure_kafka::refusals(&env)
+    {
         let run = RunDir::new(&server.addr.to_string(), &topic, kafka);
         let mut command = run.command();
         command

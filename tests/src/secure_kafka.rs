@@ -1,12 +1,15 @@
 //! The operator on the stack's secured listeners (SASL_SSL, and SSL with client
 //! certificates): its own credential files, the flags that make a listener its default
-//! brokers, and the Secrets its runtime pods read, for the tests of the operator's
-//! Kafka security and the end-to-end pipeline over each listener.
+//! brokers, the Secrets its runtime pods read, and the runtimes' own connections to
+//! each listener with the ways the brokers refuse them, for the tests of Kafka
+//! security and the end-to-end pipeline over each listener.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
+use homestream_crds::connection::SaslMechanism;
+use homestream_crds::runtime::{ResolvedKafka, TlsFiles};
 
 use crate::{StackEnv, random_name};
 
@@ -151,5 +154,73 @@ pub fn mutual_tls_operator_args(env: &StackEnv) -> Vec<String> {
             client.certificate_file.display()
         ),
         format!("--kafka-admin-key-file={}", client.key_file.display()),
+    ]
+}
+
+/// The runtime's connection to the SASL_SSL listener, trusting the stack's CA when
+/// `trusted` (else the system's roots, which lack it).
+pub fn sasl_ssl(env: &StackEnv, trusted: bool) -> ResolvedKafka {
+    ResolvedKafka {
+        bootstrap_servers: vec![env.kafka_secure.bootstrap.clone()],
+        tls: Some(TlsFiles {
+            ca: trusted.then(|| env.kafka_secure.ca_file.display().to_string()),
+            certificate: None,
+            key: None,
+        }),
+        sasl_mechanism: Some(SaslMechanism::ScramSha512),
+    }
+}
+
+/// The runtime's connection to the SSL listener that requires a client certificate,
+/// presenting the stack's client certificate when `certificate`.
+pub fn mutual_tls(env: &StackEnv, certificate: bool) -> ResolvedKafka {
+    let client = &env.kafka_mutual_tls;
+    let file = |path: &Path| certificate.then(|| path.display().to_string());
+    ResolvedKafka {
+        bootstrap_servers: vec![client.bootstrap.clone()],
+        tls: Some(TlsFiles {
+            ca: Some(env.kafka_secure.ca_file.display().to_string()),
+            certificate: file(&client.certificate_file),
+            key: file(&client.key_file),
+        }),
+        sasl_mechanism: None,
+    }
+}
+
+/// One way the brokers refuse a runtime client, and the reason a client must report.
+pub struct Refusal {
+    /// What is wrong, for messages.
+    pub case: &'static str,
+    /// The connection.
+    pub kafka: ResolvedKafka,
+    /// The SCRAM password the client presents (the stack's user name goes with it).
+    pub password: String,
+    /// Text librdkafka's reason holds.
+    pub reason: &'static str,
+}
+
+/// A wrong password, a broker certificate the client does not trust, and no client
+/// certificate where the broker requires one.
+pub fn refusals(env: &StackEnv) -> Vec<Refusal> {
+    let password = env.kafka_secure.password.clone();
+    vec![
+        Refusal {
+            case: "a wrong password",
+            kafka: sasl_ssl(env, true),
+            password: "not-the-password".to_owned(),
+            reason: "Authentication failed",
+        },
+        Refusal {
+            case: "a certificate signed by a CA the client does not trust",
+            kafka: sasl_ssl(env, false),
+            password: password.clone(),
+            reason: "certificate verify failed",
+        },
+        Refusal {
+            case: "no client certificate for a listener that requires one",
+            kafka: mutual_tls(env, false),
+            password,
+            reason: "alert bad certificate",
+        },
     ]
 }
