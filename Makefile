@@ -11,7 +11,7 @@ endif
 # artifacts (about 7 GiB), the stack's Go, Maven and state caches (about 6 GiB).
 DISK_NEEDED_GIB := 14
 
-.PHONY: help demo demo-down test disk lint fmt generate stack-up stack-down stack-status toolchain bench-operator
+.PHONY: help demo demo-down test disk lint fmt generate stack-up stack-down stack-status toolchain bench-operator images
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -22,8 +22,11 @@ demo: toolchain ## The demo pipeline end to end: stack, operator, local node, de
 demo-down: ## Stop the demo (delete its namespace; stop its site, operator and local node).
 	tests/env/demo down
 
-test: disk toolchain lint stack-up demo-down ## The whole test suite on the local stack (installs and starts what is missing; stops the demo, whose node would run the tests' pods).
+test: disk toolchain lint stack-up images demo-down ## The whole test suite on the local stack (installs and starts what is missing; stops the demo, whose node would run the tests' pods).
 	$(CARGO) test --workspace --no-fail-fast
+
+images: toolchain ## Build the container images without Docker (images/build) and push them to the registry on 127.0.0.1.
+	images/build
 
 lint: toolchain ## rustfmt and clippy, warnings are errors.
 	$(CARGO) fmt --all -- --check
