@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-#! Builds etcd 3.6 and kube-apiserver, kube-controller-manager, kube-scheduler and
-#! kubectl of one Kubernetes release from the Go module proxy, into $HOMESTREAM_CACHE/bin.
+#! Builds etcd 3.6 and kube-apiserver, kube-controller-manager, kube-scheduler, kubectl,
+#! and the node's kubelet and kube-proxy of one Kubernetes release from the Go module
+#! proxy, into $HOMESTREAM_CACHE/bin.
 #!
 #! k8s.io/kubernetes cannot be `go install`ed (its go.mod replaces its staging modules
 #! with local paths), so a throwaway module requires it and replaces each staging
@@ -8,7 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 
 build_kubernetes() {
-  local stamp="$BIN_DIR/.kubernetes-$K8S_VERSION"
+  local stamp="$BIN_DIR/.kubernetes-$K8S_VERSION-node"
   [[ -f "$stamp" ]] && return 0
   local staging="v0.${K8S_VERSION#v1.}" minor
   minor="$(echo "$K8S_VERSION" | cut -d. -f2)"
@@ -41,6 +42,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 GO
   (cd "$mod" && go mod tidy -e >&2)
@@ -50,7 +53,8 @@ GO
   ldflags+=" -X k8s.io/client-go/pkg/version.gitMajor=1 -X k8s.io/client-go/pkg/version.gitMinor=$minor"
   (cd "$mod" && CGO_ENABLED=0 go build -trimpath -ldflags "$ldflags" -o "$BIN_DIR/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
   touch "$stamp"
 }
 

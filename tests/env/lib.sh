@@ -39,6 +39,23 @@ CASSANDRA_PORT=$((9042 + PORT_OFFSET))
 CASSANDRA_STORAGE_PORT=$((17000 + PORT_OFFSET))
 CASSANDRA_JMX_PORT=$((17199 + PORT_OFFSET))
 REGISTRY_PORT=$((15000 + PORT_OFFSET))
+KUBELET_PORT=$((10250 + PORT_OFFSET))
+KUBELET_HEALTHZ_PORT=$((10248 + PORT_OFFSET))
+KUBE_PROXY_HEALTHZ_PORT=$((10256 + PORT_OFFSET))
+KUBE_PROXY_METRICS_PORT=$((10249 + PORT_OFFSET))
+
+# The node's network: a bridge and a /24 that only these scripts create and remove.
+# Its first address is the host's on the bridge: pods reach the stack there (they
+# cannot reach the host's loopback), so the servers pods use listen on it, and host
+# processes use it too. One address plan per 100 of port offset.
+NODE_NET_INDEX=$((87 + (PORT_OFFSET / 100) % 100))
+NODE_NAME=homestream-node
+NODE_BRIDGE="hs$NODE_NET_INDEX"
+POD_SUBNET="10.$NODE_NET_INDEX.0.0/24"
+NODE_IP="10.$NODE_NET_INDEX.0.1"
+SERVICE_SUBNET=10.0.0.0/24
+NODE_DIR="$HOMESTREAM_STATE/node"
+CONTAINERD_SOCKET="$NODE_DIR/containerd.sock"
 
 mkdir -p "$HOMESTREAM_CACHE" "$BIN_DIR" "$LOG_DIR" "$PID_DIR" "$DATA_DIR"
 
