@@ -62,8 +62,14 @@ async fn scrape_job_reports_its_next_scheduled_run_and_its_last_run() -> Result<
             "{next} is more than one period ahead"
         );
 
-        // Run once: no schedule, so no next run; a Job runs.
-        apply(&jobs, &rest_scrape_job(&output, 1, None)?).await?;
+        // Run once: no schedule, so no next run; a Job runs. Its pod selects no node:
+        // the test plays the kubelet and writes the pod's status itself, which the
+        // stack's real kubelet would overwrite.
+        let mut run_once = rest_scrape_job(&output, 1, None)?;
+        run_once.spec.template = Some(serde_json::from_value(
+            json!({ "nodeSelector": { "homestream.io/test": "no-such-node" } }),
+        )?);
+        apply(&jobs, &run_once).await?;
         wait::until("nextScheduleTime to go", CONVERGE, || async {
             let status = jobs.get("rest").await?.status.unwrap_or_default();
             Ok(status

@@ -46,7 +46,32 @@ pub async fn create_topic(env: &StackEnv, name: &str, partitions: i32) -> Result
             bail!("creating topic {topic}: {code}");
         }
     }
-    Ok(())
+    // The controller answers before the broker's metadata has the topic: wait until it
+    // names every partition with a leader, so the caller may produce or describe at once.
+    let admin = admin(env)?;
+    crate::wait::until(
+        &format!("topic {name} in the broker's metadata"),
+        Duration::from_secs(30),
+        || async {
+            let metadata = admin.inner().fetch_metadata(
+                Some(name),
+                rdkafka::util::Timeout::After(Duration::from_secs(5)),
+            )?;
+            let led = metadata
+                .topics()
+                .iter()
+                .find(|t| t.name() == name)
+                .map_or(0, |t| {
+                    t.partitions().iter().filter(|p| p.leader() >= 0).count()
+                });
+            Ok(if led == usize::try_from(partitions)? {
+                Ok(())
+            } else {
+                Err(format!("{led} of {partitions} partitions led"))
+            })
+        },
+    )
+    .await
 }
 
 /// A consumer in a fresh group reading `topic` from the beginning with `isolation`

@@ -10,6 +10,12 @@ use kube::{Api, Client, Config};
 
 use crate::{StackEnv, random_name};
 
+/// The labels of a namespace that enforces the `restricted` Pod Security Standard.
+pub const RESTRICTED: [(&str, &str); 2] = [
+    ("pod-security.kubernetes.io/enforce", "restricted"),
+    ("pod-security.kubernetes.io/enforce-version", "latest"),
+];
+
 /// A client for the stack's apiserver, from the kubeconfig `stack up` wrote.
 ///
 /// # Errors
@@ -24,6 +30,8 @@ pub async fn client(env: &StackEnv) -> Result<Client> {
 }
 
 /// Runs `test` with a fresh namespace, then deletes the namespace whatever the outcome.
+/// The namespace enforces the `restricted` Pod Security Standard, as the demo's does:
+/// every pod the operator builds must pass it.
 ///
 /// # Errors
 /// The test's error, or a failure to create the namespace.
@@ -37,6 +45,7 @@ where
     let namespace = Namespace {
         metadata: kube::api::ObjectMeta {
             name: Some(name.clone()),
+            labels: Some(RESTRICTED.map(|(k, v)| (k.to_owned(), v.to_owned())).into()),
             ..Default::default()
         },
         ..Default::default()

@@ -13,12 +13,12 @@ pub mod kafka;
 pub mod kubernetes;
 pub mod local_cluster;
 pub mod manifests;
-pub mod node;
 pub mod secure_kafka;
 pub mod stack;
 pub mod wait;
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -38,6 +38,20 @@ pub struct StackEnv {
     pub kafka_secure: SecureKafka,
     /// The broker's SSL listener that requires a client certificate.
     pub kafka_mutual_tls: MutualTlsKafka,
+    /// The stack's node, which runs every pod.
+    pub node: Node,
+}
+
+/// The stack's node: a kubelet with containerd, its pods on a bridge of their own.
+#[derive(Debug, Clone)]
+pub struct Node {
+    /// The Node's name.
+    pub name: String,
+    /// The host's address on the pods' bridge: the only host address pods reach, where
+    /// the stack's servers listen (and where a test's own server must listen for pods).
+    pub host_ip: IpAddr,
+    /// The registry (`host:port`, plain HTTP on loopback) the node pulls images from.
+    pub registry: String,
 }
 
 /// How to reach the stack's Kafka over mutual TLS: the broker's certificate checked
@@ -100,6 +114,13 @@ impl StackEnv {
                 bootstrap: var("HOMESTREAM_KAFKA_MTLS_BOOTSTRAP")?,
                 certificate_file: var("HOMESTREAM_KAFKA_CLIENT_CERTIFICATE_FILE")?.into(),
                 key_file: var("HOMESTREAM_KAFKA_CLIENT_KEY_FILE")?.into(),
+            },
+            node: Node {
+                name: var("HOMESTREAM_NODE_NAME")?,
+                host_ip: var("HOMESTREAM_NODE_IP")?
+                    .parse()
+                    .context("HOMESTREAM_NODE_IP is not an IP address")?,
+                registry: var("HOMESTREAM_REGISTRY")?,
             },
         })
     }

@@ -1,6 +1,6 @@
 //! homestream on the local stack as on a cluster, for end-to-end tests: the operator
-//! binary watching a test's namespace, and one local node per test binary that runs
-//! the runtime pods the operator creates.
+//! binary watching a test's namespace, its pods run by the stack's node from the
+//! project's images.
 //!
 //! The binaries are the workspace's own (`target/<profile>/`): `cargo test --workspace`
 //! builds them before any test runs; with `-p homestream-tests` alone, build them first
@@ -9,15 +9,12 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::OnceLock;
 
 use anyhow::{Context, Result, ensure};
+use k8s_openapi::api::core::v1::Node;
 use tokio::process::{Child, Command};
 
 use crate::StackEnv;
-
-/// The node the end-to-end tests run their pods on.
-pub const E2E_NODE: &str = "homestream-e2e";
 
 /// A binary of this workspace, next to the running test's own directory.
 ///
@@ -90,34 +87,44 @@ pub fn operator_command(env: &StackEnv, binary: &Path, namespace: &str, listen: 
     command
 }
 
-/// Starts the local node [`E2E_NODE`] once for this test binary; it stops, with every
-/// pod process it runs, when the test binary exits. Its log is `node.log` in its
-/// work directory (`$TMPDIR/homestream-e2e-node`).
+/// The images the runtime pods run, as the operator names them by default: the
+/// node's containerd resolves these Docker Hub names at the stack's own registry.
+pub const RUNTIME_IMAGES: [&str; 2] = [
+    concat!("homestream-scraper:", env!("CARGO_PKG_VERSION")),
+    concat!("homestream-transformer:", env!("CARGO_PKG_VERSION")),
+];
+
+/// Checks, once per test binary, that the stack's node is Ready and that the registry
+/// holds the runtime images, so a test fails up front with what to run instead of
+/// waiting for pods stuck in `ErrImagePull`.
 ///
 /// # Errors
-/// When a binary is missing or the node cannot start.
-pub fn ensure_local_node() -> Result<()> {
-    static STARTED: OnceLock<Result<(), String>> = OnceLock::new();
-    STARTED
-        .get_or_init(|| start_local_node().map_err(|error| format!("{error:#}")))
-        .clone()
-        .map_err(anyhow::Error::msg)
-}
-
-fn start_local_node() -> Result<()> {
-    let work_dir = std::env::temp_dir().join("homestream-e2e-node");
-    std::fs::create_dir_all(&work_dir)?;
-    let log = std::fs::File::create(work_dir.join("node.log"))?;
-    // A std (not Tokio) child: it outlives the test that happened to start it.
-    std::process::Command::new(workspace_binary("homestream-local-node")?)
-        .arg("--runtime-bin")
-        .arg(workspace_binary("homestream-runtime")?)
-        .args(["--node-name", E2E_NODE, "--work-dir"])
-        .arg(&work_dir)
-        .args(["--parent-pid", &std::process::id().to_string()])
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("starting homestream-local-node")?;
+/// When the node is not Ready or an image is missing.
+pub async fn ensure_node(env: &StackEnv, client: &kube::Client) -> Result<()> {
+    let node: Node = kube::Api::all(client.clone())
+        .get(&env.node.name)
+        .await
+        .with_context(|| format!("node {} is not registered: make stack-up", env.node.name))?;
+    let ready = node
+        .status
+        .and_then(|status| status.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    ensure!(ready, "node {} is not Ready: make stack-up", env.node.name);
+    let crane = crate::cache_tool("crane")?;
+    for image in RUNTIME_IMAGES {
+        let reference = format!("{}/{image}", env.node.registry);
+        let output = Command::new(&crane)
+            .args(["digest", "--insecure", &reference])
+            .output()
+            .await
+            .context("running crane")?;
+        ensure!(
+            output.status.success(),
+            "{reference} is not in the stack's registry: make images ({})",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
     Ok(())
 }

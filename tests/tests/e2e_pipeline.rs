@@ -1,19 +1,23 @@
-//! End to end, as on a cluster: the operator binary, the local node running the runtime
-//! pods the operator creates, the demo site, and the pipeline of `manifests/examples/`
-//! on the real apiserver, Kafka and Cassandra of the local stack. Each test has its own
-//! namespace, operator, topics and keyspace; the local node is shared.
+//! End to end, as on a cluster: the operator binary, the stack's node (kubelet,
+//! containerd) running the pods the operator creates from the project's images, the
+//! demo site, and the pipeline of `manifests/examples/` on the real apiserver, Kafka
+//! and Cassandra of the local stack. Each test has its own namespace, operator, topics
+//! and keyspace; the node is shared.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
+use homestream_crds::CassandraSink;
 use homestream_tests::demo::observe::{self, ListingRow};
 use homestream_tests::demo::pipeline::{self, Isolation};
 use homestream_tests::demo::{homes, site};
-use homestream_tests::local_cluster::{LocalOperator, ensure_local_node};
+use homestream_tests::local_cluster::{LocalOperator, ensure_node};
 use homestream_tests::secure_kafka::{self, CredentialFiles};
 use homestream_tests::{StackEnv, argocd, crds, kafka, kubernetes, wait};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
@@ -82,6 +86,27 @@ impl World {
         .await
     }
 
+    /// Deletes `objects` and waits until they are gone (their finalizers done).
+    async fn delete(&self, objects: &[DynamicObject]) -> Result<()> {
+        for object in objects {
+            let api = homestream_tests::manifests::api_for(&self.client, &self.namespace, object)?;
+            api.delete(&object.name_any(), &DeleteParams::default())
+                .await?;
+        }
+        for object in objects {
+            let api = homestream_tests::manifests::api_for(&self.client, &self.namespace, object)?;
+            let name = object.name_any();
+            wait::until(&format!("{name} to be deleted"), CONVERGE, || async {
+                Ok(match api.get_opt(&name).await? {
+                    None => Ok(()),
+                    Some(_) => Err("still there".to_owned()),
+                })
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
     fn pods(&self) -> Api<Pod> {
         Api::namespaced(self.client.clone(), &self.namespace)
     }
@@ -96,8 +121,8 @@ impl World {
             .collect())
     }
 
-    /// Every pod of a resource's Deployment, those still stopping included: the local node
-    /// removes a pod only once its process has exited.
+    /// Every pod of a resource's Deployment, those still stopping included: the kubelet
+    /// removes a pod only once its containers have stopped.
     async fn pods_with_terminating(&self, resource: &str, component: &str) -> Result<Vec<Pod>> {
         let selector = format!(
             "app.kubernetes.io/instance={resource},app.kubernetes.io/component={component}"
@@ -138,7 +163,7 @@ async fn create_secrets(
     Ok(())
 }
 
-/// Runs `test` in a fresh namespace with its own operator, the shared local node up.
+/// Runs `test` in a fresh namespace with its own operator, the stack's node Ready.
 async fn with_world<F, Fut>(test: F) -> Result<()>
 where
     F: FnOnce(World) -> Fut,
@@ -156,7 +181,7 @@ where
     let env = StackEnv::load()?;
     let client = kubernetes::client(&env).await?;
     crds::install(&client).await?;
-    ensure_local_node()?;
+    ensure_node(&env, &client).await?;
     let outer = client.clone();
     kubernetes::with_temp_ns(&outer, |namespace| async move {
         // The operator's SCRAM files live as long as it does.
@@ -245,7 +270,7 @@ fn expected_rows() -> BTreeMap<(String, String), Cleaned> {
 #[tokio::test]
 async fn the_demo_pipeline_lands_every_listing_and_deletion_honours_each_policy() -> Result<()> {
     with_world(|world| async move {
-        let site = site::start("127.0.0.1:0".parse()?, pipeline::API_KEY).await?;
+        let site = site::start((world.env.node.host_ip, 0).into(), pipeline::API_KEY).await?;
         let mut objects = pipeline::objects(&site.url(""), Some(&world.isolation))?;
         // The price history is dropped with its sink; the listings table is retained.
         named(&mut objects, "listing-prices").data["spec"]["deletionPolicy"] = json!("Delete");
@@ -330,12 +355,7 @@ async fn the_demo_pipeline_lands_every_listing_and_deletion_honours_each_policy(
 
         // Deleting the resources: Retain keeps the listings table and its rows, Delete
         // drops the price history; the runtime pods go with their resources.
-        for object in &objects {
-            let api =
-                homestream_tests::manifests::api_for(&world.client, &world.namespace, object)?;
-            api.delete(&object.name_any(), &DeleteParams::default())
-                .await?;
-        }
+        world.delete(&objects).await?;
         wait::until("the pipeline's pods to be gone", CONVERGE, || async {
             let left: Vec<String> = world
                 .pods()
@@ -414,7 +434,7 @@ async fn the_demo_pipeline_runs_over_mutual_tls_from_secrets() -> Result<()> {
 /// lands once, and every runtime configuration holds `kafka` as its connection.
 async fn the_demo_pipeline_runs_over(listener: Listener, kafka: Value) -> Result<()> {
     with_world_on(listener, |world| async move {
-        let site = site::start("127.0.0.1:0".parse()?, pipeline::API_KEY).await?;
+        let site = site::start((world.env.node.host_ip, 0).into(), pipeline::API_KEY).await?;
         let objects = pipeline::objects(&site.url(""), Some(&world.isolation))?;
         world.apply(&objects).await?;
 
@@ -691,6 +711,187 @@ async fn a_program_change_rolls_the_pods_and_an_invalid_one_does_not() -> Result
             version(kafka::collect_n(&output, 1, CONVERGE).await?)?,
             json!(2)
         );
+        Ok(())
+    })
+    .await
+}
+
+/// `helm install` of `charts/homestream` as `release` in `namespace`, watching
+/// `watched`, on the stack's Kafka and Cassandra, waiting until its pods are Ready.
+async fn helm_install(env: &StackEnv, release: &str, namespace: &str, watched: &str) -> Result<()> {
+    let output = tokio::process::Command::new(homestream_tests::cache_tool("helm")?)
+        .args(["install", release])
+        .arg(homestream_tests::crds::repo_path("charts/homestream"))
+        .args(["--namespace", namespace, "--wait", "--timeout", "180s"])
+        .args(["--set", &format!("watchNamespace={watched}")])
+        .args([
+            "--set",
+            &format!("kafka.bootstrapServers={}", env.kafka_bootstrap),
+        ])
+        .args([
+            "--set",
+            &format!("cassandra.contactPoints={}", env.cassandra_contact_points),
+        ])
+        .args(["--set", "resyncSeconds=2"])
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .await
+        .context("running helm")?;
+    ensure!(
+        output.status.success(),
+        "helm install failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(())
+}
+
+/// Whether `namespace`'s ServiceAccount `account` may `verb` `resource` in `target`,
+/// as the apiserver's authorizer decides.
+async fn may(
+    client: &Client,
+    (namespace, account): (&str, &str),
+    verb: &str,
+    (group, resource): (&str, &str),
+    target: &str,
+) -> Result<bool> {
+    let review: SubjectAccessReview = serde_json::from_value(json!({
+        "spec": {
+            "user": format!("system:serviceaccount:{namespace}:{account}"),
+            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{namespace}")],
+            "resourceAttributes": {
+                "namespace": target, "verb": verb, "group": group, "resource": resource
+            }
+        }
+    }))?;
+    let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
+    let review = reviews.create(&PostParams::default(), &review).await?;
+    Ok(review.status.is_some_and(|status| status.allowed))
+}
+
+/// The operator as users install it: the chart's two replicas on the node, under the
+/// chart's ServiceAccount and RBAC. Its leader pod is killed while records flow; the
+/// other replica takes the Lease over and the pipeline loses and duplicates nothing.
+/// The rights it worked with are enough, and what it must not do is refused.
+#[tokio::test]
+async fn the_chart_installed_operator_survives_losing_its_leader_under_least_privilege()
+-> Result<()> {
+    let env = StackEnv::load()?;
+    let client = kubernetes::client(&env).await?;
+    crds::install(&client).await?;
+    ensure_node(&env, &client).await?;
+    let outer = client.clone();
+    kubernetes::with_temp_ns(&outer, |operator_ns| async move {
+        let release = homestream_tests::random_name("homestream");
+        let watched = kubernetes::with_temp_ns(&client.clone(), |namespace| {
+            let (env, client, operator_ns, release) = (
+                env.clone(),
+                client.clone(),
+                operator_ns.clone(),
+                release.clone(),
+            );
+            async move {
+                helm_install(&env, &release, &operator_ns, &namespace).await?;
+                let operators: Api<Pod> = Api::namespaced(client.clone(), &operator_ns);
+                let pods = operators
+                    .list(
+                        &ListParams::default()
+                            .labels(&format!("app.kubernetes.io/instance={release}")),
+                    )
+                    .await?
+                    .items;
+                ensure!(pods.len() == 2, "{} operator pods, expected 2", pods.len());
+                for pod in &pods {
+                    let spec = pod.spec.as_ref().context("pod without spec")?;
+                    assert_eq!(spec.node_name.as_deref(), Some(env.node.name.as_str()));
+                    assert_eq!(
+                        spec.containers[0].image.as_deref(),
+                        Some(concat!("homestream-operator:", env!("CARGO_PKG_VERSION")))
+                    );
+                }
+
+                let world = World::new(env.clone(), client.clone(), namespace.clone()).await?;
+                let objects = objects(
+                    &world,
+                    "http://127.0.0.1:9",
+                    &["normalise-listings", "listings"],
+                )?;
+                kafka::create_topic(&world.env, &world.topic("listings.raw"), 6).await?;
+                world.apply(&objects).await?;
+                world.wait_for_rows(0).await?;
+
+                let leases: Api<Lease> = Api::namespaced(client.clone(), &operator_ns);
+                let holder = |lease: Lease| lease.spec.and_then(|spec| spec.holder_identity);
+                let leader = holder(leases.get(&release).await?).context("no leader")?;
+                let producer: FutureProducer = kafka::client_config(&world.env).create()?;
+                let raw = world.topic("listings.raw");
+                const BATCH: usize = 300;
+                produce(&producer, &raw, 0..BATCH).await?;
+                operators
+                    .delete(&leader, &DeleteParams::default().grace_period(0))
+                    .await?;
+                produce(&producer, &raw, BATCH..2 * BATCH).await?;
+                let successor = wait::until("another replica to lead", CONVERGE, || async {
+                    Ok(match holder(leases.get(&release).await?) {
+                        Some(holder) if holder != leader => Ok(holder),
+                        other => Err(format!("held by {other:?}")),
+                    })
+                })
+                .await?;
+                assert!(pods.iter().any(|pod| pod.name_any() == successor));
+
+                // A change only the new leader can roll out: a third sink replica.
+                let sinks: Api<CassandraSink> = Api::namespaced(client.clone(), &namespace);
+                let scale = Patch::Merge(json!({ "spec": { "replicas": 3 } }));
+                sinks
+                    .patch("listings", &PatchParams::default(), &scale)
+                    .await?;
+                produce(&producer, &raw, 2 * BATCH..3 * BATCH).await?;
+                let rows = world.wait_for_rows(3 * BATCH).await?;
+                let ids: BTreeSet<_> = rows.iter().map(|r| r.listing_id.clone()).collect();
+                assert_eq!(ids, (0..3 * BATCH).map(|n| format!("load-{n}")).collect());
+                wait::until("the new leader to scale the sink", CONVERGE, || async {
+                    let n = world.pods_of("listings", "sink").await?.len();
+                    Ok(if n == 3 {
+                        Ok(())
+                    } else {
+                        Err(format!("{n} sink pods"))
+                    })
+                })
+                .await?;
+
+                // Least privilege: the account it converged under may write status,
+                // never read Secrets, create pods or touch anything cluster-wide.
+                let account = (operator_ns.as_str(), release.as_str());
+                let status = ("homestream.io", "streamtransforms/status");
+                assert!(may(&client, account, "patch", status, &namespace).await?);
+                assert!(!may(&client, account, "get", ("", "secrets"), &namespace).await?);
+                assert!(!may(&client, account, "create", ("", "pods"), &namespace).await?);
+                assert!(!may(&client, account, "list", ("", "secrets"), &operator_ns).await?);
+                assert!(!may(&client, account, "delete", ("", "nodes"), "").await?);
+                assert!(
+                    !may(
+                        &client,
+                        account,
+                        "get",
+                        ("apps", "deployments"),
+                        &operator_ns
+                    )
+                    .await?,
+                    "watching one namespace, it has no rights elsewhere"
+                );
+
+                // Delete the pipeline while its operator runs, so no finalizer is left.
+                world.delete(&objects).await
+            }
+        })
+        .await;
+        let uninstall = tokio::process::Command::new(homestream_tests::cache_tool("helm")?)
+            .args(["uninstall", &release, "--namespace", &operator_ns, "--wait"])
+            .env("KUBECONFIG", &env.kubeconfig)
+            .status()
+            .await?;
+        watched?;
+        ensure!(uninstall.success(), "helm uninstall failed");
         Ok(())
     })
     .await

@@ -9,10 +9,11 @@ use homestream_crds::runtime::{ResolvedCassandra, ResourceIdentity, RuntimeConfi
 use homestream_crds::topic::{TopicInput, TopicSpec};
 use homestream_crds::workload::PodTemplate;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
 use std::fmt::Debug;
 
 use kube::Resource;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -154,8 +155,16 @@ where
     }
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &owner.namespace);
     let current = deployments.get_opt(&owner.child_name()).await?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    let selector = owner
+        .selector_labels()
+        .into_iter()
+        .map(|(key, value)| format!("{key}={value}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let pods = pods.list(&ListParams::default().labels(&selector)).await?;
     let (workload, rollout, ready_replicas) =
-        workload_status::deployment(current.as_ref(), consumer.replicas);
+        workload_status::deployment(current.as_ref(), consumer.replicas, &pods.items);
     let lag = match &admin {
         Some(admin) if input_condition.status => {
             let group = identity.consumer_group(consumer.input);

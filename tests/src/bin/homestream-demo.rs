@@ -164,10 +164,11 @@ async fn run(namespace: &str, site: &str, timeout: Duration) -> Result<()> {
         }
         if let Some(failed) = readiness.iter().find(|r| r.reason.starts_with("RunFailed")) {
             bail!(
-                "ScrapeJob {} failed ({}); its pod's log is under the local node's work \
-                 directory ({namespace}/<pod>/container.log)",
+                "ScrapeJob {} failed ({}); its pod's log: kubectl logs -n {namespace} \
+                 -l app.kubernetes.io/instance={},app.kubernetes.io/component=scrape --tail=-1",
                 failed.name,
-                failed.reason
+                failed.reason,
+                failed.name
             );
         }
         if started.elapsed() > timeout {
