@@ -123,11 +123,19 @@ probe_kube_proxy() { curl -fsS "http://127.0.0.1:$KUBE_PROXY_HEALTHZ_PORT/health
 
 up_containerd() {
   is_running containerd && return 0
-  mkdir -p "$NODE_DIR/cni/net.d" "$NODE_DIR/certs.d/$REGISTRY_HOST"
+  mkdir -p "$NODE_DIR/cni/net.d"
   render containerd.toml >"$NODE_DIR/containerd.toml"
   render cni.conflist >"$NODE_DIR/cni/net.d/10-homestream.conflist"
-  printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' \
-    "$REGISTRY_HOST" "$REGISTRY_HOST" >"$NODE_DIR/certs.d/$REGISTRY_HOST/hosts.toml"
+  # The stack's registry, and in Docker Hub's place: an image named as the chart and
+  # the operator name them (homestream-operator:<version>, that is
+  # docker.io/library/...) is pulled from the stack's registry, and no pull ever
+  # leaves this machine.
+  local registry
+  for registry in "$REGISTRY_HOST" docker.io; do
+    mkdir -p "$NODE_DIR/certs.d/$registry"
+    printf 'server = "http://%s"\n\n[host."http://%s"]\n  capabilities = ["pull", "resolve"]\n' \
+      "$REGISTRY_HOST" "$REGISTRY_HOST" >"$NODE_DIR/certs.d/$registry/hosts.toml"
+  done
   start_service containerd containerd --config "$NODE_DIR/containerd.toml"
   wait_ready containerd 60 probe_containerd
 }
