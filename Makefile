@@ -8,21 +8,22 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 # What a cold `make test` needs on the disk of the clone: the debug build with clippy's
-# artifacts (about 7 GiB), the stack's Go, Maven and state caches (about 6 GiB).
-DISK_NEEDED_GIB := 14
+# artifacts (about 7 GiB), the images' musl release build (about 3 GiB), the stack's Go,
+# Maven and state caches with the registry and the node's images (about 8 GiB).
+DISK_NEEDED_GIB := 20
 
 .PHONY: help demo demo-down test disk lint fmt generate stack-up stack-down stack-status toolchain bench-operator images
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
-demo: toolchain ## The demo pipeline end to end: stack, operator, local node, demo site, rows in Cassandra.
+demo: toolchain ## The demo pipeline end to end: stack and node, images, helm install, demo site, rows in Cassandra.
 	tests/env/demo up
 
-demo-down: ## Stop the demo (delete its namespace; stop its site, operator and local node).
+demo-down: ## Stop the demo (delete its namespace, uninstall the chart, stop the site).
 	tests/env/demo down
 
-test: disk toolchain lint stack-up images demo-down ## The whole test suite on the local stack (installs and starts what is missing; stops the demo, whose node would run the tests' pods).
+test: disk toolchain lint stack-up images ## The whole test suite on the local stack and its node (installs, builds and starts what is missing).
 	$(CARGO) test --workspace --no-fail-fast
 
 images: toolchain ## Build the container images without Docker (images/build) and push them to the registry on 127.0.0.1.
@@ -42,7 +43,7 @@ generate: ## Regenerate the CRD YAML in manifests/crds/ (and the Helm chart's co
 bench-operator: stack-up ## 200 StreamTransforms through one operator: time to converge, reconciles/s, peak RSS.
 	$(CARGO) test -q -p homestream-operator --test bench_reconcile -- --ignored --nocapture
 
-stack-up: ## Start etcd, the Kubernetes control plane, Kafka, Cassandra (and install Chromium).
+stack-up: ## Start etcd, the Kubernetes control plane, the node, the registry, Kafka, Cassandra.
 	$(STACK) up
 
 stack-down: ## Stop the processes stack-up started.

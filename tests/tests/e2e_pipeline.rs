@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use homestream_crds::CassandraSink;
+use homestream_crds::{CassandraSink, StreamTransform};
 use homestream_tests::demo::observe::{self, ListingRow};
 use homestream_tests::demo::pipeline::{self, Isolation};
 use homestream_tests::demo::{homes, site};
@@ -893,6 +893,78 @@ async fn the_chart_installed_operator_survives_losing_its_leader_under_least_pri
         watched?;
         ensure!(uninstall.success(), "helm uninstall failed");
         Ok(())
+    })
+    .await
+}
+
+/// The `WorkloadReady` condition of StreamTransform `name`: its reason and message.
+async fn workload_ready(world: &World, name: &str) -> Result<Option<(String, String)>> {
+    let transforms: Api<StreamTransform> = Api::namespaced(world.client.clone(), &world.namespace);
+    let status = transforms.get(name).await?.status.unwrap_or_default();
+    Ok(status
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "WorkloadReady")
+        .map(|c| (c.reason, c.message)))
+}
+
+/// A transform whose memory limit is below what the runtime needs: the kernel kills it
+/// at the limit the kubelet set, the kubelet restarts it, and its status says so; with
+/// room to run, the new pod is Ready and the restarts are history.
+#[tokio::test]
+async fn an_oom_killed_transform_is_restarted_and_its_status_says_why() -> Result<()> {
+    with_world(|world| async move {
+        let mut objects = objects(&world, "http://127.0.0.1:9", &["normalise-listings"])?;
+        let transform = named(&mut objects, "normalise-listings");
+        transform.data["spec"]["replicas"] = json!(1);
+        transform.data["spec"]["template"] =
+            json!({ "resources": { "limits": { "memory": "12Mi" } } });
+        kafka::create_topic(&world.env, &world.topic("listings.raw"), 6).await?;
+        world.apply(&objects).await?;
+
+        let message = wait::until("the kubelet to restart the transform", CONVERGE, || async {
+            Ok(match workload_ready(&world, "normalise-listings").await? {
+                Some((reason, message)) if message.contains("last: OOMKilled (exit code 137)") => {
+                    Ok((reason, message))
+                }
+                other => Err(format!("{other:?}")),
+            })
+        })
+        .await?;
+        assert!(
+            message
+                .1
+                .starts_with("0 of 1 pods ready; containers restarted"),
+            "{message:?}"
+        );
+
+        let transforms: Api<StreamTransform> =
+            Api::namespaced(world.client.clone(), &world.namespace);
+        let room =
+            json!({ "spec": { "template": { "resources": { "limits": { "memory": "256Mi" } } } } });
+        transforms
+            .patch(
+                "normalise-listings",
+                &PatchParams::default(),
+                &Patch::Merge(room),
+            )
+            .await?;
+        wait::until(
+            "the transform to run within its new limit",
+            CONVERGE,
+            || async {
+                Ok(match workload_ready(&world, "normalise-listings").await? {
+                    Some((reason, message))
+                        if reason == "Available" && message == "1 of 1 pods ready" =>
+                    {
+                        Ok(())
+                    }
+                    other => Err(format!("{other:?}")),
+                })
+            },
+        )
+        .await?;
+        world.delete(&objects).await
     })
     .await
 }
