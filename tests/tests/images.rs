@@ -195,9 +195,20 @@ fn check_image(image: &str) -> Result<()> {
         );
     }
 
-    let listing = String::from_utf8(export_through_tar(&reference, &["-t"])?)?;
-    // Members as tar names them ("./usr/..." from mmdebstrap, "pause" from images/build).
-    let members: Vec<&str> = listing.lines().filter(|m| !m.ends_with('/')).collect();
+    let listing = String::from_utf8(export_through_tar(&reference, &["-tv"])?)?;
+    // Members as tar names them ("./usr/..." from mmdebstrap, "pause" from images/build),
+    // directories left out: `-rwxr-xr-x 0/0 18064 1970-01-01 00:00 pause`.
+    let members: Vec<&str> = listing
+        .lines()
+        .filter(|line| !line.starts_with('d'))
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let name = fields.nth(5)?;
+            // The name starts there; a symbolic link's line goes on with " -> target".
+            let start = name.as_ptr() as usize - line.as_ptr() as usize;
+            Some(line[start..].split(" -> ").next().unwrap_or(name))
+        })
+        .collect();
     let files: BTreeSet<&str> = members.iter().map(|m| m.trim_start_matches("./")).collect();
     let copied: BTreeSet<&str> = stage.copy_destinations.iter().map(String::as_str).collect();
     if stage.from == "scratch" {
@@ -257,7 +268,8 @@ fn images_build_refuses_a_run_in_the_last_stage() -> Result<()> {
     let script = repo_dir().join("images/build");
     let out = Command::new("bash")
         .arg("-c")
-        .arg(r#"source "$0" && parse_containerfile "$1""#)
+        .arg(r#"source "$1" && parse_containerfile "$2""#)
+        .arg("bash")
         .arg(&script)
         .arg(&file)
         .output()?;
