@@ -66,9 +66,7 @@ async fn scrape_job_reports_its_next_scheduled_run_and_its_last_run() -> Result<
         // the test plays the kubelet and writes the pod's status itself, which the
         // stack's real kubelet would overwrite.
         let mut run_once = rest_scrape_job(&output, 1, None)?;
-        run_once.spec.template = Some(serde_json::from_value(
-            json!({ "nodeSelector": { "homestream.io/test": "no-such-node" } }),
-        )?);
+        run_once.spec.template = Some(no_node()?);
         apply(&jobs, &run_once).await?;
         wait::until("nextScheduleTime to go", CONVERGE, || async {
             let status = jobs.get("rest").await?.status.unwrap_or_default();
@@ -185,6 +183,13 @@ where
     .await
 }
 
+/// Pod overrides that match no node: the pods stay Pending, out of the kubelet's hands.
+fn no_node() -> Result<homestream_crds::workload::PodTemplate> {
+    Ok(serde_json::from_value(json!({
+        "nodeSelector": { "homestream.io/test": "no-such-node" }
+    }))?)
+}
+
 /// Commits `offset` of partition 0 of `topic` for `group`, as a consumer would.
 fn commit(env: &StackEnv, group: &str, topic: &str, offset: i64) -> Result<()> {
     let consumer: BaseConsumer = kafka::client_config(env)
@@ -197,8 +202,8 @@ fn commit(env: &StackEnv, group: &str, topic: &str, offset: i64) -> Result<()> {
     Ok(())
 }
 
-/// Proves: with N records in the input topic and no pod consuming (no kubelet runs the
-/// Deployments here), `status.consumerLag` of a StreamTransform and of a CassandraSink
+/// Proves: with N records in the input topic and no pod consuming (the pods select no
+/// node), `status.consumerLag` of a StreamTransform and of a CassandraSink
 /// becomes N, counted for each one's own consumer group; when offsets are committed for
 /// the transform's group (as its pods would), its lag goes down to what is left, while
 /// the sink's, another group, stays N.
@@ -230,8 +235,14 @@ async fn consumer_lag_in_status_follows_the_committed_offsets() -> Result<()> {
         }
         let transforms: Api<StreamTransform> = Api::namespaced(client.clone(), &ns);
         let sinks: Api<CassandraSink> = Api::namespaced(client.clone(), &ns);
-        apply(&transforms, &transform("clean", &input)?).await?;
-        apply(&sinks, &sink("rows", &input, keyspace_ref)?).await?;
+        // No pod may consume: the pods select no node, so the stack's kubelet leaves
+        // them Pending and only the test commits offsets.
+        let mut clean = transform("clean", &input)?;
+        clean.spec.template = Some(no_node()?);
+        let mut rows = sink("rows", &input, keyspace_ref)?;
+        rows.spec.template = Some(no_node()?);
+        apply(&transforms, &clean).await?;
+        apply(&sinks, &rows).await?;
         let transform_lag = || async {
             Ok(transforms
                 .get("clean")

@@ -792,11 +792,9 @@ async fn the_chart_installed_operator_survives_losing_its_leader_under_least_pri
             async move {
                 helm_install(&env, &release, &operator_ns, &namespace).await?;
                 let operators: Api<Pod> = Api::namespaced(client.clone(), &operator_ns);
+                let selector = format!("app.kubernetes.io/instance={release}");
                 let pods = operators
-                    .list(
-                        &ListParams::default()
-                            .labels(&format!("app.kubernetes.io/instance={release}")),
-                    )
+                    .list(&ListParams::default().labels(&selector))
                     .await?
                     .items;
                 ensure!(pods.len() == 2, "{} operator pods, expected 2", pods.len());
@@ -837,7 +835,15 @@ async fn the_chart_installed_operator_survives_losing_its_leader_under_least_pri
                     })
                 })
                 .await?;
-                assert!(pods.iter().any(|pod| pod.name_any() == successor));
+                // The standby, or the replica the Deployment started in the leader's
+                // place, whichever asks first once the lease has expired.
+                let now: Vec<String> = operators
+                    .list(&ListParams::default().labels(&selector))
+                    .await?
+                    .iter()
+                    .map(ResourceExt::name_any)
+                    .collect();
+                assert!(now.contains(&successor), "{successor} is not among {now:?}");
 
                 // A change only the new leader can roll out: a third sink replica.
                 let sinks: Api<CassandraSink> = Api::namespaced(client.clone(), &namespace);
@@ -931,12 +937,9 @@ async fn an_oom_killed_transform_is_restarted_and_its_status_says_why() -> Resul
             })
         })
         .await?;
-        assert!(
-            message
-                .1
-                .starts_with("0 of 1 pods ready; containers restarted"),
-            "{message:?}"
-        );
+        // 12 MiB is at the edge of what the runtime needs: a restarted pod may get by for
+        // a while, so whether it is Ready at this moment is not the point.
+        assert!(message.1.contains("; containers restarted"), "{message:?}");
 
         let transforms: Api<StreamTransform> =
             Api::namespaced(world.client.clone(), &world.namespace);

@@ -29,9 +29,9 @@ const FILES: [&str; 6] = [
     "pipeline/listing-prices.cassandrasink.yaml",
 ];
 
-/// Names that keep one copy of the pipeline apart from another on the same Kafka and
-/// Cassandra: every topic and explicit consumer group gets `topic_prefix`, every
-/// table lands in `keyspace`.
+/// What keeps one copy of the pipeline apart from another on the same Kafka, Cassandra
+/// and node: every topic and explicit consumer group gets `topic_prefix`, every table
+/// lands in `keyspace`, and every pod asks for [`ISOLATED_CPU_REQUEST`] of CPU.
 #[derive(Debug, Clone)]
 pub struct Isolation {
     /// Prefixed to topic names and explicit consumer groups, with a dot.
@@ -63,8 +63,22 @@ impl Isolation {
         if let Some(Value::String(name)) = pointer_mut(spec, &["keyspace", "name"]) {
             name.clone_from(&self.keyspace);
         }
+        if object
+            .types
+            .as_ref()
+            .is_some_and(|t| t.api_version.starts_with("homestream.io/"))
+        {
+            spec["template"]["resources"]["requests"] = serde_json::json!({
+                "cpu": ISOLATED_CPU_REQUEST, "memory": "64Mi"
+            });
+        }
     }
 }
+
+/// The CPU each pod of an isolated copy asks for. The operator's default (100m) lets
+/// the scheduler place only 20 pods on the stack's 2-core node, fewer than the
+/// end-to-end tests run at once; what they use is far below either.
+pub const ISOLATED_CPU_REQUEST: &str = "10m";
 
 fn pointer_mut<'v>(value: &'v mut Value, path: &[&str]) -> Option<&'v mut Value> {
     path.iter()
@@ -172,6 +186,10 @@ mod tests {
             "t1.homestream.listing-prices"
         );
         assert_eq!(spec("listings")["keyspace"]["name"], "ks1");
+        assert_eq!(
+            spec("listings")["template"]["resources"]["requests"]["cpu"],
+            ISOLATED_CPU_REQUEST
+        );
         let secret = &objects[0];
         assert_eq!(secret.name_any(), "demo-api-key");
         assert!(secret.data.get("spec").is_none(), "{:?}", secret.data);
