@@ -43,7 +43,9 @@ up_node_network() {
     log "node: creating bridge $NODE_BRIDGE ($NODE_IP on $POD_SUBNET)"
     ip link add "$NODE_BRIDGE" type bridge
   fi
-  ip addr show dev "$NODE_BRIDGE" | grep -q " $NODE_IP/" ||
+  # Not `ip | grep -q`: grep quits at the match, ip dies of SIGPIPE and pipefail calls
+  # the address missing.
+  [[ "$(ip -o addr show dev "$NODE_BRIDGE")" == *" $NODE_IP/"* ]] ||
     ip addr add "$NODE_IP/${POD_SUBNET#*/}" dev "$NODE_BRIDGE"
   ip link set "$NODE_BRIDGE" up
   # Pods need nothing beyond this machine: drop whatever they would send past the

@@ -86,6 +86,21 @@ impl World {
         .await
     }
 
+    /// The cleaning transform and the listings sink, Ready, fed by `listings.raw`
+    /// (created here: the scrapers are not part of the tests that use it).
+    async fn start_transform_and_sink(&self) -> Result<Vec<DynamicObject>> {
+        let objects = objects(
+            self,
+            "http://127.0.0.1:9",
+            &["normalise-listings", "listings"],
+        )?;
+        // The StreamTransform waits for its input topic.
+        kafka::create_topic(&self.env, &self.topic("listings.raw"), 6).await?;
+        self.apply(&objects).await?;
+        self.wait_for_rows(0).await?;
+        Ok(objects)
+    }
+
     /// Deletes `objects` and waits until they are gone (their finalizers done).
     async fn delete(&self, objects: &[DynamicObject]) -> Result<()> {
         for object in objects {
@@ -506,15 +521,7 @@ async fn produce(
 #[tokio::test]
 async fn deleting_transform_and_sink_pods_mid_stream_loses_and_duplicates_nothing() -> Result<()> {
     with_world(|world| async move {
-        let objects = objects(
-            &world,
-            "http://127.0.0.1:9",
-            &["normalise-listings", "listings"],
-        )?;
-        // The StreamTransform waits for its input topic: the scrapers are not part of this test.
-        kafka::create_topic(&world.env, &world.topic("listings.raw"), 6).await?;
-        world.apply(&objects).await?;
-        world.wait_for_rows(0).await?;
+        world.start_transform_and_sink().await?;
 
         let producer: FutureProducer = kafka::client_config(&world.env).create()?;
         let raw = world.topic("listings.raw");
@@ -808,14 +815,7 @@ async fn the_chart_installed_operator_survives_losing_its_leader_under_least_pri
                 }
 
                 let world = World::new(env.clone(), client.clone(), namespace.clone()).await?;
-                let objects = objects(
-                    &world,
-                    "http://127.0.0.1:9",
-                    &["normalise-listings", "listings"],
-                )?;
-                kafka::create_topic(&world.env, &world.topic("listings.raw"), 6).await?;
-                world.apply(&objects).await?;
-                world.wait_for_rows(0).await?;
+                let objects = world.start_transform_and_sink().await?;
 
                 let leases: Api<Lease> = Api::namespaced(client.clone(), &operator_ns);
                 let holder = |lease: Lease| lease.spec.and_then(|spec| spec.holder_identity);

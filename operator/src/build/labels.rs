@@ -70,6 +70,16 @@ impl Owner {
         ])
     }
 
+    /// [`Self::selector_labels`] as a label selector (`k=v,k=v`), to list the pods and
+    /// Jobs of this resource.
+    pub fn label_selector(&self) -> String {
+        self.selector_labels()
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// The selector labels plus `managed-by`.
     pub fn labels(&self) -> BTreeMap<String, String> {
         let mut labels = self.selector_labels();

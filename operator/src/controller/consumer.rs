@@ -156,13 +156,9 @@ where
     let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &owner.namespace);
     let current = deployments.get_opt(&owner.child_name()).await?;
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &owner.namespace);
-    let selector = owner
-        .selector_labels()
-        .into_iter()
-        .map(|(key, value)| format!("{key}={value}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let pods = pods.list(&ListParams::default().labels(&selector)).await?;
+    let pods = pods
+        .list(&ListParams::default().labels(&owner.label_selector()))
+        .await?;
     let (workload, rollout, ready_replicas) =
         workload_status::deployment(current.as_ref(), consumer.replicas, &pods.items);
     let lag = match &admin {

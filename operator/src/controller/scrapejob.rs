@@ -234,14 +234,8 @@ async fn observe_runs(
     owner: &Owner,
 ) -> Result<(Observed, Option<String>, Option<RunStatus>, Option<Time>), Error> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &owner.namespace);
-    let selector = owner
-        .selector_labels()
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(",");
     let mut runs = jobs
-        .list(&ListParams::default().labels(&selector))
+        .list(&ListParams::default().labels(&owner.label_selector()))
         .await?
         .items;
     runs.sort_by_key(|run| run.metadata.creation_timestamp.as_ref().map(|t| t.0));
