@@ -63,11 +63,13 @@ log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
 # Is the process recorded in pids/$1.pid alive? A stale pid file is removed.
+# A pid is only that service's while the process started at the time recorded beside
+# it: after the machine's processes were killed, the pid may belong to anything.
 is_running() {
-  local pidfile="$PID_DIR/$1.pid" pid
+  local pidfile="$PID_DIR/$1.pid" pid started
   [[ -f "$pidfile" ]] || return 1
-  pid="$(cat "$pidfile")"
-  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
+  read -r pid started <"$pidfile" || true
+  if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null && [[ "$(start_time "$pid")" == "${started:-}" ]]; then
     return 0
   fi
   log "$1: stale pid file (pid $pid is gone); removing it"
@@ -75,13 +77,16 @@ is_running() {
   return 1
 }
 
+# start_time PID: when the process started, in clock ticks since boot (/proc/PID/stat).
+start_time() { awk '{print $22}' "/proc/$1/stat" 2>/dev/null; }
+
 # start_service NAME CMD...: run CMD in the background with its output in logs/NAME.log.
 start_service() {
   local name="$1"; shift
   log "$name: starting"
   # setsid: the service gets its own process group, so `down` can stop it and its children.
   setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
-  echo $! >"$PID_DIR/$name.pid"
+  echo "$! $(start_time $!)" >"$PID_DIR/$name.pid"
 }
 
 # wait_ready NAME TIMEOUT_SECONDS PROBE...: poll PROBE until it succeeds; on timeout or
@@ -107,7 +112,7 @@ wait_ready() {
 stop_service() {
   local name="$1" pid
   is_running "$name" || return 0
-  pid="$(cat "$PID_DIR/$name.pid")"
+  read -r pid _ <"$PID_DIR/$name.pid"
   log "$name: stopping (pid $pid)"
   kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq 1 60); do
