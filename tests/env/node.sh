@@ -11,7 +11,8 @@ CGROUP_ROOT="homestream$PORT_OFFSET"
 NODE_FIREWALL="homestream-node$PORT_OFFSET"
 KUBELET_ROOT="$NODE_DIR/kubelet"
 CRICTL_VERSION=v1.37.0
-HOMESTREAM_VERSION="$(sed -n 's/^version = "\(.*\)"$/\1/p' "$REPO_DIR/Cargo.toml" | head -n1)"
+# The workspace version (the first `version = ` of Cargo.toml), the images' tag.
+HOMESTREAM_VERSION="$(sed -n '/^version = /{s/^version = "\(.*\)"$/\1/p;q}' "$REPO_DIR/Cargo.toml")"
 REGISTRY_HOST="127.0.0.1:$REGISTRY_PORT"
 PAUSE_IMAGE="$REGISTRY_HOST/homestream-pause:$HOMESTREAM_VERSION"
 
