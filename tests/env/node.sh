@@ -194,8 +194,8 @@ remove_pods() {
     >>"$LOG_DIR/containerd.log" 2>&1 || log "node: crictl rmp failed (see $LOG_DIR/containerd.log)"
 }
 
-# down_node: stop the node and remove everything it made on the host. Data (images,
-# the kubelet's root) stays unless RESET is set.
+# down_node: stop the node and remove everything it made on the host but the bridge
+# (down_node_network). Images and the kubelet's root stay.
 down_node() {
   stop_service kube-proxy
   stop_service kubelet
@@ -215,11 +215,16 @@ down_node() {
     [[ -d "$dir" ]] || continue
     find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
   done
+  rm -rf "$NODE_DIR/cni/ipam" "$NODE_DIR/containerd/state"
+}
+
+# down_node_network: the bridge, once nothing listens on its address any more (the
+# apiserver's last requests on shutdown go to that address: without it they time out).
+down_node_network() {
   if ip link show "$NODE_BRIDGE" >/dev/null 2>&1; then
-    log "node: removing bridge $NODE_BRIDGE and its veths"
+    log "node: removing bridge $NODE_BRIDGE"
     ip link delete "$NODE_BRIDGE"
   fi
-  rm -rf "$NODE_DIR/cni/ipam" "$NODE_DIR/containerd/state"
 }
 
 # The sandbox image every pod starts with: containerd pulls it from the stack's

@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 #! The stack's image registry: crane's own registry (go-containerregistry) on
 #! 127.0.0.1:$REGISTRY_PORT, plain HTTP on loopback, blobs under $DATA_DIR/registry.
+#! Its manifests and tags live in memory only: after a restart `images/build` pushes
+#! them again (seconds: the blobs are still on disk), as `make test` and `make demo` do.
 #!
 #! Source it after lib.sh and call `up_registry`: it installs crane when missing,
 #! starts the registry when it is not running and waits until it answers.
