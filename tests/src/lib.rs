@@ -5,6 +5,7 @@
 //! tests can point at another cluster or broker.
 
 pub mod argocd;
+pub mod chart;
 pub mod chromium;
 pub mod crds;
 pub mod dashboard;
@@ -124,6 +125,27 @@ impl StackEnv {
             },
         })
     }
+}
+
+/// Runs the cache tool `name` (see [`cache_tool`]) with `args` against the stack's
+/// apiserver and returns its standard output.
+///
+/// # Errors
+/// When the tool is missing or fails; the error carries its standard error.
+pub async fn run_cache_tool(env: &StackEnv, name: &str, args: &[&str]) -> Result<String> {
+    let output = tokio::process::Command::new(cache_tool(name)?)
+        .args(args)
+        .env("KUBECONFIG", &env.kubeconfig)
+        .output()
+        .await
+        .with_context(|| format!("running {name}"))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "{name} {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr).trim()
+    );
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 /// A tool the stack scripts install into `$HOMESTREAM_CACHE/bin` (helm, kubectl,

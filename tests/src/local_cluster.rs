@@ -112,19 +112,11 @@ pub async fn ensure_node(env: &StackEnv, client: &kube::Client) -> Result<()> {
         .into_iter()
         .any(|c| c.type_ == "Ready" && c.status == "True");
     ensure!(ready, "node {} is not Ready: make stack-up", env.node.name);
-    let crane = crate::cache_tool("crane")?;
     for image in RUNTIME_IMAGES {
         let reference = format!("{}/{image}", env.node.registry);
-        let output = Command::new(&crane)
-            .args(["digest", "--insecure", &reference])
-            .output()
+        crate::run_cache_tool(env, "crane", &["digest", "--insecure", &reference])
             .await
-            .context("running crane")?;
-        ensure!(
-            output.status.success(),
-            "{reference} is not in the stack's registry: make images ({})",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
+            .with_context(|| format!("{reference} is not in the stack's registry: make images"))?;
     }
     Ok(())
 }

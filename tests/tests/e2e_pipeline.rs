@@ -14,9 +14,8 @@ use homestream_tests::demo::pipeline::{self, Isolation};
 use homestream_tests::demo::{homes, site};
 use homestream_tests::local_cluster::{LocalOperator, ensure_node};
 use homestream_tests::secure_kafka::{self, CredentialFiles};
-use homestream_tests::{StackEnv, argocd, crds, kafka, kubernetes, wait};
+use homestream_tests::{StackEnv, argocd, chart, crds, kafka, kubernetes, wait};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::authorization::v1::SubjectAccessReview;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
 use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
@@ -723,58 +722,6 @@ async fn a_program_change_rolls_the_pods_and_an_invalid_one_does_not() -> Result
     .await
 }
 
-/// `helm install` of `charts/homestream` as `release` in `namespace`, watching
-/// `watched`, on the stack's Kafka and Cassandra, waiting until its pods are Ready.
-async fn helm_install(env: &StackEnv, release: &str, namespace: &str, watched: &str) -> Result<()> {
-    let output = tokio::process::Command::new(homestream_tests::cache_tool("helm")?)
-        .args(["install", release])
-        .arg(homestream_tests::crds::repo_path("charts/homestream"))
-        .args(["--namespace", namespace, "--wait", "--timeout", "180s"])
-        .args(["--set", &format!("watchNamespace={watched}")])
-        .args([
-            "--set",
-            &format!("kafka.bootstrapServers={}", env.kafka_bootstrap),
-        ])
-        .args([
-            "--set",
-            &format!("cassandra.contactPoints={}", env.cassandra_contact_points),
-        ])
-        .args(["--set", "resyncSeconds=2"])
-        .env("KUBECONFIG", &env.kubeconfig)
-        .output()
-        .await
-        .context("running helm")?;
-    ensure!(
-        output.status.success(),
-        "helm install failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Ok(())
-}
-
-/// Whether `namespace`'s ServiceAccount `account` may `verb` `resource` in `target`,
-/// as the apiserver's authorizer decides.
-async fn may(
-    client: &Client,
-    (namespace, account): (&str, &str),
-    verb: &str,
-    (group, resource): (&str, &str),
-    target: &str,
-) -> Result<bool> {
-    let review: SubjectAccessReview = serde_json::from_value(json!({
-        "spec": {
-            "user": format!("system:serviceaccount:{namespace}:{account}"),
-            "groups": ["system:serviceaccounts", format!("system:serviceaccounts:{namespace}")],
-            "resourceAttributes": {
-                "namespace": target, "verb": verb, "group": group, "resource": resource
-            }
-        }
-    }))?;
-    let reviews: Api<SubjectAccessReview> = Api::all(client.clone());
-    let review = reviews.create(&PostParams::default(), &review).await?;
-    Ok(review.status.is_some_and(|status| status.allowed))
-}
-
 /// The operator as users install it: the chart's two replicas on the node, under the
 /// chart's ServiceAccount and RBAC. Its leader pod is killed while records flow; the
 /// other replica takes the Lease over and the pipeline loses and duplicates nothing.
@@ -797,7 +744,7 @@ async fn the_chart_installed_operator_survives_losing_its_leader_under_least_pri
                 release.clone(),
             );
             async move {
-                helm_install(&env, &release, &operator_ns, &namespace).await?;
+                chart::install(&env, &release, &operator_ns, &namespace).await?;
                 let operators: Api<Pod> = Api::namespaced(client.clone(), &operator_ns);
                 let selector = format!("app.kubernetes.io/instance={release}");
                 let pods = operators
@@ -869,13 +816,15 @@ async fn the_chart_installed_operator_survives_losing_its_leader_under_least_pri
                 // never read Secrets, create pods or touch anything cluster-wide.
                 let account = (operator_ns.as_str(), release.as_str());
                 let status = ("homestream.io", "streamtransforms/status");
-                assert!(may(&client, account, "patch", status, &namespace).await?);
-                assert!(!may(&client, account, "get", ("", "secrets"), &namespace).await?);
-                assert!(!may(&client, account, "create", ("", "pods"), &namespace).await?);
-                assert!(!may(&client, account, "list", ("", "secrets"), &operator_ns).await?);
-                assert!(!may(&client, account, "delete", ("", "nodes"), "").await?);
+                assert!(chart::may(&client, account, "patch", status, &namespace).await?);
+                assert!(!chart::may(&client, account, "get", ("", "secrets"), &namespace).await?);
+                assert!(!chart::may(&client, account, "create", ("", "pods"), &namespace).await?);
                 assert!(
-                    !may(
+                    !chart::may(&client, account, "list", ("", "secrets"), &operator_ns).await?
+                );
+                assert!(!chart::may(&client, account, "delete", ("", "nodes"), "").await?);
+                assert!(
+                    !chart::may(
                         &client,
                         account,
                         "get",
@@ -891,14 +840,9 @@ async fn the_chart_installed_operator_survives_losing_its_leader_under_least_pri
             }
         })
         .await;
-        let uninstall = tokio::process::Command::new(homestream_tests::cache_tool("helm")?)
-            .args(["uninstall", &release, "--namespace", &operator_ns, "--wait"])
-            .env("KUBECONFIG", &env.kubeconfig)
-            .status()
-            .await?;
+        let uninstall = chart::uninstall(&env, &release, &operator_ns).await;
         watched?;
-        ensure!(uninstall.success(), "helm uninstall failed");
-        Ok(())
+        uninstall
     })
     .await
 }
