@@ -11,7 +11,7 @@ use homestream_tests::{StackEnv, kafka, kubernetes, random_name, wait};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::Api;
+use kube::{Api, ResourceExt};
 use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
@@ -433,7 +433,19 @@ async fn cassandra_sink_delete_policy_drops_only_a_table_it_created() -> Result<
             )
             .await?;
         apply(&sinks, &declared).await?;
-        wait_condition(&sinks, "gone", "SchemaReady", "True", "SchemaReady").await?;
+        let ready = wait_condition(&sinks, "gone", "SchemaReady", "True", "SchemaReady").await?;
+        assert!(
+            ready.message.ends_with("matches the spec"),
+            "the operator found the table, it did not create it: {}",
+            ready.message
+        );
+        let recorded = sinks
+            .get("gone")
+            .await?
+            .annotations()
+            .get("homestream.io/created-tables")
+            .cloned();
+        assert_eq!(recorded, None, "no table is recorded as created");
         support::delete_and_wait(&sinks, "gone").await?;
         assert_eq!(
             table_columns(session_ref, keyspace_ref).await?,

@@ -28,7 +28,9 @@ pub fn create_keyspace(sink: &ValidatedCassandraSink) -> String {
     )
 }
 
-/// `CREATE TABLE IF NOT EXISTS` with columns, primary key and options.
+/// `CREATE TABLE` with columns, primary key and options. Without `IF NOT EXISTS`: only
+/// an answer of success proves that this statement made the table (and so that the
+/// operator may drop it); a table made meanwhile by someone else is an `AlreadyExists`.
 pub fn create_table(sink: &ValidatedCassandraSink) -> String {
     let columns: Vec<String> = sink
         .columns
@@ -75,7 +77,7 @@ pub fn create_table(sink: &ValidatedCassandraSink) -> String {
         format!(" WITH {}", options.join(" AND "))
     };
     format!(
-        "CREATE TABLE IF NOT EXISTS {}.{} ({}, PRIMARY KEY ({key})){with}",
+        "CREATE TABLE {}.{} ({}, PRIMARY KEY ({key})){with}",
         quote_ident(&sink.keyspace),
         quote_ident(&sink.table),
         columns.join(", ")

@@ -7,6 +7,7 @@ use std::time::Duration;
 use homestream_crds::cassandrasink::{SchemaPolicy, ValidatedCassandraSink};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
 use tokio::sync::Mutex;
 
 use super::ddl;
@@ -94,6 +95,28 @@ async fn execute(session: &Session, statement: String) -> Result<(), CassandraEr
     Ok(())
 }
 
+/// Creates the sink's table; `false` when it exists already (made by someone else since
+/// the columns were read, so not the operator's to drop).
+async fn create_table(
+    session: &Session,
+    sink: &ValidatedCassandraSink,
+) -> Result<bool, CassandraError> {
+    match execute(session, ddl::create_table(sink)).await {
+        Ok(()) => Ok(true),
+        Err(CassandraError::Statement { source, .. })
+            if matches!(
+                source.downcast_ref::<ExecutionError>(),
+                Some(ExecutionError::LastAttemptError(
+                    RequestAttemptError::DbError(DbError::AlreadyExists { .. }, _)
+                ))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(error) => Err(error),
+    }
+}
+
 async fn existing_columns(
     session: &Session,
     sink: &ValidatedCassandraSink,
@@ -137,8 +160,8 @@ pub async fn ensure(
 ) -> Result<SchemaOutcome, CassandraError> {
     let mut existing = existing_columns(session, sink).await?;
     let mut action = "matches the spec".to_owned();
-    let created = existing.is_empty();
-    if created {
+    let mut created = false;
+    if existing.is_empty() {
         if sink.schema_policy == SchemaPolicy::Unmanaged {
             return Ok(SchemaOutcome::Refused {
                 reason: "TableMissing",
@@ -149,9 +172,11 @@ pub async fn ensure(
             });
         }
         execute(session, ddl::create_keyspace(sink)).await?;
-        execute(session, ddl::create_table(sink)).await?;
+        created = create_table(session, sink).await?;
         existing = existing_columns(session, sink).await?;
-        action = "created".to_owned();
+        if created {
+            action = "created".to_owned();
+        }
     }
     match diff(sink, &existing) {
         TableDiff::Matches => Ok(SchemaOutcome::Ready { action, created }),
