@@ -7,15 +7,15 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result};
 use clap::Parser;
 use futures::StreamExt;
+use homestream_common::serve::{self, Readiness};
+use homestream_common::shutdown::{Shutdown, ShutdownTrigger};
+use homestream_common::{shutdown, telemetry};
 use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
 use homestream_operator::config::OperatorConfig;
 use homestream_operator::controller::topics::Declarations;
 use homestream_operator::controller::{self, Context, cassandrasink, scrapejob, streamtransform};
 use homestream_operator::leader::{self, Attempt, LeaderElector};
 use homestream_operator::metrics::Metrics;
-use homestream_runtime::serve::{Readiness, serve};
-use homestream_runtime::shutdown::{Shutdown, ShutdownTrigger};
-use homestream_runtime::{shutdown, telemetry};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -152,6 +152,8 @@ async fn stopped(mut shutdown: Shutdown, mut lost: Shutdown) {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     telemetry::init_logging();
+    // A port already taken stops the operator here, with the reason, before it leads.
+    let listener = serve::bind(cli.listen).await?;
     // Unreadable credential files are a broken install: fail at start, not per resource.
     cli.config
         .kafka_security
@@ -166,8 +168,8 @@ async fn main() -> Result<()> {
     let mut registry = Registry::default();
     let metrics = Metrics::register(&mut registry);
     let readiness = Readiness::default();
-    let server = tokio::spawn(serve(
-        cli.listen,
+    let server = tokio::spawn(serve::serve(
+        listener,
         registry,
         readiness.clone(),
         shutdown.clone(),

@@ -1,7 +1,7 @@
 //! Unit tests of `clean_listing.vrl`, driven with records shaped like what the
 //! ScrapeJobs extract from the real Rightmove, Zoopla and realtor.com captures.
 
-use homestream_runtime::stream::program::{Origin, Outcome, Program};
+use homestream_common::program::{Origin, Outcome, Program};
 use serde_json::{Value, json};
 
 const PROGRAM: &str = include_str!("clean_listing.vrl");

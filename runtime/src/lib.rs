@@ -9,7 +9,4 @@
 pub mod config;
 pub mod process;
 pub mod scrape;
-pub mod serve;
-pub mod shutdown;
 pub mod stream;
-pub mod telemetry;

@@ -5,9 +5,10 @@ use std::path::PathBuf;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use homestream_common::serve::{self, Readiness};
+use homestream_common::{shutdown, telemetry};
 use homestream_runtime::process::Process;
-use homestream_runtime::serve::Readiness;
-use homestream_runtime::{scrape, shutdown, stream, telemetry};
+use homestream_runtime::{scrape, stream};
 
 /// mimalloc rather than the system allocator: a transform allocates and frees a few
 /// hundred small values per record (VRL values, keys, strings), which glibc's malloc
@@ -56,7 +57,7 @@ async fn main() -> Result<()> {
     let (trigger, shutdown) = shutdown::channel();
     trigger.on_signals()?;
     let process = Process {
-        listen: cli.listen,
+        listener: serve::bind(cli.listen).await?,
         readiness: Readiness::default(),
         shutdown,
     };

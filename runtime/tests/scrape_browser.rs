@@ -13,10 +13,10 @@ mod scrape;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use homestream_common::shutdown;
 use homestream_runtime::scrape::crawl::Completion;
 use homestream_runtime::scrape::metrics::Metrics;
 use homestream_runtime::scrape::output::Collect;
-use homestream_runtime::shutdown;
 
 use scrape::{browser_options, job, manifest, server};
 

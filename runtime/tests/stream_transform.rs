@@ -107,7 +107,7 @@ async fn cleans_every_record_once_and_dead_letters_poison() -> Result<()> {
     );
     assert_eq!(
         no_id.headers["homestream.program.hash"],
-        homestream_runtime::stream::program::program_hash(CLEAN_LISTING)
+        homestream_common::program::program_hash(CLEAN_LISTING)
     );
     let not_json = by_key("poison-not-json");
     assert!(

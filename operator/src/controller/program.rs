@@ -2,8 +2,8 @@
 //! runtime's own compiler and function set, so a program that does not compile never
 //! reaches a pod and the user sees the compiler's diagnostics in status.
 
+use homestream_common::program::Program;
 use homestream_crds::conditions::PROGRAM_VALID;
-use homestream_runtime::stream::program::Program;
 
 use crate::status::Observed;
 

@@ -13,7 +13,7 @@ use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::metadata::Metadata;
 use rdkafka::{ClientConfig, ClientContext};
 
-use homestream_runtime::stream::kafka::certificate_refused;
+use homestream_common::kafka::certificate_refused;
 
 /// How long draining waits for one more queued event: they are already queued when a
 /// request failed, so a short wait finds them all.

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use homestream_common::kafka::SaslLogin;
 use homestream_crds::connection::SaslMechanism;
 use homestream_crds::runtime::TlsFiles;
-use homestream_runtime::stream::kafka::SaslLogin;
 
 /// Where the operator finds its own Kafka credentials.
 #[derive(Clone, Debug, Default, Args)]

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use homestream_common::kafka::secure;
 use homestream_crds::connection::SaslMechanism;
 use homestream_crds::topic::TopicSpec;
-use homestream_runtime::stream::kafka::secure;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
     TopicReplication,

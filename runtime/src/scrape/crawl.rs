@@ -19,7 +19,7 @@ use super::job::Job;
 use super::metrics::Metrics;
 use super::output::{Output, OutputError, Record};
 use super::page::{FetchError, FetchedPage, Fetcher, PageRequest};
-use crate::shutdown::Shutdown;
+use homestream_common::shutdown::Shutdown;
 
 /// How a run ended, when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -26,9 +26,9 @@ use prometheus_client::registry::Registry;
 
 use crate::config;
 use crate::process::Process;
-use crate::shutdown::Shutdown;
 use browser::{BrowserOptions, BrowserPool};
 use crawl::{Completion, Crawl};
+use homestream_common::shutdown::Shutdown;
 use http::HttpClient;
 use job::Job;
 use metrics::Metrics;
@@ -76,7 +76,7 @@ pub async fn run(config: &Path, process: Process) -> Result<()> {
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
-    let server = process.serve(registry);
+    let process = process.serve(registry);
     let output = KafkaOutput::new(
         &config.kafka,
         job.spec.output.name.as_str(),
@@ -109,7 +109,7 @@ pub async fn run(config: &Path, process: Process) -> Result<()> {
         errors = totals.errors,
         "Scrape run finished."
     );
-    server.abort();
+    process.server.abort();
     flushed?;
     match outcome? {
         Completion::Interrupted => {

@@ -14,7 +14,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use serde_json::Value;
 
-use crate::stream::kafka::{
+use homestream_common::kafka::{
     ConnectionError, RefusalContext, RefusedConnection, client_config, producer_config,
 };
 

@@ -1,17 +1,15 @@
 //! Stream processing between Kafka and Kafka ([`transform`]) or Cassandra ([`sink`]).
 //!
-//! Both components share the Kafka plumbing ([`kafka`]), the dead-letter records
-//! ([`dead_letter`]) and their metrics ([`metrics`]); the transform runs a VRL
-//! [`program`] on a [`pool`] of threads, the sink reads record fields ([`json`]) and
+//! Both components share the dead-letter records ([`dead_letter`]) and their metrics
+//! ([`metrics`]), and the Kafka plumbing of [`homestream_common::kafka`]; the transform
+//! runs a VRL [`program`](homestream_common::program) on a [`pool`] of threads, the sink reads record fields ([`json`]) and
 //! converts them into CQL values ([`cql`]).
 
 pub mod cql;
 pub mod dead_letter;
 pub mod json;
-pub mod kafka;
 pub mod metrics;
 pub mod pool;
-pub mod program;
 pub mod sink;
 pub mod transform;
 

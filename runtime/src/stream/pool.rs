@@ -8,7 +8,7 @@
 
 use std::num::NonZeroUsize;
 
-use super::program::{Origin, Outcome, Program, Runner};
+use homestream_common::program::{Origin, Outcome, Program, Runner};
 
 /// Fewer records than this per thread are not worth a thread: below it the chunk
 /// runs on the calling thread alone (a thread costs tens of microseconds to start, a

@@ -49,12 +49,12 @@ use scylla::statement::prepared::PreparedStatement;
 
 use self::offsets::OffsetTracker;
 use self::row::{Row, RowMapper};
-use super::kafka::{self, RefusedConnection};
 use super::metrics::StreamMetrics;
 use super::{dead_letter, error_chain};
 use crate::config;
 use crate::process::Process;
-use crate::shutdown::Shutdown;
+use homestream_common::kafka::{self, RefusedConnection};
+use homestream_common::shutdown::Shutdown;
 
 /// First wait before retrying a write Cassandra could not take; it doubles up to
 /// [`MAX_BACKOFF`], so an outage of minutes costs a retry every few seconds per write.
@@ -140,7 +140,7 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
     let cassandra = config.cassandra.as_ref().ok_or(SinkError::NoCassandra)?;
     let mut registry = Registry::default();
     let metrics = StreamMetrics::register(&mut registry);
-    let _server = process.serve(registry);
+    let process = process.serve(registry);
 
     let kafka_error = |step: &str| {
         let step = step.to_owned();

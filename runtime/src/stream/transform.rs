@@ -35,14 +35,14 @@ use rdkafka::{ClientContext, Offset};
 
 use self::batch::{Batch, Committer, Committing};
 use super::dead_letter;
-use super::kafka::{self, RefusedConnection};
 use super::metrics::StreamMetrics;
 use super::pool::{Input, Pool};
-use super::program::{Origin, Outcome, Program};
 use crate::config;
-use crate::process::Process;
-use crate::serve::Readiness;
-use crate::shutdown::Shutdown;
+use crate::process::{Process, Serving};
+use homestream_common::kafka::{self, RefusedConnection};
+use homestream_common::program::{Origin, Outcome, Program};
+use homestream_common::serve::Readiness;
+use homestream_common::shutdown::Shutdown;
 
 /// A batch commits after this long: the latency a result waits to become visible to
 /// read-committed consumers, against one commit round trip per interval.
@@ -171,7 +171,11 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
         })?;
     let mut registry = Registry::default();
     let metrics = StreamMetrics::register(&mut registry);
-    let _server = process.serve(registry);
+    let Serving {
+        readiness,
+        shutdown,
+        server: _server,
+    } = process.serve(registry);
     let base = kafka::client_config(&config.kafka)?;
     let group = kafka::group_id(&spec.input, &config.resource);
     tracing::info!(
@@ -182,11 +186,6 @@ pub async fn run(config_path: &Path, process: Process) -> anyhow::Result<()> {
         program_hash = program.hash(),
         "Starting the transform."
     );
-    let Process {
-        readiness,
-        shutdown,
-        ..
-    } = process;
     tokio::task::spawn_blocking(move || {
         let (consumer, transform) = Transform::connect(&base, &group, spec, &program, metrics)?;
         transform.run(&consumer, &shutdown, &readiness)

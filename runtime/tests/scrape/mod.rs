@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use homestream_common::shutdown;
 use homestream_crds::ScrapeJob;
 use homestream_crds::runtime::ResourceIdentity;
 use homestream_runtime::scrape::browser::BrowserOptions;
@@ -14,7 +15,6 @@ use homestream_runtime::scrape::crawl::Completion;
 use homestream_runtime::scrape::job::Job;
 use homestream_runtime::scrape::metrics::{Metrics, RunTotals};
 use homestream_runtime::scrape::output::{Collect, Record};
-use homestream_runtime::shutdown;
 
 /// The placeholder address the checked-in jobs use for the loopback server.
 pub const PLACEHOLDER_ADDR: &str = "127.0.0.1:8000";

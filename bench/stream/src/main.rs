@@ -1,8 +1,7 @@
 //! Throughput benchmark of `transform` and `sink` against the raw limits of the machine.
 //!
-//! Generates realistic listing records from the shape of the realtor.com sample
-//! (`../shared/fixtures/real/realtor/realtor-data_sample.csv`, multiplied), produces
-//! them to a topic, then runs measured child processes one after the other:
+//! Generates listing records shaped like the realtor.com REST ScrapeJob's output
+//! ([`records`]), produces them to a topic, then runs measured child processes one after the other:
 //! a bare rdkafka consume-and-produce loop, the transform (exactly-once, the cleaning
 //! program) on every CPU and again on one CPU, the transform with the program `.`
 //! (its cost without a cleaning program), a bare prepared-insert loop three times (as
@@ -17,17 +16,17 @@
 //! receipt to acknowledgement).
 //!
 //! Run (about 5 minutes a round for a million records on 2 cores):
-//! `cargo build --release -p homestream-runtime --example bench_stream && target/release/examples/bench_stream [records] [rounds]`
+//! `cargo build --release -p homestream-bench-stream && target/release/bench-stream [records] [rounds]`
 //!
 //! With several rounds, every row is measured once a round and the table shows the
 //! medians; a ratio to a bare loop is taken within each round (the two ran minutes
 //! apart, not a round apart), and its range across rounds is shown next to it.
 //!
-//! `bench_stream sink [records] [rounds]` measures only the bare insert loops and the sink: it
+//! `bench-stream sink [records] [rounds]` measures only the bare insert loops and the sink: it
 //! runs the cleaning program in process and produces its output straight to the
 //! sink's input topic, skipping the bare Kafka loop and the transform.
 //!
-//! `bench_stream program [records] [file.vrl]` measures the CPU cost per record of
+//! `bench-stream program [records] [file.vrl]` measures the CPU cost per record of
 //! the cleaning program (or `file.vrl`, e.g. `.` for the fixed cost of parsing and
 //! encoding) alone, in process, without Kafka: the run to put under `perf record`.
 
@@ -46,10 +45,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use futures::StreamExt;
+use homestream_common::serve;
+use homestream_common::serve::Readiness;
+use homestream_common::shutdown;
 use homestream_crds::cassandrasink::validate::MAX_BATCH_ROWS;
 use homestream_runtime::process::Process;
-use homestream_runtime::serve::Readiness;
-use homestream_runtime::{shutdown, stream};
+use homestream_runtime::stream;
 use homestream_tests::{StackEnv, kafka, random_name};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Message;
@@ -59,12 +60,14 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use serde_json::{Value, json};
 
+mod records;
+
 /// The allocator of `homestream-runtime`, so that the components run here as they ship.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PARTITIONS: i32 = 4;
-const PROGRAM: &str = include_str!("../programs/clean_listing.vrl");
+const PROGRAM: &str = include_str!("../../../runtime/programs/clean_listing.vrl");
 /// The sink's default write concurrency, used by the bare insert loop too.
 const CONCURRENCY: usize = 64;
 /// Rows per unlogged batch in the batched bare insert loop: the sink's most.
@@ -128,7 +131,7 @@ async fn run_component(component: &str, config: &str, listen: &str) -> Result<()
     let (trigger, shutdown) = shutdown::channel();
     trigger.on_signals()?;
     let process = Process {
-        listen: listen.parse()?,
+        listener: serve::bind(listen.parse()?).await?,
         readiness: Readiness::default(),
         shutdown,
     };
@@ -139,21 +142,13 @@ async fn run_component(component: &str, config: &str, listen: &str) -> Result<()
     }
 }
 
-fn realtor_rows() -> Result<Vec<Vec<String>>> {
-    read_csv(
-        &Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/fixtures/real/realtor/realtor-data_sample.csv"),
-    )
-}
-
 /// CPU cost of the cleaning program alone, in process and without Kafka: the share
 /// of the transform's cost that is VRL (parse, run, encode), and a target for `perf`.
 /// `source` replaces the cleaning program, e.g. with `.` to measure the fixed cost.
 fn program_cost(records: usize, source: Option<String>) -> Result<()> {
-    use stream::program::{Origin, Program};
-    let rows = realtor_rows()?;
+    use homestream_common::program::{Origin, Program};
     let payloads: Vec<Vec<u8>> = (0..records.min(10_000))
-        .map(|n| serde_json::to_vec(&record(n, &rows[n % rows.len()])))
+        .map(|n| serde_json::to_vec(&records::listing(n)))
         .collect::<Result<_, _>>()?;
     let program = Program::compile(source.as_deref().unwrap_or(PROGRAM))
         .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
@@ -169,7 +164,7 @@ fn program_cost(records: usize, source: Option<String>) -> Result<()> {
             offset: n as i64,
             timestamp: Some(1_778_751_000_000),
         };
-        if let stream::program::Outcome::Records(records) =
+        if let homestream_common::program::Outcome::Records(records) =
             runner.run(&payloads[n % payloads.len()], origin)
         {
             bytes += records
@@ -197,30 +192,26 @@ enum Scope {
 
 async fn orchestrate(records: usize, rounds: usize, scope: Scope) -> Result<()> {
     let env = StackEnv::load()?;
-    let rows = realtor_rows()?;
     let (input, output) = (random_name("bench-in"), random_name("bench-out"));
     for topic in [&input, &output] {
         kafka::create_topic(&env, topic, PARTITIONS).await?;
     }
-    eprintln!(
-        "Producing {records} records generated from {} realtor rows...",
-        rows.len()
-    );
+    eprintln!("Producing {records} generated listing records...");
     let started = Instant::now();
     let exe = std::env::current_exe()?;
     let mut table = Table::default();
     if scope == Scope::SinkOnly {
-        let program = stream::program::Program::compile(PROGRAM)
+        let program = homestream_common::program::Program::compile(PROGRAM)
             .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
         let mut runner = program.runner();
-        produce(&env, &output, records, |n| cleaned(&mut runner, n, &rows))?;
+        produce(&env, &output, records, |n| records::cleaned(&mut runner, n))?;
         eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
         for round in 1..=rounds {
             eprintln!("Round {round} of {rounds}.");
             measure_sink(&exe, &env, &output, records, &mut table).await?;
         }
     } else {
-        produce(&env, &input, records, |n| raw(n, &rows))?;
+        produce(&env, &input, records, records::raw)?;
         eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
         for round in 1..=rounds {
             eprintln!("Round {round} of {rounds}.");
@@ -605,79 +596,6 @@ fn histogram_quantile(text: &str, name: &str, quantile: f64) -> f64 {
         previous = (le, count);
     }
     previous.0
-}
-
-fn read_csv(path: &Path) -> Result<Vec<Vec<String>>> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let text = text.trim_start_matches('\u{feff}');
-    Ok(text
-        .lines()
-        .skip(1)
-        .map(|line| {
-            line.trim_end_matches('\r')
-                .split(',')
-                .map(str::to_owned)
-                .collect()
-        })
-        .collect())
-}
-
-/// Record `n` as the realtor REST ScrapeJob would publish it: its key and payload.
-fn raw(n: usize, rows: &[Vec<String>]) -> Result<(String, Vec<u8>)> {
-    Ok((
-        format!("raw-{n}"),
-        serde_json::to_vec(&record(n, &rows[n % rows.len()]))?,
-    ))
-}
-
-/// Record `n` as the transform writes it: the cleaning program's output and key.
-fn cleaned(
-    runner: &mut stream::program::Runner<'_>,
-    n: usize,
-    rows: &[Vec<String>],
-) -> Result<(String, Vec<u8>)> {
-    let (key, payload) = raw(n, rows)?;
-    let origin = stream::program::Origin {
-        key: Some(key.as_bytes()),
-        topic: "bench-in",
-        partition: 0,
-        offset: n as i64,
-        timestamp: None,
-    };
-    match runner.run(&payload, origin) {
-        stream::program::Outcome::Records(mut records) if records.len() == 1 => {
-            let output = records.remove(0);
-            Ok((
-                String::from_utf8(output.key.unwrap_or_default())?,
-                output.value,
-            ))
-        }
-        other => bail!("the cleaning program did not clean record {n}: {other:?}"),
-    }
-}
-
-/// A record as the realtor REST ScrapeJob would publish it, from CSV row `row`.
-fn record(n: usize, row: &[String]) -> Value {
-    let field = |index: usize| row.get(index).map_or("", String::as_str);
-    let number = |index: usize| {
-        field(index)
-            .parse::<f64>()
-            .map_or(Value::Null, |value| json!(value))
-    };
-    json!({
-        "id": format!("{}{n:07}", field(0)),
-        "url": format!("/realestateandhomes-detail/{}_{}_{}", field(6), field(7).replace(' ', "-"), n),
-        "price": number(2),
-        "beds": number(3),
-        "baths": number(4),
-        "sqft": number(10),
-        "status": field(1),
-        "address": format!(" {} {} ,  {}", field(6), "Street", field(7)),
-        "city": field(7),
-        "postcode": format!("{:0>5}", field(9)),
-        "_meta": {"url": "https://www.realtor.com/realestateandhomes-search/", "job": "realtor-rentals", "run": "realtor-rentals-1", "scrapedAt": "2026-05-14T09:30:00Z"},
-    })
 }
 
 /// Produces records `0..records`, each the key and payload `record` makes of its number.

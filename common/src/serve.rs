@@ -1,9 +1,14 @@
-//! The HTTP endpoints every runtime process serves: `/metrics` (Prometheus text format),
-//! `/healthz` (the process is alive) and `/readyz` (it is connected and doing work).
+//! The HTTP endpoints every homestream process serves: `/metrics` (Prometheus text
+//! format), `/healthz` (the process is alive) and `/readyz` (it is connected and doing
+//! work). A process binds them with [`bind`] before it starts work, so that a port
+//! already taken stops it at once with the reason instead of leaving it running
+//! without health endpoints.
 
 use std::net::SocketAddr;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::net::TcpListener;
 
 use axum::Router;
 use axum::extract::State;
@@ -36,12 +41,32 @@ struct AppState {
     readiness: Readiness,
 }
 
-/// Serves the endpoints on `addr` until shutdown.
+/// The endpoints' address could not be bound.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve /metrics, /healthz and /readyz on {addr}: {source}")]
+pub struct BindError {
+    /// The address asked for.
+    pub addr: SocketAddr,
+    /// Why (typically "Address already in use").
+    pub source: std::io::Error,
+}
+
+/// Binds the endpoints' address.
 ///
 /// # Errors
-/// When the address cannot be bound.
+/// When the address cannot be bound (taken, or not this host's).
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { addr, source })
+}
+
+/// Serves the endpoints on `listener` (see [`bind`]) until shutdown.
+///
+/// # Errors
+/// When accepting connections fails.
 pub async fn serve(
-    addr: SocketAddr,
+    listener: TcpListener,
     registry: Registry,
     readiness: Readiness,
     mut shutdown: Shutdown,
@@ -55,8 +80,9 @@ pub async fn serve(
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    tracing::info!(%addr, "Serving /metrics, /healthz and /readyz.");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "Serving /metrics, /healthz and /readyz.");
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(async move { shutdown.requested().await })
         .await
