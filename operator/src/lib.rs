@@ -11,4 +11,3 @@ pub mod leader;
 pub mod metrics;
 pub mod schedule;
 pub mod status;
-pub mod topic_conflict;

@@ -4,4 +4,5 @@
 pub mod config_map;
 pub mod labels;
 pub mod pod;
+pub mod runtime;
 pub mod workload;

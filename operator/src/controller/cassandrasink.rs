@@ -14,7 +14,7 @@ use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
 use super::consumer::{ConsumerSpec, converge};
-use super::{Context, Error, backoff_key, created, report_invalid, write_status};
+use super::{Context, Error, backoff_key, created, report_invalid, topics, write_status};
 use crate::build::labels::{Component, Owner};
 use crate::cassandra::schema::{self, SchemaOutcome};
 use crate::status::{Observed, conditions};
@@ -65,7 +65,7 @@ async fn cleanup(sink: &CassandraSink, ctx: &Context) -> Result<Action, Error> {
             .resolve_kafka(sink.spec.kafka.as_ref())
             .endpoint(),
     )?;
-    created::delete_topics(ctx, &admin, sink).await?;
+    topics::delete_topics(ctx, &admin, sink).await?;
     Ok(Action::await_change())
 }
 

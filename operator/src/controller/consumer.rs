@@ -1,15 +1,14 @@
-//! The phases StreamTransforms and CassandraSinks share as consumers of a topic: the
-//! input topic must exist, their declared topics are converged, and once every gate
-//! holds (their own checks: program, schema) the ConfigMap and Deployment are applied;
-//! then the Deployment and the consumer lag are observed.
+//! The phases StreamTransforms and CassandraSinks share as consumers of a topic, in
+//! order: topics (the input must exist, the declared ones are converged), build (the
+//! ConfigMap and Deployment, pure), apply (once every gate holds: the kind's own checks
+//! and the topics), observe (the Deployment, its pods and the consumer lag).
 
-use homestream_crds::conditions::{INPUT_TOPIC_READY, TOPIC_READY};
 use homestream_crds::connection::{CassandraConnection, KafkaConnection};
-use homestream_crds::runtime::{ResolvedCassandra, ResourceIdentity, RuntimeConfig};
+use homestream_crds::runtime::{ResourceIdentity, RuntimeConfig};
 use homestream_crds::topic::{TopicInput, TopicSpec};
 use homestream_crds::workload::PodTemplate;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use std::fmt::Debug;
 
 use kube::Resource;
@@ -17,12 +16,13 @@ use kube::api::{Api, ListParams};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::{Context, Error, apply, created, topics, workload_status};
-use crate::build::config_map::{config_hash, config_map};
+use super::topics::{self, TopicPhase};
+use super::{Context, Error, apply, workload_status};
 use crate::build::labels::Owner;
-use crate::build::pod::{PodInputs, credential_env, pod_template};
+use crate::build::pod::credential_env;
+use crate::build::runtime::{RuntimeChildren, RuntimeInputs, runtime_children};
 use crate::build::workload::deployment;
-use crate::kafka::TopicDefaults;
+use crate::config::KafkaSettings;
 use crate::status::Observed;
 
 /// What a consumer resource asks for.
@@ -83,109 +83,134 @@ where
         + DeserializeOwned,
     S: Serialize + Clone,
 {
-    let owner = consumer.owner;
-    let kafka_settings = ctx.config.resolve_kafka(consumer.kafka);
-    let identity = ResourceIdentity {
-        kind: owner.reference.kind.clone(),
-        namespace: owner.namespace.clone(),
-        name: owner.name.clone(),
-        generation: consumer.generation,
-    };
-    let declared: Vec<_> = consumer
-        .declared
-        .iter()
-        .map(|topic| topics::declaration(consumer.resource, topic))
-        .collect();
-    let everyone = ctx.declarations.all();
-    let defaults = TopicDefaults {
-        partitions: ctx.config.default_partitions,
-        replication_factor: ctx.config.default_replication_factor,
-    };
-    let kafka_outcome = async {
-        let admin = ctx.kafka(&kafka_settings.endpoint())?;
-        let input = topics::input(&admin, consumer.input.topic.as_str()).await?;
-        let output = topics::converge(&admin, &declared, &everyone, defaults).await?;
-        Ok::<_, crate::kafka::KafkaAdminError>((admin, input, output))
+    let kafka = ctx.config.resolve_kafka(consumer.kafka);
+    let topics = topics::run(
+        ctx,
+        consumer.resource,
+        &kafka,
+        &consumer.declared,
+        Some(consumer.input.topic.as_str()),
+    )
+    .await?;
+    let applied = consumer.gates.iter().all(|gate| gate.status) && topics.ready();
+    if applied {
+        let children = build(ctx, &consumer, &kafka)?;
+        apply_children(ctx, children).await?;
     }
-    .await;
-    // The admin client, when Kafka answered (otherwise the caller backs off).
-    let (admin, input_condition, topic_condition, created) = match kafka_outcome {
-        Ok((admin, input, output)) => (Some(admin), input, output.condition, output.created),
-        Err(error) => {
-            let bootstrap = kafka_settings.bootstrap_servers.join(",");
-            (
-                None,
-                topics::kafka_unavailable(INPUT_TOPIC_READY, &bootstrap, &error),
-                topics::kafka_unavailable(TOPIC_READY, &bootstrap, &error),
-                Vec::new(),
-            )
-        }
-    };
-    // Recorded before anything else can fail: an unrecorded topic would be retained.
-    created::record(ctx, consumer.resource, created::TOPICS, &created).await?;
-    let gates_hold =
-        consumer.gates.iter().all(|g| g.status) && input_condition.status && topic_condition.status;
-    if gates_hold {
-        let cassandra: Option<ResolvedCassandra> =
-            consumer.cassandra.map(|c| ctx.config.resolve_cassandra(c));
-        let config = RuntimeConfig {
-            resource: identity.clone(),
-            spec: consumer.spec.clone(),
-            kafka: kafka_settings.runtime(),
-            cassandra,
-        };
-        let config_map = config_map(owner, &config)?;
-        let hash = config_hash(&config_map);
-        let template = pod_template(PodInputs {
-            owner,
-            image: &ctx.config.transformer_image,
-            config_hash: &hash,
-            env: credential_env(
-                kafka_settings.sasl.as_ref(),
-                consumer.cassandra.flatten(),
-                &[],
-            ),
-            overrides: consumer.template,
-            kafka_tls: kafka_settings.tls.as_ref(),
-            restart_policy: None,
-        });
-        // The ConfigMap first: the pods of the new Deployment read it at start.
-        apply(&ctx.client, &config_map).await?;
-        apply(&ctx.client, &deployment(owner, consumer.replicas, template)).await?;
-    }
-    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &owner.namespace);
-    let current = deployments.get_opt(&owner.child_name()).await?;
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &owner.namespace);
-    let pods = pods
-        .list(&ListParams::default().labels(&owner.label_selector()))
-        .await?;
-    let (workload, rollout, ready_replicas) =
-        workload_status::deployment(current.as_ref(), consumer.replicas, &pods.items);
-    let lag = match &admin {
-        Some(admin) if input_condition.status => {
-            let group = identity.consumer_group(consumer.input);
-            match admin
-                .consumer_lag(&group, consumer.input.topic.as_str())
-                .await
-            {
-                Ok(lag) => Some(lag),
-                Err(error) => {
-                    tracing::warn!(%error, "Could not read consumer lag.");
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    let kafka_failure = admin.is_none().then(|| topic_condition.reason.clone());
+    let (workload, rollout, ready_replicas) = observe_workload(ctx, &consumer).await?;
+    let lag = observe_lag(&consumer, &topics).await;
+    let kafka_failure = topics.kafka_failure();
     let mut conditions = consumer.gates;
-    conditions.extend([input_condition, topic_condition, workload]);
+    conditions.extend(topics.input);
+    conditions.extend([topics.output, workload]);
     Ok(ConsumerObservation {
         conditions,
         rollout,
         ready_replicas,
         lag,
         kafka_failure,
-        applied: gates_hold,
+        applied,
     })
+}
+
+/// A consumer's children: its runtime configuration and its Deployment.
+pub struct ConsumerChildren {
+    /// The runtime configuration the pods read.
+    pub config_map: ConfigMap,
+    /// The transformer pods.
+    pub deployment: Deployment,
+}
+
+/// Builds the children from the spec and the resolved connections.
+///
+/// # Errors
+/// When the runtime configuration cannot be serialized.
+pub fn build<K, S: Serialize + Clone>(
+    ctx: &Context,
+    consumer: &ConsumerSpec<'_, K, S>,
+    kafka: &KafkaSettings,
+) -> Result<ConsumerChildren, Error> {
+    let config = RuntimeConfig {
+        resource: identity(consumer),
+        spec: consumer.spec.clone(),
+        kafka: kafka.runtime(),
+        cassandra: consumer.cassandra.map(|c| ctx.config.resolve_cassandra(c)),
+    };
+    let RuntimeChildren {
+        config_map,
+        template,
+        ..
+    } = runtime_children(RuntimeInputs {
+        owner: consumer.owner,
+        config: &config,
+        image: &ctx.config.transformer_image,
+        env: credential_env(kafka.sasl.as_ref(), consumer.cassandra.flatten(), &[]),
+        kafka_tls: kafka.tls.as_ref(),
+        overrides: consumer.template,
+        restart_policy: None,
+    })?;
+    Ok(ConsumerChildren {
+        config_map,
+        deployment: deployment(consumer.owner, consumer.replicas, template),
+    })
+}
+
+/// Applies the children in the order the pods need them.
+async fn apply_children(ctx: &Context, children: ConsumerChildren) -> Result<(), Error> {
+    let ConsumerChildren {
+        config_map,
+        deployment,
+    } = children;
+    // The ConfigMap first: the pods of the new Deployment read it at start.
+    apply(&ctx.client, &config_map).await?;
+    apply(&ctx.client, &deployment).await?;
+    Ok(())
+}
+
+fn identity<K, S>(consumer: &ConsumerSpec<'_, K, S>) -> ResourceIdentity {
+    ResourceIdentity {
+        kind: consumer.owner.reference.kind.clone(),
+        namespace: consumer.owner.namespace.clone(),
+        name: consumer.owner.name.clone(),
+        generation: consumer.generation,
+    }
+}
+
+/// `WorkloadReady`, the rollout under way and the ready pods, from the Deployment and
+/// its pods (their restarts and last terminations).
+async fn observe_workload<K, S>(
+    ctx: &Context,
+    consumer: &ConsumerSpec<'_, K, S>,
+) -> Result<(Observed, Option<String>, i32), Error> {
+    let owner = consumer.owner;
+    let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    let current = deployments.get_opt(&owner.child_name()).await?;
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &owner.namespace);
+    let pods = pods
+        .list(&ListParams::default().labels(&owner.label_selector()))
+        .await?;
+    Ok(workload_status::deployment(
+        current.as_ref(),
+        consumer.replicas,
+        &pods.items,
+    ))
+}
+
+/// The consumer group's lag on the input topic, when Kafka answered and the topic exists.
+async fn observe_lag<K, S>(consumer: &ConsumerSpec<'_, K, S>, topics: &TopicPhase) -> Option<i64> {
+    let admin = topics.admin.as_ref()?;
+    if !topics.input.as_ref().is_some_and(|input| input.status) {
+        return None;
+    }
+    let group = identity(consumer).consumer_group(consumer.input);
+    match admin
+        .consumer_lag(&group, consumer.input.topic.as_str())
+        .await
+    {
+        Ok(lag) => Some(lag),
+        Err(error) => {
+            tracing::warn!(%error, "Could not read consumer lag.");
+            None
+        }
+    }
 }

@@ -18,9 +18,7 @@ use kube::api::{Patch, PatchParams};
 use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 
-use super::topics::owner_name;
 use super::{Context, Error, FIELD_MANAGER};
-use crate::kafka::KafkaAdmin;
 
 /// Comma-separated names of the topics the operator created for the resource.
 pub const TOPICS: &str = "homestream.io/created-topics";
@@ -87,55 +85,10 @@ where
     Ok(())
 }
 
-/// The topics `cleanup` deletes: those recorded as created for `owner` that no other
-/// watched resource still writes or reads (`uses`, as `(owner, topic)`): a topic in use
-/// stays, whoever created it.
-pub fn deletable(
-    recorded: &BTreeSet<String>,
-    owner: &str,
-    uses: &[(String, String)],
-) -> Vec<String> {
-    recorded
-        .iter()
-        .filter(|topic| {
-            !uses
-                .iter()
-                .any(|(user, used)| user != owner && used == *topic)
-        })
-        .cloned()
-        .collect()
-}
-
-/// `deletionPolicy: Delete` for topics: deletes what [`deletable`] allows; a topic the
-/// operator did not create for `resource` is left alone.
-///
-/// # Errors
-/// When Kafka cannot be reached or refuses.
-pub async fn delete_topics<K: Resource<DynamicType = ()>>(
-    ctx: &Context,
-    admin: &KafkaAdmin,
-    resource: &K,
-) -> Result<(), Error> {
-    let owner = owner_name(resource);
-    for topic in deletable(
-        &recorded(resource, TOPICS),
-        &owner,
-        &ctx.declarations.uses(),
-    ) {
-        tracing::info!(topic, "Deleting a topic the operator created.");
-        admin.delete(&topic).await?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use homestream_crds::ScrapeJob;
-
-    fn used_by(owner: &str, topic: &str) -> (String, String) {
-        (owner.to_owned(), topic.to_owned())
-    }
 
     #[test]
     fn the_record_is_read_from_the_annotation() {
@@ -160,24 +113,5 @@ mod tests {
         assert!(recorded(&job, TABLES).is_empty());
         job.metadata.annotations = None;
         assert!(recorded(&job, TOPICS).is_empty());
-    }
-
-    #[test]
-    fn only_recorded_topics_nobody_else_writes_or_reads_are_deleted() {
-        let recorded: BTreeSet<String> = ["mine.out", "shared.out", "read.out"]
-            .map(str::to_owned)
-            .into();
-        let uses = [
-            used_by("StreamTransform ns/a", "mine.out"),
-            used_by("StreamTransform ns/a", "shared.out"),
-            used_by("StreamTransform ns/a", "read.out"),
-            used_by("StreamTransform ns/a", "not-created.dlq"),
-            used_by("ScrapeJob ns/b", "shared.out"),
-            used_by("CassandraSink ns/c", "read.out"),
-        ];
-        assert_eq!(
-            deletable(&recorded, "StreamTransform ns/a", &uses),
-            ["mine.out"]
-        );
     }
 }

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use homestream_crds::conditions::{TOPIC_READY, WORKLOAD_READY};
 use homestream_crds::deletion::DeletionPolicy;
 use homestream_crds::runtime::{ResourceIdentity, RuntimeConfig};
+use homestream_crds::scrapejob::ValidatedScrapeJob;
 use homestream_crds::scrapejob::{RunStatus, TopicStatus};
 use homestream_crds::secret::SecretKeyRef;
 use homestream_crds::{ScrapeJob, ScrapeJobStatus};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, ListParams};
@@ -18,14 +19,12 @@ use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
-use super::{Context, Error, apply, backoff_key, created, report_invalid, topics, write_status};
-use crate::build::config_map::{config_hash, config_map};
+use super::{Context, Error, apply, backoff_key, report_invalid, topics, write_status};
 use crate::build::labels::{Component, Owner};
-use crate::build::pod::{
-    CONFIG_HASH_ANNOTATION, JOB_NAME_LABEL, PodInputs, credential_env, pod_template,
-};
+use crate::build::pod::{CONFIG_HASH_ANNOTATION, JOB_NAME_LABEL, credential_env};
+use crate::build::runtime::{RuntimeChildren, RuntimeInputs, runtime_children};
 use crate::build::workload::{ScrapeWorkload, scrape_workload};
-use crate::kafka::{KafkaAdminError, TopicDefaults};
+use crate::config::KafkaSettings;
 use crate::schedule;
 use crate::status::{Observed, conditions};
 
@@ -52,7 +51,7 @@ pub async fn reconcile(job: Arc<ScrapeJob>, ctx: Arc<Context>) -> Result<Action,
 /// `deletionPolicy: Delete`: deletes the output topic if the operator created it.
 async fn cleanup(job: &ScrapeJob, ctx: &Context) -> Result<Action, Error> {
     let admin = ctx.kafka(&ctx.config.resolve_kafka(job.spec.kafka.as_ref()).endpoint())?;
-    created::delete_topics(ctx, &admin, job).await?;
+    topics::delete_topics(ctx, &admin, job).await?;
     Ok(Action::await_change())
 }
 
@@ -75,34 +74,9 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
         Err(invalid) => return report_invalid(ctx, job, &previous, TOPIC_READY, &invalid).await,
     };
     let owner = Owner::of(job, Component::Scrape);
-    let kafka_settings = ctx.config.resolve_kafka(job.spec.kafka.as_ref());
-    let everyone = ctx.declarations.all();
-    let defaults = TopicDefaults {
-        partitions: ctx.config.default_partitions,
-        replication_factor: ctx.config.default_replication_factor,
-    };
-    let converged = async {
-        let admin = ctx.kafka(&kafka_settings.endpoint())?;
-        let declared = [topics::declaration(job, &validated.output)];
-        let converged = topics::converge(&admin, &declared, &everyone, defaults).await?;
-        Ok::<_, KafkaAdminError>((admin, converged))
-    }
-    .await;
-    // The admin client, when Kafka answered (otherwise this resource backs off).
-    let (admin, topic_condition) = match converged {
-        Ok((admin, converged)) => {
-            created::record(ctx, job, created::TOPICS, &converged.created).await?;
-            (Some(admin), converged.condition)
-        }
-        Err(error) => {
-            let bootstrap = kafka_settings.bootstrap_servers.join(",");
-            (
-                None,
-                topics::kafka_unavailable(TOPIC_READY, &bootstrap, &error),
-            )
-        }
-    };
-    let topic_status = match &admin {
+    let kafka = ctx.config.resolve_kafka(job.spec.kafka.as_ref());
+    let topics = topics::run(ctx, job, &kafka, &[&validated.output], None).await?;
+    let topic_status = match &topics.admin {
         Some(admin) => admin
             .describe(validated.output.name.as_str())
             .await
@@ -121,58 +95,19 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     // When to look again for the status to stay true: only for a next run computed
     // now (a stale one may be past, and would requeue at once, again and again).
     let mut due = None;
-    if topic_condition.status {
-        let config = RuntimeConfig {
-            resource: ResourceIdentity {
-                kind: KIND.to_owned(),
-                namespace: owner.namespace.clone(),
-                name: owner.name.clone(),
-                generation: generation.unwrap_or_default(),
-            },
-            spec: job.spec.clone(),
-            kafka: kafka_settings.runtime(),
-            cassandra: None,
-        };
-        let config_map = config_map(&owner, &config)?;
-        let hash = config_hash(&config_map);
-        let template = pod_template(PodInputs {
-            owner: &owner,
-            image: &ctx.config.scraper_image,
-            config_hash: &hash,
-            env: credential_env(kafka_settings.sasl.as_ref(), None, &header_secrets(job)),
-            overrides: job.spec.template.as_ref(),
-            kafka_tls: kafka_settings.tls.as_ref(),
-            restart_policy: Some("Never"),
-        });
-        let run_timeout = i64::try_from(validated.run_timeout.as_secs()).unwrap_or(i64::MAX);
-        apply(&ctx.client, &config_map).await?;
-        match scrape_workload(&owner, &validated.trigger, run_timeout, template) {
-            ScrapeWorkload::Once(run) => {
-                next_schedule_time = None;
-                delete_if_present::<CronJob>(ctx, &owner).await?;
-                if outdated_job_gone(ctx, &owner, &hash).await? {
-                    apply(&ctx.client, run.as_ref()).await?;
-                }
-            }
-            ScrapeWorkload::Scheduled(cron_job) => {
-                let applied = apply(&ctx.client, cron_job.as_ref()).await?;
-                let now = Timestamp::now();
-                let next = schedule::next_schedule_time(&validated.trigger, &applied, now);
-                // A skipped run (concurrencyPolicy Forbid, say) changes nothing the
-                // operator watches, and the status would name a time gone by until the
-                // next resync.
-                due = next.map(|next| schedule::until_after(next, now));
-                next_schedule_time = next.map(Time);
-            }
-        }
+    if topics.ready() {
+        let children = build(ctx, job, &validated, &owner, &kafka)?;
+        let next = apply_children(ctx, &owner, &validated, children).await?;
+        due = next.due;
+        next_schedule_time = next.time;
     }
     let (workload, rollout, last_run, last_successful_time) = observe_runs(ctx, &owner).await?;
-    let kafka_failure = admin.is_none().then(|| topic_condition.reason.clone());
+    let kafka_failure = topics.kafka_failure();
     let status = ScrapeJobStatus {
         observed_generation: generation,
         conditions: conditions(
             &previous.conditions,
-            vec![topic_condition, workload],
+            vec![topics.output, workload],
             rollout,
             generation,
             Timestamp::now(),
@@ -185,6 +120,107 @@ async fn reconcile_phases(job: &ScrapeJob, ctx: &Context) -> Result<Action, Erro
     write_status(&ctx.client, job, &previous, &status).await?;
     let key = backoff_key(job);
     Ok(ctx.requeue_by(KIND, &key, kafka_failure.as_deref(), due))
+}
+
+/// A ScrapeJob's children: its runtime configuration and its run or schedule.
+pub struct ScrapeChildren {
+    /// The runtime configuration the scraper reads.
+    pub config_map: ConfigMap,
+    /// Its hash, which tells a run of the current configuration from an outdated one.
+    pub config_hash: String,
+    /// A Job (run once) or a CronJob (schedule).
+    pub workload: ScrapeWorkload,
+}
+
+/// Builds the children from the validated spec and the resolved Kafka connection.
+///
+/// # Errors
+/// When the runtime configuration cannot be serialized.
+pub fn build(
+    ctx: &Context,
+    job: &ScrapeJob,
+    validated: &ValidatedScrapeJob,
+    owner: &Owner,
+    kafka: &KafkaSettings,
+) -> Result<ScrapeChildren, Error> {
+    let config = RuntimeConfig {
+        resource: ResourceIdentity {
+            kind: KIND.to_owned(),
+            namespace: owner.namespace.clone(),
+            name: owner.name.clone(),
+            generation: job.meta().generation.unwrap_or_default(),
+        },
+        spec: job.spec.clone(),
+        kafka: kafka.runtime(),
+        cassandra: None,
+    };
+    let RuntimeChildren {
+        config_map,
+        config_hash,
+        template,
+    } = runtime_children(RuntimeInputs {
+        owner,
+        config: &config,
+        image: &ctx.config.scraper_image,
+        env: credential_env(kafka.sasl.as_ref(), None, &header_secrets(job)),
+        kafka_tls: kafka.tls.as_ref(),
+        overrides: job.spec.template.as_ref(),
+        restart_policy: Some("Never"),
+    })?;
+    let run_timeout = i64::try_from(validated.run_timeout.as_secs()).unwrap_or(i64::MAX);
+    Ok(ScrapeChildren {
+        config_map,
+        config_hash,
+        workload: scrape_workload(owner, &validated.trigger, run_timeout, template),
+    })
+}
+
+/// The next scheduled run, as applied (none for a run-once trigger).
+struct NextRun {
+    /// When, for status.
+    time: Option<Time>,
+    /// How long until just after it, to look again.
+    due: Option<std::time::Duration>,
+}
+
+/// Applies the ConfigMap, then the run (replacing a Job of an older configuration) or
+/// the schedule (removing a Job of a former run-once trigger's, and the other way round).
+async fn apply_children(
+    ctx: &Context,
+    owner: &Owner,
+    validated: &ValidatedScrapeJob,
+    children: ScrapeChildren,
+) -> Result<NextRun, Error> {
+    let ScrapeChildren {
+        config_map,
+        config_hash,
+        workload,
+    } = children;
+    apply(&ctx.client, &config_map).await?;
+    match workload {
+        ScrapeWorkload::Once(run) => {
+            delete_if_present::<CronJob>(ctx, owner).await?;
+            if outdated_job_gone(ctx, owner, &config_hash).await? {
+                apply(&ctx.client, run.as_ref()).await?;
+            }
+            Ok(NextRun {
+                time: None,
+                due: None,
+            })
+        }
+        ScrapeWorkload::Scheduled(cron_job) => {
+            let applied = apply(&ctx.client, cron_job.as_ref()).await?;
+            let now = Timestamp::now();
+            let next = schedule::next_schedule_time(&validated.trigger, &applied, now);
+            // A skipped run (concurrencyPolicy Forbid, say) changes nothing the
+            // operator watches, and the status would name a time gone by until the
+            // next resync.
+            Ok(NextRun {
+                time: next.map(Time),
+                due: next.map(|next| schedule::until_after(next, now)),
+            })
+        }
+    }
 }
 
 async fn delete_if_present<K>(ctx: &Context, owner: &Owner) -> Result<(), Error>

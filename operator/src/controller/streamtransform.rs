@@ -13,7 +13,7 @@ use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
 use super::consumer::{ConsumerSpec, converge};
-use super::{Context, Error, backoff_key, created, program, report_invalid, write_status};
+use super::{Context, Error, backoff_key, program, report_invalid, topics, write_status};
 use crate::build::labels::{Component, Owner};
 use crate::status::conditions;
 
@@ -48,7 +48,7 @@ async fn cleanup(transform: &StreamTransform, ctx: &Context) -> Result<Action, E
             .resolve_kafka(transform.spec.kafka.as_ref())
             .endpoint(),
     )?;
-    created::delete_topics(ctx, &admin, transform).await?;
+    topics::delete_topics(ctx, &admin, transform).await?;
     Ok(Action::await_change())
 }
 

@@ -1,8 +1,15 @@
-//! Two resources that declare one Kafka topic differently: the older declaration wins,
-//! the newer one is told so in a condition instead of the two fighting over the topic.
+//! Who declares which topic: every watched resource's declarations, read from the
+//! controllers' caches, and the rule for two resources that declare one topic
+//! differently (the older declaration wins; the newer one is told so in a condition
+//! instead of the two fighting over the topic).
 
 use homestream_crds::topic::TopicSpec;
+use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
 use k8s_openapi::jiff::Timestamp;
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
+
+use crate::controller::created;
 
 /// One resource's declaration of a topic.
 #[derive(Clone, Debug, PartialEq)]
@@ -42,6 +49,87 @@ pub fn winning_conflict<'a>(
         .filter(|other| other.owner != mine.owner && other.topic.name == mine.topic.name)
         .filter(|other| other.settings_differ(mine) && other.precedence() < mine.precedence())
         .min_by(|a, b| a.precedence().cmp(&b.precedence()))
+}
+
+/// The controllers' caches of all three kinds: topic declarations are read from them,
+/// not listed from the apiserver on every reconcile.
+#[derive(Clone)]
+pub struct Declarations {
+    /// ScrapeJobs (output topics).
+    pub scrape_jobs: Store<ScrapeJob>,
+    /// StreamTransforms (input, output and dead-letter topics).
+    pub transforms: Store<StreamTransform>,
+    /// CassandraSinks (input and dead-letter topics).
+    pub sinks: Store<CassandraSink>,
+}
+
+impl Declarations {
+    /// Every topic declared by a watched resource.
+    pub fn all(&self) -> Vec<TopicDeclaration> {
+        let mut declarations = Vec::new();
+        for job in self.scrape_jobs.state() {
+            declarations.push(declaration(job.as_ref(), &job.spec.output.topic));
+        }
+        for transform in self.transforms.state() {
+            declarations.push(declaration(
+                transform.as_ref(),
+                &transform.spec.output.topic,
+            ));
+            if let Some(dead_letter) = &transform.spec.dead_letter {
+                declarations.push(declaration(transform.as_ref(), &dead_letter.topic));
+            }
+        }
+        for sink in self.sinks.state() {
+            if let Some(dead_letter) = &sink.spec.dead_letter {
+                declarations.push(declaration(sink.as_ref(), &dead_letter.topic));
+            }
+        }
+        declarations
+    }
+
+    /// Every topic a watched resource writes or reads, as `(owner, topic)`: what
+    /// `deletionPolicy: Delete` must not delete from under another resource.
+    pub fn uses(&self) -> Vec<(String, String)> {
+        let mut uses: Vec<(String, String)> = self
+            .all()
+            .into_iter()
+            .map(|declaration| (declaration.owner, declaration.topic.name.to_string()))
+            .collect();
+        for transform in self.transforms.state() {
+            let topic = transform.spec.input.topic.as_str().to_owned();
+            uses.push((owner_name(transform.as_ref()), topic));
+        }
+        for sink in self.sinks.state() {
+            uses.push((
+                owner_name(sink.as_ref()),
+                sink.spec.input.topic.as_str().to_owned(),
+            ));
+        }
+        uses
+    }
+}
+
+/// How a resource is named in topic declarations and conflict messages: `Kind namespace/name`.
+pub fn owner_name<K: Resource<DynamicType = ()>>(resource: &K) -> String {
+    format!(
+        "{} {}/{}",
+        K::kind(&()),
+        resource.namespace().unwrap_or_default(),
+        resource.name_any()
+    )
+}
+
+/// The declaration of `topic` by `resource`.
+pub fn declaration<K: Resource<DynamicType = ()>>(
+    resource: &K,
+    topic: &TopicSpec,
+) -> TopicDeclaration {
+    TopicDeclaration {
+        owner: owner_name(resource),
+        created: resource.meta().creation_timestamp.as_ref().map(|t| t.0),
+        creator: created::recorded(resource, created::TOPICS).contains(topic.name.as_str()),
+        topic: topic.clone(),
+    }
 }
 
 #[cfg(test)]
