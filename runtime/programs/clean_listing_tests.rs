@@ -33,7 +33,7 @@ fn clean(record: &Value) -> (String, Value) {
 }
 
 fn meta(url: &str) -> Value {
-    json!({"url": url, "job": "some-job", "run": "some-job-29012345", "scrapedAt": "2026-05-14T09:30:00Z"})
+    json!({"sourceUrl": url, "job": "some-job", "run": "some-job-29012345", "scrapedAt": "2026-05-14T09:30:00Z"})
 }
 
 #[test]

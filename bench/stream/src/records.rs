@@ -38,7 +38,7 @@ pub fn listing(n: usize) -> Value {
         "address": format!(" {street} Street ,  {city}, {state}"),
         "city": city,
         "postcode": format!("{zip:0>5}"),
-        "_meta": {"url": "https://www.realtor.com/realestateandhomes-search/", "job": "realtor-rentals", "run": "realtor-rentals-1", "scrapedAt": "2026-05-14T09:30:00Z"},
+        "_meta": {"sourceUrl": "https://www.realtor.com/realestateandhomes-search/", "job": "realtor-rentals", "run": "realtor-rentals-1", "scrapedAt": "2026-05-14T09:30:00Z"},
     })
 }
 

@@ -28,7 +28,7 @@ pub fn listing(n: usize) -> Value {
         "beds": n % 5,
         "baths": if n.is_multiple_of(7) { Value::Null } else { json!(1 + n % 3) },
         "address": format!("{} Birkenhead Street , Kings Cross WC1X", n),
-        "_meta": {"url": "https://www.rightmove.co.uk/property-to-rent/find.html", "job": "rightmove-rentals",
+        "_meta": {"sourceUrl": "https://www.rightmove.co.uk/property-to-rent/find.html", "job": "rightmove-rentals",
                   "run": "rightmove-rentals-1", "scrapedAt": "2026-05-14T09:30:00Z"},
     })
 }
