@@ -23,6 +23,9 @@ use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
+/// The pipeline's cleaning StreamTransform.
+const TRANSFORM: &str = "normalise-listings";
+
 #[tokio::test]
 async fn the_demo_pipeline_lands_every_listing_and_deletion_honours_each_policy() -> Result<()> {
     with_world(|world| async move {
@@ -186,7 +189,7 @@ async fn deleting_transform_and_sink_pods_mid_stream_loses_and_duplicates_nothin
             raw.produce(batch * BATCH..(batch + 1) * BATCH).await?;
             if batch == 1 {
                 // A crash: no grace period, the process is killed.
-                let pod = world.pods_of("normalise-listings", "transform").await?;
+                let pod = world.pods_of(TRANSFORM, "transform").await?;
                 let pod = pod.first().context("no transform pod")?.name_any();
                 world
                     .api::<Pod>()
@@ -222,13 +225,7 @@ async fn deleting_transform_and_sink_pods_mid_stream_loses_and_duplicates_nothin
             "every record exactly once in the transform's output"
         );
         // The Deployments replaced the deleted pods.
-        assert_eq!(
-            world
-                .pods_of("normalise-listings", "transform")
-                .await?
-                .len(),
-            2
-        );
+        assert_eq!(world.pods_of(TRANSFORM, "transform").await?.len(), 2);
         assert_eq!(world.pods_of("listings", "sink").await?.len(), 2);
         Ok(())
     })
@@ -237,13 +234,12 @@ async fn deleting_transform_and_sink_pods_mid_stream_loses_and_duplicates_nothin
 
 #[tokio::test]
 async fn a_program_change_rolls_the_pods_and_an_invalid_one_does_not() -> Result<()> {
-    const TRANSFORM: &str = "normalise-listings";
     with_world(|world| async move {
-        let mut objects = world.objects(&[TRANSFORM])?;
-        let spec = &mut named(&mut objects, TRANSFORM).data["spec"];
-        spec["replicas"] = json!(1);
-        spec["program"] = json!(".version = 1\n");
-        world.apply_without_scrapers(&objects).await?;
+        world
+            .apply_single_transform(TRANSFORM, |spec| {
+                spec["program"] = json!(".version = 1\n");
+            })
+            .await?;
         let (first_hash, first_pods) = wait::until("the first rollout", CONVERGE, || {
             transform::rolled_out(&world, TRANSFORM)
         })
@@ -441,13 +437,12 @@ async fn the_chart_installed_operator_survives_losing_its_leader_under_least_pri
 /// room to run, the new pod is Ready and the restarts are history.
 #[tokio::test]
 async fn an_oom_killed_transform_is_restarted_and_its_status_says_why() -> Result<()> {
-    const TRANSFORM: &str = "normalise-listings";
     with_world(|world| async move {
-        let mut objects = world.objects(&[TRANSFORM])?;
-        let spec = &mut named(&mut objects, TRANSFORM).data["spec"];
-        spec["replicas"] = json!(1);
-        spec["template"] = json!({ "resources": { "limits": { "memory": "12Mi" } } });
-        world.apply_without_scrapers(&objects).await?;
+        let objects = world
+            .apply_single_transform(TRANSFORM, |spec| {
+                spec["template"] = json!({ "resources": { "limits": { "memory": "12Mi" } } });
+            })
+            .await?;
 
         let workload_ready = || transform::condition(&world, TRANSFORM, "WorkloadReady");
         let message = wait::until("the kubelet to restart the transform", CONVERGE, || async {

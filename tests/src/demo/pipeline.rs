@@ -183,27 +183,32 @@ mod tests {
                 .map(|o| o.data["spec"].clone())
                 .unwrap()
         };
-        assert_eq!(
-            spec("la-rentals")["output"]["topic"]["name"],
-            "t1.listings.raw"
-        );
-        assert_eq!(
-            spec("normalise-listings")["input"]["topic"],
-            "t1.listings.raw"
-        );
-        assert_eq!(
-            spec("normalise-listings")["deadLetter"]["topic"]["name"],
-            "t1.listings.normalised.dead-letter"
-        );
-        assert_eq!(
-            spec("listing-prices")["input"]["consumerGroup"],
-            "t1.homestream.listing-prices"
-        );
-        assert_eq!(spec("listings")["keyspace"]["name"], "ks1");
-        assert_eq!(
-            spec("listings")["template"]["resources"]["requests"]["cpu"],
-            ISOLATED_CPU_REQUEST
-        );
+        for (name, pointer, isolated) in [
+            ("la-rentals", "/output/topic/name", "t1.listings.raw"),
+            ("normalise-listings", "/input/topic", "t1.listings.raw"),
+            (
+                "normalise-listings",
+                "/deadLetter/topic/name",
+                "t1.listings.normalised.dead-letter",
+            ),
+            (
+                "listing-prices",
+                "/input/consumerGroup",
+                "t1.homestream.listing-prices",
+            ),
+            ("listings", "/keyspace/name", "ks1"),
+            (
+                "listings",
+                "/template/resources/requests/cpu",
+                ISOLATED_CPU_REQUEST,
+            ),
+        ] {
+            assert_eq!(
+                spec(name).pointer(pointer),
+                Some(&Value::from(isolated)),
+                "{name} {pointer}"
+            );
+        }
         let secret = &objects[0];
         assert_eq!(secret.name_any(), "demo-api-key");
         assert!(secret.data.get("spec").is_none(), "{:?}", secret.data);

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, DynamicObject, ListParams};
 use kube::{Api, Client, Resource, ResourceExt};
 use scylla::client::session::Session;
+use serde_json::{Value, json};
 
 use super::CONVERGE;
 use crate::demo::observe::{self, ListingRow};
@@ -114,6 +115,24 @@ impl World {
     pub async fn apply_without_scrapers(&self, objects: &[DynamicObject]) -> Result<()> {
         kafka::create_topic(&self.env, &self.topic("listings.raw"), 6).await?;
         self.apply(objects).await
+    }
+
+    /// Applies the pipeline's StreamTransform `name` alone, with one replica and
+    /// `change` made to its spec, fed by `listings.raw`; returns what it applied.
+    ///
+    /// # Errors
+    /// When it is not in the pipeline or cannot be applied.
+    pub async fn apply_single_transform(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut Value),
+    ) -> Result<Vec<DynamicObject>> {
+        let mut objects = self.objects(&[name])?;
+        let spec = &mut pipeline::named(&mut objects, name).data["spec"];
+        spec["replicas"] = json!(1);
+        change(spec);
+        self.apply_without_scrapers(&objects).await?;
+        Ok(objects)
     }
 
     /// The cleaning transform and the listings sink, Ready, fed by `listings.raw`.
