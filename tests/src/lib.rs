@@ -10,6 +10,7 @@ pub mod chromium;
 pub mod crds;
 pub mod dashboard;
 pub mod demo;
+pub mod e2e;
 pub mod kafka;
 pub mod kubernetes;
 pub mod local_cluster;

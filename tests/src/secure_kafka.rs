@@ -10,6 +10,10 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 use homestream_crds::connection::SaslMechanism;
 use homestream_crds::runtime::{ResolvedKafka, TlsFiles};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PostParams;
+use kube::{Api, Client};
+use serde_json::json;
 
 use crate::{StackEnv, random_name};
 
@@ -64,6 +68,25 @@ pub fn certificate_secret(env: &StackEnv) -> Result<SecretData> {
             ),
         ]),
     ))
+}
+
+/// Creates `secrets` in `namespace`.
+///
+/// # Errors
+/// When the apiserver refuses one.
+pub async fn create_secrets(
+    client: &Client,
+    namespace: &str,
+    secrets: Vec<SecretData>,
+) -> Result<()> {
+    let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    for (name, data) in secrets {
+        let secret = serde_json::from_value(json!({
+            "metadata": { "name": name }, "stringData": data
+        }))?;
+        api.create(&PostParams::default(), &secret).await?;
+    }
+    Ok(())
 }
 
 /// The operator's credential files, in a directory of their own, removed when dropped.

@@ -4,8 +4,8 @@
 //! site and, for tests, isolated in topics and a keyspace of their own.
 
 use anyhow::{Context, Result, bail};
-use kube::Client;
 use kube::api::DynamicObject;
+use kube::{Client, ResourceExt};
 use serde_json::Value;
 
 use crate::crds::repo_path;
@@ -47,6 +47,7 @@ impl Isolation {
     }
 
     fn rewrite(&self, object: &mut DynamicObject) {
+        let resource = is_resource(object);
         let Some(spec) = object.data.get_mut("spec") else {
             return;
         };
@@ -63,11 +64,7 @@ impl Isolation {
         if let Some(Value::String(name)) = pointer_mut(spec, &["keyspace", "name"]) {
             name.clone_from(&self.keyspace);
         }
-        if object
-            .types
-            .as_ref()
-            .is_some_and(|t| t.api_version.starts_with("homestream.io/"))
-        {
+        if resource {
             spec["template"]["resources"]["requests"] = serde_json::json!({
                 "cpu": ISOLATED_CPU_REQUEST, "memory": "64Mi"
             });
@@ -109,6 +106,25 @@ pub fn objects(site: &str, isolation: Option<&Isolation>) -> Result<Vec<DynamicO
     Ok(objects)
 }
 
+/// Whether `object` is one of homestream's resources (not, say, a Secret).
+pub fn is_resource(object: &DynamicObject) -> bool {
+    object
+        .types
+        .as_ref()
+        .is_some_and(|t| t.api_version.starts_with("homestream.io/"))
+}
+
+/// The object named `name` among `objects`, to change before it is applied.
+///
+/// # Panics
+/// When there is none: the caller names one of the pipeline's own objects.
+pub fn named<'o>(objects: &'o mut [DynamicObject], name: &str) -> &'o mut DynamicObject {
+    objects
+        .iter_mut()
+        .find(|o| o.name_any() == name)
+        .expect("the object is in the list")
+}
+
 /// The topics the pipeline writes (outputs and dead-letter topics), each once, in
 /// the order the objects declare them.
 pub fn topics(objects: &[DynamicObject]) -> Vec<String> {
@@ -148,8 +164,6 @@ pub async fn apply(client: &Client, namespace: &str, objects: &[DynamicObject]) 
 
 #[cfg(test)]
 mod tests {
-    use kube::ResourceExt;
-
     use super::*;
 
     #[test]
@@ -169,27 +183,32 @@ mod tests {
                 .map(|o| o.data["spec"].clone())
                 .unwrap()
         };
-        assert_eq!(
-            spec("la-rentals")["output"]["topic"]["name"],
-            "t1.listings.raw"
-        );
-        assert_eq!(
-            spec("normalise-listings")["input"]["topic"],
-            "t1.listings.raw"
-        );
-        assert_eq!(
-            spec("normalise-listings")["deadLetter"]["topic"]["name"],
-            "t1.listings.normalised.dead-letter"
-        );
-        assert_eq!(
-            spec("listing-prices")["input"]["consumerGroup"],
-            "t1.homestream.listing-prices"
-        );
-        assert_eq!(spec("listings")["keyspace"]["name"], "ks1");
-        assert_eq!(
-            spec("listings")["template"]["resources"]["requests"]["cpu"],
-            ISOLATED_CPU_REQUEST
-        );
+        for (name, pointer, isolated) in [
+            ("la-rentals", "/output/topic/name", "t1.listings.raw"),
+            ("normalise-listings", "/input/topic", "t1.listings.raw"),
+            (
+                "normalise-listings",
+                "/deadLetter/topic/name",
+                "t1.listings.normalised.dead-letter",
+            ),
+            (
+                "listing-prices",
+                "/input/consumerGroup",
+                "t1.homestream.listing-prices",
+            ),
+            ("listings", "/keyspace/name", "ks1"),
+            (
+                "listings",
+                "/template/resources/requests/cpu",
+                ISOLATED_CPU_REQUEST,
+            ),
+        ] {
+            assert_eq!(
+                spec(name).pointer(pointer),
+                Some(&Value::from(isolated)),
+                "{name} {pointer}"
+            );
+        }
         let secret = &objects[0];
         assert_eq!(secret.name_any(), "demo-api-key");
         assert!(secret.data.get("spec").is_none(), "{:?}", secret.data);

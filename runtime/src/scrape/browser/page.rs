@@ -191,17 +191,8 @@ impl PageLoader {
                 Value::String(selector.clone())
             );
             while !tab.evaluate(url, &probe).await?.as_bool().unwrap_or(false) {
-                if Instant::now() >= deadline {
-                    return Err(retry(
-                        url,
-                        format!(
-                            "no element matched {selector} within {:?}",
-                            self.settings.wait_timeout
-                        ),
-                    )
-                    .into());
-                }
-                sleep(POLL).await;
+                self.poll(deadline, url, || format!("no element matched {selector}"))
+                    .await?;
             }
         }
         let captures_wanted = !self.settings.capture_responses.is_empty();
@@ -221,17 +212,8 @@ impl PageLoader {
             if !waiting {
                 break;
             }
-            if Instant::now() >= deadline {
-                return Err(retry(
-                    url,
-                    format!(
-                        "the network was not idle within {:?}",
-                        self.settings.wait_timeout
-                    ),
-                )
-                .into());
-            }
-            sleep(POLL).await;
+            self.poll(deadline, url, || "the network was not idle".to_owned())
+                .await?;
         }
         let mut expressions = HashMap::new();
         for expression in &self.expressions {
@@ -259,6 +241,22 @@ impl PageLoader {
             expressions,
             responses,
         })
+    }
+
+    /// Waits one [`POLL`] before a wait re-checks its condition, or fails the load once
+    /// `deadline` has passed, saying what did not happen in time.
+    async fn poll(
+        &self,
+        deadline: Instant,
+        url: &Url,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), LoadFailure> {
+        if Instant::now() >= deadline {
+            let reason = format!("{} within {:?}", what(), self.settings.wait_timeout);
+            return Err(retry(url, reason).into());
+        }
+        sleep(POLL).await;
+        Ok(())
     }
 }
 
