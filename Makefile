@@ -12,7 +12,7 @@ endif
 # Maven and state caches with the registry and the node's images (about 8 GiB).
 DISK_NEEDED_GIB := 20
 
-.PHONY: help demo demo-down test disk lint fmt generate stack-up stack-down stack-status toolchain bench-operator images
+.PHONY: help demo demo-down test test-unit disk lint fmt generate stack-up stack-down stack-status toolchain bench-operator images
 
 help: ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,11 @@ demo-down: ## Stop the demo (delete its namespace, uninstall the chart, stop the
 
 test: disk toolchain lint stack-up images ## The whole test suite on the local stack and its node (installs, builds and starts what is missing).
 	$(CARGO) test --workspace --no-fail-fast
+
+test-unit: toolchain ## The fast tests, with no stack: every crate's unit tests (builders, schema diffs, reconciles against a mock apiserver), the API's tests, the cleaning program's.
+	$(CARGO) test --workspace --lib --bins
+	$(CARGO) test -p homestream-crds --test integration
+	$(CARGO) test -p homestream-runtime --test clean_listing
 
 images: toolchain ## Build the container images without Docker (images/build) and push them to the registry on 127.0.0.1.
 	images/build
@@ -41,7 +46,7 @@ generate: ## Regenerate the CRD YAML in manifests/crds/ (and the Helm chart's co
 	rm -f charts/homestream/crds/*.yaml && cp manifests/crds/*.yaml charts/homestream/crds/
 
 bench-operator: stack-up ## 200 StreamTransforms through one operator: time to converge, reconciles/s, peak RSS.
-	$(CARGO) test -q -p homestream-operator --test bench_reconcile -- --ignored --nocapture
+	$(CARGO) test -q -p homestream-operator --test integration bench_reconcile -- --ignored --nocapture
 
 stack-up: ## Start etcd, the Kubernetes control plane, the node, the registry, Kafka, Cassandra.
 	$(STACK) up

@@ -10,7 +10,7 @@
     dead_code,
     reason = "the test helpers, of which the benchmark uses a part"
 )]
-#[path = "../tests/scrape/mod.rs"]
+#[path = "../tests/integration/scrape/mod.rs"]
 mod scrape;
 
 use std::time::Instant;

@@ -6,8 +6,9 @@
 
 #[allow(
     dead_code,
-    reason = "shared with the other scrape tests and the benchmark, each using a part"
+    reason = "shared with the integration binary, each using a part"
 )]
+#[path = "integration/scrape/mod.rs"]
 mod scrape;
 
 use std::sync::Arc;

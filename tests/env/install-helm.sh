@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #! Installs a pinned Helm into $HOMESTREAM_CACHE/bin, built from source through the Go
 #! module proxy (no release tarball to trust; the module checksums come from sum.golang.org).
-#! Used by the chart test (operator/tests/operator_chart.rs); `tests/env/stack up` runs it.
+#! Used by the chart test (operator/tests/integration/chart.rs); `tests/env/stack up` runs it.
 source "$(dirname "$0")/lib.sh"
 
 HELM_VERSION="${HELM_VERSION:-v3.21.4}"

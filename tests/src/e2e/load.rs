@@ -67,7 +67,7 @@ fn raw_record(n: usize) -> (String, String) {
         "price": format!("£{},{:03} pcm", 1 + n % 3, n % 1000),
         "beds": format!("{} bed", 1 + n % 4),
         "address": format!("{n} Caledonian Road, London N7 9RN"),
-        "_meta": {"url": "https://www.example-portal.co.uk/to-rent/1", "job": "e2e/load", "scrapedAt": "2026-11-21T10:00:00Z"},
+        "_meta": {"sourceUrl": "https://www.example-portal.co.uk/to-rent/1", "job": "e2e/load", "scrapedAt": "2026-11-21T10:00:00Z"},
     });
     (id, record.to_string())
 }

@@ -3,11 +3,7 @@
 //! site: exactly the values `INDEX.md` lists, pagination, detail pages, JavaScript
 //! rendering, retries, robots.txt and the SSRF guard.
 
-#[allow(
-    dead_code,
-    reason = "shared with the Kafka test and the benchmark, each using a part"
-)]
-mod scrape;
+use crate::scrape;
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -23,7 +19,7 @@ use homestream_runtime::scrape::output::Record;
 use homestream_runtime::scrape::page::{FetchError, FetchedPage, Fetcher, PageRequest};
 use serde_json::{Value, json};
 
-use scrape::{job, manifest, server};
+use crate::scrape::{job, manifest, server};
 
 fn field<'a>(record: &'a Record, name: &str) -> &'a Value {
     &record.value[name]
@@ -35,6 +31,9 @@ fn keys(records: &[Record]) -> Vec<&str> {
 
 #[tokio::test]
 async fn rightmove_next_data_gives_the_25_properties() {
+    if !server::captures_or_skip("rightmove_next_data_gives_the_25_properties") {
+        return;
+    }
     let server = server::start().await;
     let job = job(&manifest("rightmove-nextdata", &server.addr.to_string()));
     let (records, totals, _) = scrape::scrape(&job).await;
@@ -117,6 +116,9 @@ fn zoopla_featured_then_regular(records: &[Record]) {
 
 #[tokio::test]
 async fn zoopla_dom_gives_the_28_cards_over_http() {
+    if !server::captures_or_skip("zoopla_dom_gives_the_28_cards_over_http") {
+        return;
+    }
     let server = server::start().await;
     let job = job(&manifest("zoopla-dom", &server.addr.to_string()));
     let (records, totals, _) = scrape::scrape(&job).await;
@@ -146,6 +148,9 @@ async fn zoopla_dom_gives_the_28_cards_over_http() {
 
 #[tokio::test]
 async fn zoopla_rsc_chunks_in_chromium_give_the_28_listings_fast() {
+    if !server::captures_or_skip("zoopla_rsc_chunks_in_chromium_give_the_28_listings_fast") {
+        return;
+    }
     let server = server::start().await;
     let job = job(&manifest("zoopla-rsc-browser", &server.addr.to_string()));
     let started = Instant::now();
@@ -195,6 +200,9 @@ async fn zoopla_rsc_chunks_in_chromium_give_the_28_listings_fast() {
 
 #[tokio::test]
 async fn realtor_api_is_paged_by_offset_and_limit() {
+    if !server::captures_or_skip("realtor_api_is_paged_by_offset_and_limit") {
+        return;
+    }
     let server = server::start().await;
     let job = job(&manifest("realtor-api", &server.addr.to_string()));
     let (records, totals, _) = scrape::scrape(&job).await;
@@ -267,6 +275,9 @@ async fn realtor_api_is_paged_by_offset_and_limit() {
 
 #[tokio::test]
 async fn graphql_price_history_is_captured_in_chromium() {
+    if !server::captures_or_skip("graphql_price_history_is_captured_in_chromium") {
+        return;
+    }
     let server = server::start().await;
     let job = job(&manifest(
         "zoopla-graphql-browser",

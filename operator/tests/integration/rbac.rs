@@ -2,8 +2,9 @@
 //! rules of `manifests/install/homestream-operator.yaml`, converges a StreamTransform
 //! with leader election on, and cannot read Secrets.
 
-mod support;
+use crate::support;
 
+use crate::support::{Operator, apply, wait_condition};
 use anyhow::{Context, Result, ensure};
 use homestream_crds::StreamTransform;
 use homestream_tests::crds::repo_path;
@@ -16,7 +17,6 @@ use k8s_openapi::api::rbac::v1::{
 use kube::api::{ListParams, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::json;
-use support::{Operator, apply, wait_condition};
 
 /// The documents of the install manifest.
 fn install_documents() -> Result<Vec<serde_yaml::Value>> {

@@ -21,10 +21,10 @@ pub const PLACEHOLDER_ADDR: &str = "127.0.0.1:8000";
 /// The API key the realtor replay expects, handed over as the Secret's variable.
 pub const API_KEY: &str = "test-key";
 
-/// A checked-in ScrapeJob manifest (`tests/scrape/jobs/NAME.yaml`) pointed at `addr`.
+/// A checked-in ScrapeJob manifest (`tests/integration/scrape/jobs/NAME.yaml`) pointed at `addr`.
 pub fn manifest(name: &str, addr: &str) -> ScrapeJob {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/scrape/jobs")
+        .join("tests/integration/scrape/jobs")
         .join(format!("{name}.yaml"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));

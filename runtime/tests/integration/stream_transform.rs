@@ -2,15 +2,15 @@
 //! new key, poison records and results too large for Kafka in the dead-letter topic
 //! with their reason, and a clean stop on SIGTERM.
 
-mod stream_support;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use crate::stream_support::{
+    CLEAN_LISTING, listing, produce, read_all, start, terminate, write_config,
+};
 use anyhow::Result;
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::json;
-use stream_support::{CLEAN_LISTING, listing, produce, read_all, start, terminate, write_config};
 
 /// New input and output topics of `partitions` partitions, and a dead-letter topic.
 async fn topics_with_dead_letter(

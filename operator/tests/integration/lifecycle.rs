@@ -3,8 +3,9 @@
 //! resources as a user would, and checks the topics, tables and workloads that really
 //! exist, and the conditions in status.
 
-mod support;
+use crate::support;
 
+use crate::support::{CONVERGE, Operator, apply, rest_scrape_job, wait_condition};
 use anyhow::{Context, Result};
 use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
 use homestream_tests::{StackEnv, kafka, kubernetes, random_name, wait};
@@ -16,7 +17,6 @@ use rdkafka::admin::{AdminOptions, ResourceSpecifier};
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use serde_json::json;
-use support::{CONVERGE, Operator, apply, rest_scrape_job, wait_condition};
 
 const HASH: &str = "homestream.io/config-hash";
 

@@ -3,15 +3,15 @@
 //! returns, without restarting the operator. One test, so the outages never overlap
 //! another test of this file.
 
-mod support;
+use crate::support;
 
+use crate::support::{Operator, apply, wait_condition};
 use anyhow::Result;
 use homestream_crds::CassandraSink;
 use homestream_tests::stack::{self, Service};
 use homestream_tests::{StackEnv, kafka, kubernetes, random_name};
 use kube::Api;
 use serde_json::json;
-use support::{Operator, apply, wait_condition};
 
 #[tokio::test]
 async fn kafka_and_cassandra_outages_are_reported_and_recovered_from() -> Result<()> {

@@ -2,17 +2,17 @@
 //! local stack: a conflicting declaration, and `deletionPolicy: Delete` deleting only
 //! what the operator created.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::{CONVERGE, Operator, apply, wait_condition};
 use anyhow::Result;
 use homestream_crds::{ScrapeJob, StreamTransform};
 use homestream_tests::{StackEnv, kafka, kubernetes, random_name, wait};
 use k8s_openapi::api::batch::v1::Job;
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use support::{CONVERGE, Operator, apply, wait_condition};
 
 const CREATED_TOPICS: &str = "homestream.io/created-topics";
 

@@ -5,19 +5,17 @@
 //! 30 s, leaves every row present after recovery; a sink started while Cassandra is
 //! down waits, not ready, and then writes every row.
 
-mod stream_support;
-
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use crate::stream_support::{
+    CLEAN_LISTING, cleaned, create_table, free_address, key_counts, listing, produce, read_all,
+    readyz, rows_within, sink_spec, start, start_listening, terminate, write_config,
+};
 use anyhow::Result;
 use homestream_tests::stack::{self, Service};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::json;
-use stream_support::{
-    CLEAN_LISTING, cleaned, create_table, free_address, key_counts, listing, produce, read_all,
-    readyz, rows_within, sink_spec, start, start_listening, terminate, write_config,
-};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transform_killed_mid_stream_writes_every_record_exactly_once() -> Result<()> {

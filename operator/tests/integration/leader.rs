@@ -1,10 +1,11 @@
 //! Leader election: two operator replicas, one active. Killing the leader (SIGKILL, so
 //! it cannot release the lease) hands over to the other, which then does the work.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::{Operator, apply};
 use anyhow::{Context, Result};
 use homestream_crds::StreamTransform;
 use homestream_tests::{StackEnv, kafka, kubernetes, random_name, wait};
@@ -12,7 +13,6 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use serde_json::json;
-use support::{Operator, apply};
 
 fn transform(name: &str, input: &str) -> Result<StreamTransform> {
     Ok(serde_json::from_value(json!({

@@ -1,8 +1,9 @@
 //! A loopback HTTP server for the scraper's tests and benchmark: the project's own
-//! fixture site (`tests/scrape/site/`), the real captures under
+//! fixture site (`tests/integration/scrape/site/`), the real captures under
 //! `../shared/fixtures/real/` (read at run time, never copied), and replays of the
 //! captured APIs (realtor.com's paged REST list, Zoopla's GraphQL).
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -94,14 +95,30 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The real captures, next to the repository.
+/// The real captures, next to the repository (internal: never copied into it).
 pub fn real_fixtures() -> PathBuf {
     repo_root().join("../shared/fixtures/real")
 }
 
+/// Whether the real captures are there for `test`; when they are not, says on the
+/// terminal that `test` is skipped and why.
+pub fn captures_or_skip(test: &str) -> bool {
+    let captures = real_fixtures();
+    if captures.is_dir() {
+        return true;
+    }
+    // Straight to the terminal: the harness hides what a passing test prints.
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test}: it needs the real captures at {}, which are not part of the repository",
+        captures.display()
+    );
+    false
+}
+
 fn site_file(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/scrape/site")
+        .join("tests/integration/scrape/site")
         .join(name);
     std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))

@@ -17,7 +17,7 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use serde_json::{Value, json};
 
-pub const CLEAN_LISTING: &str = include_str!("../../programs/clean_listing.vrl");
+pub const CLEAN_LISTING: &str = include_str!("../../../programs/clean_listing.vrl");
 
 /// A record as the Rightmove ScrapeJob publishes it, numbered `n`.
 pub fn listing(n: usize) -> Value {

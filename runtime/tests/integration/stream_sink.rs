@@ -2,17 +2,15 @@
 //! CQL type converted; records that cannot be rows in the dead-letter topic with the
 //! reason; a replay never overwrites newer data; `batchRows: 1` writes row by row.
 
-mod stream_support;
-
 use std::time::Duration;
 
-use anyhow::Result;
-use homestream_tests::{StackEnv, kafka, random_name};
-use serde_json::{Value, json};
-use stream_support::{
+use crate::stream_support::{
     cleaned, command, create_table, produce, read_all, rows_within, sink_spec, start, terminate,
     write_config,
 };
+use anyhow::Result;
+use homestream_tests::{StackEnv, kafka, random_name};
+use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn writes_every_record_as_a_row_and_dead_letters_bad_ones() -> Result<()> {

@@ -5,23 +5,21 @@
 //! the client cannot trust, or a missing client certificate stops the process with the
 //! reason.
 
-mod stream_support;
-
 use std::collections::BTreeSet;
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::stream_support::{
+    CLEAN_LISTING, cleaned, command, create_table, listing, produce, read_all, rows_within,
+    sink_spec, terminate, write_config_with_kafka,
+};
 use anyhow::{Context, Result};
 use homestream_crds::runtime::{KAFKA_PASSWORD_ENV, KAFKA_USERNAME_ENV};
 use homestream_tests::secure_kafka::{self, Refusal};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::{Value, json};
-use stream_support::{
-    CLEAN_LISTING, cleaned, command, create_table, listing, produce, read_all, rows_within,
-    sink_spec, terminate, write_config_with_kafka,
-};
 
 /// `homestream-runtime <subcommand>` with the SCRAM user and `password` in its
 /// environment, as the operator's pod template puts them.

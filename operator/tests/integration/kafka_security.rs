@@ -5,10 +5,11 @@
 //! refused login or an untrusted broker is reported in status with its reason, and a
 //! corrected password file is picked up without a restart.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::{CONVERGE, Operator, apply, rest_scrape_job, wait_condition};
 use anyhow::{Context, Result};
 use homestream_crds::ScrapeJob;
 use homestream_tests::secure_kafka::{self, CredentialFiles};
@@ -17,7 +18,6 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
-use support::{CONVERGE, Operator, apply, rest_scrape_job, wait_condition};
 
 const CREATED_TOPICS: &str = "homestream.io/created-topics";
 

@@ -6,10 +6,11 @@
 //! Without a node that runs pods, `WorkloadReady` stays False (no pod becomes ready), so
 //! "converged" is every condition but `WorkloadReady` True.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 
+use crate::support::{Operator, apply, condition};
 use anyhow::Result;
 use futures::{StreamExt, TryStreamExt};
 use homestream_crds::StreamTransform;
@@ -17,7 +18,6 @@ use homestream_tests::{StackEnv, kafka, kubernetes, random_name, wait};
 use kube::Api;
 use kube::api::ListParams;
 use serde_json::json;
-use support::{Operator, apply, condition};
 
 const RESOURCES: usize = 200;
 

@@ -2,10 +2,11 @@
 //! ScrapeJob's next scheduled run and its last run (read back from the run's pod), and
 //! the consumer lag of StreamTransforms and CassandraSinks (read from Kafka).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
+use crate::support::{CONVERGE, Operator, apply, rest_scrape_job, wait_condition};
 use anyhow::{Context, Result};
 use chrono::{TimeZone as _, Timelike};
 use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
@@ -18,7 +19,6 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{Offset, TopicPartitionList};
 use scylla::client::session_builder::SessionBuilder;
 use serde_json::json;
-use support::{CONVERGE, Operator, apply, rest_scrape_job, wait_condition};
 
 /// Proves: for a schedule, `nextScheduleTime` is a time the schedule selects in its time
 /// zone, after the resource was applied and at most one period later, and it goes away

@@ -1,5 +1,4 @@
 //! Running the real operator binary against the local stack, watching one namespace,
-#![allow(dead_code)] // Shared by several test binaries, each of which uses only a part.
 //! and reading the conditions it reports.
 
 use std::net::TcpListener;

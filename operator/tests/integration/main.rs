@@ -1,0 +1,12 @@
+//! The operator's integration tests: one binary, run against the local stack (its apiserver, Kafka and Cassandra); the operator runs as a host process or, installed by the chart, on the stack's node.
+
+mod bench_reconcile;
+mod chart;
+mod kafka_security;
+mod leader;
+mod lifecycle;
+mod outage;
+mod rbac;
+mod status;
+mod support;
+mod topics;
