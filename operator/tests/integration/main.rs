@@ -5,7 +5,6 @@ mod chart;
 mod kafka_security;
 mod leader;
 mod lifecycle;
-mod outage;
 mod rbac;
 mod status;
 mod support;

@@ -8,7 +8,6 @@ mod kafka_security;
 mod scrape;
 mod scrape_fixtures;
 mod scrape_kafka;
-mod stream_faults;
 mod stream_sink;
 mod stream_support;
 mod stream_transform;

@@ -1,21 +1,25 @@
-//! Fault tests, in their own file because they disturb the stack: the transform
+//! Fault tests, in a binary of their own because they disturb the stack (no other test
+//! may run while Kafka or Cassandra is stopped): the transform
 //! killed with SIGKILL mid-stream and restarted leaves every record exactly once in
 //! the output (read committed), and so do two replicas when one is killed and a
 //! third joins; the sink killed mid-stream, restarted while Cassandra is stopped for
 //! 30 s, leaves every row present after recovery; a sink started while Cassandra is
 //! down waits, not ready, and then writes every row.
 
+#[path = "integration/stream_support/mod.rs"]
+mod stream_support;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::stream_support::{
-    CLEAN_LISTING, cleaned, create_table, free_address, key_counts, listing, produce, read_all,
-    readyz, rows_within, sink_spec, start, start_listening, terminate, write_config,
-};
 use anyhow::Result;
 use homestream_tests::stack::{self, Service};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::json;
+use stream_support::{
+    CLEAN_LISTING, cleaned, create_table, free_address, key_counts, listing, produce, read_all,
+    readyz, rows_within, sink_spec, start, start_listening, terminate, write_config,
+};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transform_killed_mid_stream_writes_every_record_exactly_once() -> Result<()> {

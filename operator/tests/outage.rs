@@ -1,17 +1,22 @@
 //! Outages: with resources in place, Kafka (then Cassandra) is stopped; the resources
 //! turn Degraded with the reason, and Ready conditions come back after the server
-//! returns, without restarting the operator. One test, so the outages never overlap
-//! another test of this file.
+//! returns, without restarting the operator. One test in a binary of its own, so the
+//! outages never overlap another test.
 
-use crate::support;
+#[allow(
+    dead_code,
+    reason = "shared with the integration binary, each using a part"
+)]
+#[path = "integration/support/mod.rs"]
+mod support;
 
-use crate::support::{Operator, apply, wait_condition};
 use anyhow::Result;
 use homestream_crds::CassandraSink;
 use homestream_tests::stack::{self, Service};
 use homestream_tests::{StackEnv, kafka, kubernetes, random_name};
 use kube::Api;
 use serde_json::json;
+use support::{Operator, apply, wait_condition};
 
 #[tokio::test]
 async fn kafka_and_cassandra_outages_are_reported_and_recovered_from() -> Result<()> {
