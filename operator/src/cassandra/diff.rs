@@ -135,3 +135,204 @@ fn normalize(cql_type: &str) -> String {
         .collect::<String>()
         .to_ascii_lowercase()
 }
+
+#[cfg(test)]
+mod tests {
+    //! Every verdict of [`diff`], from a declared table and the columns Cassandra
+    //! reports for it (`system_schema.columns` as the schema phase reads it).
+
+    use homestream_crds::CassandraSinkSpec;
+
+    use super::*;
+
+    /// `homestream.listing_prices`: a two-column partition key, a descending clustering
+    /// column, and a collection among the regular columns.
+    const SPEC: &str = "
+input: { topic: listings.normalised }
+keyspace: { name: homestream, replication: { simpleStrategy: { replicationFactor: 1 } } }
+table:
+  name: listing_prices
+  columns:
+    - { name: source, type: text }
+    - { name: listing_id, type: text }
+    - { name: scraped_at, type: timestamp }
+    - { name: price, type: bigint }
+    - { name: features, type: 'map<text, int>' }
+  partitionKey: [source, listing_id]
+  clusteringKey: [{ column: scraped_at, order: Desc }]
+";
+
+    fn sink() -> ValidatedCassandraSink {
+        let spec: CassandraSinkSpec = serde_yaml::from_str(SPEC).unwrap();
+        spec.validate().unwrap()
+    }
+
+    fn column(
+        name: &str,
+        cql_type: &str,
+        kind: &str,
+        position: i32,
+        order: &str,
+    ) -> ExistingColumn {
+        ExistingColumn {
+            name: name.to_owned(),
+            cql_type: cql_type.to_owned(),
+            kind: kind.to_owned(),
+            position,
+            clustering_order: order.to_owned(),
+        }
+    }
+
+    /// The table as Cassandra describes it after creating it from [`SPEC`] (in
+    /// `system_schema`'s order: by name, not by key position).
+    fn created_table() -> Vec<ExistingColumn> {
+        vec![
+            column("features", "map<text, int>", "regular", -1, "none"),
+            column("listing_id", "text", "partition_key", 1, "none"),
+            column("price", "bigint", "regular", -1, "none"),
+            column("scraped_at", "timestamp", "clustering", 0, "desc"),
+            column("source", "text", "partition_key", 0, "none"),
+        ]
+    }
+
+    /// The table as created, with `change` made to it behind the operator's back.
+    fn table_where(change: impl FnOnce(&mut Vec<ExistingColumn>)) -> Vec<ExistingColumn> {
+        let mut table = created_table();
+        change(&mut table);
+        table
+    }
+
+    fn existing<'a>(table: &'a mut [ExistingColumn], name: &str) -> &'a mut ExistingColumn {
+        table.iter_mut().find(|c| c.name == name).unwrap()
+    }
+
+    /// Asserts that `existing` is refused for `reason` with a message naming each of `names`.
+    fn assert_refused(existing: &[ExistingColumn], reason: &str, names: &[&str]) {
+        let sink = sink();
+        let TableDiff::Refused {
+            reason: actual,
+            message,
+        } = diff(&sink, existing)
+        else {
+            panic!("expected {reason}, got {:?}", diff(&sink, existing));
+        };
+        assert_eq!(actual, reason, "{message}");
+        assert!(
+            message.contains("homestream.listing_prices"),
+            "names the table: {message}"
+        );
+        for name in names {
+            assert!(message.contains(name), "names {name}: {message}");
+        }
+    }
+
+    #[test]
+    fn the_table_as_created_matches() {
+        assert_eq!(diff(&sink(), &created_table()), TableDiff::Matches);
+    }
+
+    #[test]
+    fn types_are_compared_without_spacing_or_case() {
+        let table = table_where(|t| {
+            existing(t, "features").cql_type = "MAP<text,int>".to_owned();
+            existing(t, "scraped_at").clustering_order = "DESC".to_owned();
+        });
+        assert_eq!(diff(&sink(), &table), TableDiff::Matches);
+    }
+
+    #[test]
+    fn declared_columns_the_table_lacks_are_missing_in_declaration_order() {
+        let table = table_where(|t| t.retain(|c| c.name != "price" && c.name != "features"));
+        let sink = sink();
+        let TableDiff::MissingColumns(missing) = diff(&sink, &table) else {
+            panic!("expected missing columns, got {:?}", diff(&sink, &table));
+        };
+        let names: Vec<&str> = missing.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["price", "features"]);
+        assert_eq!(
+            missing[0], &sink.columns[3],
+            "the declared column, type and all"
+        );
+    }
+
+    #[test]
+    fn a_partition_key_in_another_order_is_a_primary_key_change() {
+        let table = table_where(|t| {
+            existing(t, "source").position = 1;
+            existing(t, "listing_id").position = 0;
+        });
+        assert_refused(
+            &table,
+            "PrimaryKeyChanged",
+            &["(listing_id, source)", "(source, listing_id)"],
+        );
+    }
+
+    #[test]
+    fn a_column_added_to_the_partition_key_is_a_primary_key_change() {
+        let table = table_where(|t| {
+            let price = existing(t, "price");
+            price.kind = "partition_key".to_owned();
+            price.position = 2;
+        });
+        assert_refused(
+            &table,
+            "PrimaryKeyChanged",
+            &["(source, listing_id, price)"],
+        );
+    }
+
+    #[test]
+    fn another_clustering_order_is_a_primary_key_change() {
+        let table = table_where(|t| existing(t, "scraped_at").clustering_order = "asc".to_owned());
+        assert_refused(&table, "PrimaryKeyChanged", &["\"asc\"", "\"desc\""]);
+    }
+
+    #[test]
+    fn a_table_without_the_clustering_column_is_a_primary_key_change() {
+        let table = table_where(|t| {
+            let scraped_at = existing(t, "scraped_at");
+            scraped_at.kind = "regular".to_owned();
+            scraped_at.position = -1;
+            scraped_at.clustering_order = "none".to_owned();
+        });
+        assert_refused(&table, "PrimaryKeyChanged", &["clustering key []"]);
+    }
+
+    #[test]
+    fn a_column_of_another_type_is_a_column_type_change() {
+        let table = table_where(|t| existing(t, "price").cql_type = "int".to_owned());
+        assert_refused(
+            &table,
+            "ColumnTypeChanged",
+            &["column price", "is int", "declares bigint"],
+        );
+    }
+
+    #[test]
+    fn a_collection_of_another_element_type_is_a_column_type_change() {
+        let table =
+            table_where(|t| existing(t, "features").cql_type = "map<text, bigint>".to_owned());
+        assert_refused(
+            &table,
+            "ColumnTypeChanged",
+            &["column features", "map<text, bigint>", "map<text, int>"],
+        );
+    }
+
+    #[test]
+    fn a_column_the_spec_no_longer_declares_is_refused() {
+        let table = table_where(|t| t.push(column("agent", "text", "regular", -1, "none")));
+        assert_refused(&table, "ColumnRemoved", &["column agent"]);
+    }
+
+    #[test]
+    fn a_key_change_is_reported_before_column_changes() {
+        let table = table_where(|t| {
+            existing(t, "scraped_at").clustering_order = "asc".to_owned();
+            existing(t, "price").cql_type = "int".to_owned();
+            t.push(column("agent", "text", "regular", -1, "none"));
+        });
+        assert_refused(&table, "PrimaryKeyChanged", &["scraped_at"]);
+    }
+}

@@ -12,6 +12,8 @@ mod created;
 mod program;
 pub mod scrapejob;
 pub mod streamtransform;
+#[cfg(test)]
+mod tests;
 pub mod topics;
 mod workload_status;
 
