@@ -18,7 +18,8 @@ ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
 for package in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
   ldflags+=" -X $package.k8sVersionMajor=1 -X $package.k8sVersionMinor=$k8s_minor"
 done
-GOBIN="$BIN_DIR" GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" CGO_ENABLED=0 \
+with_progress "building helm $HELM_VERSION" \
+  env GOBIN="$BIN_DIR" GOFLAGS=-mod=mod GOTOOLCHAIN="${GOTOOLCHAIN:-auto}" CGO_ENABLED=0 \
   go install -trimpath -ldflags "$ldflags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 "$BIN_DIR/helm" version --template '{{.Version}}' | grep -qx "$HELM_VERSION" ||
   die "helm: the built binary does not report $HELM_VERSION"

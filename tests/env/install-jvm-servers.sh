@@ -11,7 +11,7 @@ install_jars() {
   log "$name: resolving jars with Maven (first run only)"
   rm -rf "$dest/lib"
   mkdir -p "$dest/lib"
-  mvn -B -q -f "$pom" -Dmaven.repo.local="$HOMESTREAM_CACHE/m2" \
+  with_progress "$name: Maven" mvn -B -q -f "$pom" -Dmaven.repo.local="$HOMESTREAM_CACHE/m2" \
     dependency:copy-dependencies -DoutputDirectory="$dest/lib" -DincludeScope=runtime >&2 ||
     die "$name: maven could not resolve the jars"
   rm -f "$dest"/.stamp-*

@@ -62,6 +62,26 @@ mkdir -p "$HOMESTREAM_CACHE" "$BIN_DIR" "$LOG_DIR" "$PID_DIR" "$DATA_DIR"
 log() { printf '[stack] %s\n' "$*" >&2; }
 die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
 
+# Runs "$@" (a command or a function) and, while it runs, says every 30 s that `what` is
+# still under way: a cold build takes minutes, and a silent one looks hung.
+with_progress() {
+  local what=$1 started=$SECONDS next=30 pid
+  shift
+  "$@" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 1
+    if ((SECONDS - started >= next)); then
+      log "$what: still running ($((SECONDS - started)) s)"
+      next=$((next + 30))
+    fi
+  done
+  wait "$pid"
+}
+
+# Runs "$@" in `dir`.
+in_dir() { local dir=$1; shift; (cd "$dir" && "$@"); }
+
 # Is the process recorded in pids/$1.pid alive? A stale pid file is removed.
 # A pid is only that service's while the process started at the time recorded beside
 # it: after the machine's processes were killed, the pid may belong to anything.
