@@ -200,7 +200,7 @@ async fn apply_children(
     match workload {
         ScrapeWorkload::Once(run) => {
             delete_if_present::<CronJob>(ctx, owner).await?;
-            if outdated_job_gone(ctx, owner, &config_hash).await? {
+            if job_to_create(ctx, owner, &config_hash).await? {
                 apply(&ctx.client, run.as_ref()).await?;
             }
             Ok(NextRun {
@@ -238,11 +238,13 @@ where
     Ok(())
 }
 
-/// A Job's pod template is immutable: a run-once ScrapeJob whose configuration changed
-/// gets a new run, so the Job of the old configuration is deleted first. Whether no Job
-/// of another configuration is left: until the deleted one is gone (its pods first), the
-/// new one cannot be created, and its disappearance reconciles the ScrapeJob again.
-async fn outdated_job_gone(ctx: &Context, owner: &Owner, hash: &str) -> Result<bool, Error> {
+/// Whether the run must be created: there is no Job yet. A Job's pod template is
+/// immutable, so the Job of the current configuration is left as it is (applying it
+/// again after an operator upgrade changed the image would be refused), and a run-once
+/// ScrapeJob whose configuration changed gets a new run: the Job of the old
+/// configuration is deleted first. Until it is gone (its pods first) the new one cannot
+/// be created, and its disappearance reconciles the ScrapeJob again.
+async fn job_to_create(ctx: &Context, owner: &Owner, hash: &str) -> Result<bool, Error> {
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &owner.namespace);
     let Some(existing) = jobs.get_opt(&owner.child_name()).await? else {
         return Ok(true);
@@ -253,10 +255,9 @@ async fn outdated_job_gone(ctx: &Context, owner: &Owner, hash: &str) -> Result<b
         .and_then(|spec| spec.template.metadata.as_ref())
         .and_then(|meta| meta.annotations.as_ref())
         .and_then(|annotations| annotations.get(CONFIG_HASH_ANNOTATION));
-    if existing_hash.map(String::as_str) == Some(hash) {
-        return Ok(true);
-    }
-    if existing.metadata.deletion_timestamp.is_none() {
+    if existing_hash.map(String::as_str) != Some(hash)
+        && existing.metadata.deletion_timestamp.is_none()
+    {
         jobs.delete(&owner.child_name(), &DeleteParams::foreground())
             .await?;
     }

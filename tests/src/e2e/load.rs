@@ -48,6 +48,32 @@ impl RawListings {
         }
         Ok(())
     }
+
+    /// Produces the listings numbered `range` all at once (librdkafka batches them),
+    /// then waits for every acknowledgement: heavy load, fast.
+    ///
+    /// # Errors
+    /// When the producer's queue is full or the broker does not take a record.
+    pub async fn produce_burst(&self, range: Range<usize>) -> Result<()> {
+        let mut deliveries = Vec::with_capacity(range.len());
+        for n in range {
+            let (key, payload) = raw_record(n);
+            let delivery = self
+                .producer
+                .send_result(FutureRecord::to(&self.topic).key(&key).payload(&payload))
+                .map_err(|(error, _)| error)
+                .with_context(|| format!("queueing record {n}"))?;
+            deliveries.push((n, delivery));
+        }
+        for (n, delivery) in deliveries {
+            delivery
+                .await
+                .context("the producer was dropped")?
+                .map_err(|(error, _)| error)
+                .with_context(|| format!("producing record {n}"))?;
+        }
+        Ok(())
+    }
 }
 
 /// The listing ids of the raw listings numbered `range`.

@@ -432,9 +432,10 @@ async fn the_chart_installed_operator_survives_losing_its_leader_under_least_pri
     .await
 }
 
-/// A transform whose memory limit is below what the runtime needs: the kernel kills it
-/// at the limit the kubelet set, the kubelet restarts it, and its status says so; with
-/// room to run, the new pod is Ready and the restarts are history.
+/// A transform whose memory limit is below what the runtime needs for its load (a burst
+/// of 40 000 records to fetch and clean): the kernel kills it at the limit the kubelet
+/// set, the kubelet restarts it, and its status says so; with room to run, the new pod
+/// is Ready and the restarts are history.
 #[tokio::test]
 async fn an_oom_killed_transform_is_restarted_and_its_status_says_why() -> Result<()> {
     with_world(|world| async move {
@@ -443,6 +444,8 @@ async fn an_oom_killed_transform_is_restarted_and_its_status_says_why() -> Resul
                 spec["template"] = json!({ "resources": { "limits": { "memory": "12Mi" } } });
             })
             .await?;
+        // Idle, the runtime fits in 12 MiB now and then; fetching a burst it does not.
+        RawListings::new(&world)?.produce_burst(0..40_000).await?;
 
         let workload_ready = || transform::condition(&world, TRANSFORM, "WorkloadReady");
         let message = wait::until("the kubelet to restart the transform", CONVERGE, || async {
