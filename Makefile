@@ -66,3 +66,4 @@ toolchain:
 	@command -v cargo >/dev/null || { echo "Rust is required: https://rustup.rs" >&2; exit 1; }
 	@$(CARGO) clippy --version >/dev/null 2>&1 || rustup component add clippy
 	@$(CARGO) fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+	@pkg-config --exists openssl 2>/dev/null || bash -c 'source tests/env/lib.sh && apt_install pkg-config libssl-dev'
