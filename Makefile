@@ -27,6 +27,7 @@ test: disk toolchain lint stack-up images ## The whole test suite on the local s
 	$(CARGO) test --workspace --no-fail-fast
 
 test-unit: toolchain ## The fast tests, with no stack: every crate's unit tests (builders, schema diffs, reconciles against a mock apiserver), the API's tests, the cleaning program's.
+	tests/env/install-promtool.sh  # the dashboard test checks its queries with promtool: a tool, not a server
 	$(CARGO) test --workspace --lib --bins
 	$(CARGO) test -p homestream-crds --test integration
 	$(CARGO) test -p homestream-runtime --test clean_listing
