@@ -2,6 +2,7 @@
 
 mod bench_reconcile;
 mod chart;
+mod endpoints;
 mod kafka_security;
 mod leader;
 mod lifecycle;

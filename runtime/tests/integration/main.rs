@@ -1,5 +1,6 @@
 //! The runtime's integration tests: one binary. The stream tests need the local stack's Kafka and Cassandra; the scrape tests need Chromium and serve their own site (and the captures of `../shared/fixtures/real/` when present).
 
+mod endpoints;
 mod kafka_security;
 #[allow(
     dead_code,
