@@ -95,9 +95,14 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The real captures, next to the repository (internal: never copied into it).
+/// The real captures (internal: never copied into the repository): where
+/// `HOMESTREAM_REAL_CAPTURES` says, else where the team's checkouts keep them, beside
+/// the repository.
 pub fn real_fixtures() -> PathBuf {
-    repo_root().join("../shared/fixtures/real")
+    std::env::var_os("HOMESTREAM_REAL_CAPTURES").map_or_else(
+        || repo_root().join("../shared/fixtures/real"),
+        PathBuf::from,
+    )
 }
 
 /// Whether the real captures are there for `test`; when they are not, says on the
