@@ -21,6 +21,10 @@ PKI_DIR="$HOMESTREAM_STATE/pki"
 # their pom.xml, beside their configuration).
 K8S_VERSION="${K8S_VERSION:-v1.36.3}"
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
+VERSITYGW_VERSION="${VERSITYGW_VERSION:-v1.8.0}"
+TRINO_VERSION="${TRINO_VERSION:-476}"
+# Trino 476 needs Java 22+; Debian bookworm has none, this machine kind ships Temurin 25.
+TRINO_JAVA_HOME="${TRINO_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 
 # Loopback ports of the stack. HOMESTREAM_PORT_OFFSET shifts them all, so a second
 # stack (with its own HOMESTREAM_STATE) can run beside the first.
@@ -43,6 +47,10 @@ KUBELET_PORT=$((10250 + PORT_OFFSET))
 KUBELET_HEALTHZ_PORT=$((10248 + PORT_OFFSET))
 KUBE_PROXY_HEALTHZ_PORT=$((10256 + PORT_OFFSET))
 KUBE_PROXY_METRICS_PORT=$((10249 + PORT_OFFSET))
+S3_PORT=$((17080 + PORT_OFFSET))
+S3_REGION=us-east-1
+S3_BUCKET=homestream
+TRINO_PORT=$((17081 + PORT_OFFSET))
 
 # The node's network: a bridge and a /24 that only these scripts create and remove.
 # Its first address is the host's on the bridge: pods reach the stack there (they
