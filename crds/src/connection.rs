@@ -104,3 +104,46 @@ pub struct Credentials {
     /// Secret key holding the password.
     pub password: SecretKeyRef,
 }
+
+string_format! {
+    /// The endpoint of an S3-compatible service: `http(s)://host[:port]`, no path.
+    S3Endpoint,
+    max_length = 255,
+    rules = [(
+        "self.matches('^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$')",
+        "must be http(s)://host[:port]"
+    )]
+}
+
+/// S3 connection settings for this resource; unset fields take the operator's defaults.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Connection {
+    /// Endpoint of an S3-compatible service (MinIO, versitygw, Ceph, R2...). Unset
+    /// (and no operator default): AWS S3 in `region`. An `http://` endpoint is
+    /// plaintext: only for a service inside the cluster network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<S3Endpoint>,
+    /// Region of the bucket, e.g. `eu-west-2`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 64))]
+    pub region: Option<String>,
+    /// Path-style requests (`endpoint/bucket/key`) rather than virtual-hosted
+    /// (`bucket.endpoint/key`): what most S3-compatible services want.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<bool>,
+    /// Access key id and secret. Unset: the operator's default, else the pod's
+    /// ambient AWS credentials (IRSA, instance profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<S3Credentials>,
+}
+
+/// An S3 access key, each part from a Secret key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct S3Credentials {
+    /// Secret key holding the access key id.
+    pub access_key_id: SecretKeyRef,
+    /// Secret key holding the secret access key.
+    pub secret_access_key: SecretKeyRef,
+}

@@ -1,6 +1,7 @@
 //! The homestream API, group `homestream.io`, version `v1alpha1`: the
 //! [`ScrapeJob`](scrapejob::ScrapeJob), [`StreamTransform`](streamtransform::StreamTransform)
-//! and [`CassandraSink`](cassandrasink::CassandraSink) custom resources.
+//! [`CassandraSink`](cassandrasink::CassandraSink) and [`DeltaSink`](deltasink::DeltaSink)
+//! custom resources.
 //!
 //! The types are the contract users write in Git: every field's `///` doc becomes the
 //! schema description that `kubectl explain` shows, and the CEL rules in the schema
@@ -14,10 +15,13 @@ pub mod conditions;
 pub mod connection;
 pub mod cql;
 pub mod deletion;
+pub mod deltasink;
 pub mod format;
 pub mod generate;
+pub mod record;
 pub mod runtime;
 mod schema;
+pub mod schema_policy;
 pub mod scrapejob;
 pub mod secret;
 pub mod streamtransform;
@@ -26,6 +30,7 @@ pub mod validation;
 pub mod workload;
 
 pub use cassandrasink::{CassandraSink, CassandraSinkSpec, CassandraSinkStatus};
+pub use deltasink::{DeltaSink, DeltaSinkSpec, DeltaSinkStatus};
 pub use scrapejob::{ScrapeJob, ScrapeJobSpec, ScrapeJobStatus};
 pub use streamtransform::{StreamTransform, StreamTransformSpec, StreamTransformStatus};
 pub use validation::{FieldError, InvalidSpec};

@@ -22,6 +22,10 @@ pub const KAFKA_PASSWORD_ENV: &str = "HOMESTREAM_KAFKA_PASSWORD";
 pub const CASSANDRA_USERNAME_ENV: &str = "HOMESTREAM_CASSANDRA_USERNAME";
 /// Environment variable holding the Cassandra password (from a Secret).
 pub const CASSANDRA_PASSWORD_ENV: &str = "HOMESTREAM_CASSANDRA_PASSWORD";
+/// Environment variable holding the S3 access key id (from a Secret).
+pub const S3_ACCESS_KEY_ID_ENV: &str = "HOMESTREAM_S3_ACCESS_KEY_ID";
+/// Environment variable holding the S3 secret access key (from a Secret).
+pub const S3_SECRET_ACCESS_KEY_ENV: &str = "HOMESTREAM_S3_SECRET_ACCESS_KEY";
 
 /// What a runtime process is configured with.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -33,16 +37,19 @@ pub struct RuntimeConfig<Spec> {
     pub spec: Spec,
     /// Resolved Kafka connection.
     pub kafka: ResolvedKafka,
-    /// Resolved Cassandra connection (sinks only).
+    /// Resolved Cassandra connection (CassandraSinks only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cassandra: Option<ResolvedCassandra>,
+    /// Resolved S3 connection (DeltaSinks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<ResolvedS3>,
 }
 
 /// Identity of the resource, for consumer groups, transactional ids and record metadata.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceIdentity {
-    /// Kind: `ScrapeJob`, `StreamTransform` or `CassandraSink`.
+    /// Kind: `ScrapeJob`, `StreamTransform`, `CassandraSink` or `DeltaSink`.
     pub kind: String,
     /// Namespace of the resource.
     pub namespace: String,
@@ -127,6 +134,25 @@ pub struct ResolvedCassandra {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub local_datacenter: Option<String>,
     /// Whether the credentials are set ([`CASSANDRA_USERNAME_ENV`], [`CASSANDRA_PASSWORD_ENV`]).
+    #[serde(default)]
+    pub authenticated: bool,
+}
+
+/// S3 connection settings after defaults and overrides were merged.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResolvedS3 {
+    /// Endpoint of an S3-compatible service; unset: AWS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// Region of the bucket.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// Path-style requests.
+    #[serde(default)]
+    pub path_style: bool,
+    /// Whether the access key is set ([`S3_ACCESS_KEY_ID_ENV`], [`S3_SECRET_ACCESS_KEY_ENV`]);
+    /// otherwise the process's ambient AWS credentials apply.
     #[serde(default)]
     pub authenticated: bool,
 }

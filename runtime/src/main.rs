@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use homestream_common::serve::{self, Readiness};
 use homestream_common::{shutdown, telemetry};
 use homestream_runtime::process::Process;
-use homestream_runtime::{scrape, stream};
+use homestream_runtime::{config, scrape, stream};
 
 /// mimalloc rather than the system allocator: a transform allocates and frees a few
 /// hundred small values per record (VRL values, keys, strings), which glibc's malloc
@@ -46,7 +46,8 @@ enum Command {
     Scrape,
     /// Run a StreamTransform: consume, apply the VRL program, produce.
     Transform,
-    /// Run a CassandraSink: consume and upsert rows into Cassandra.
+    /// Run a CassandraSink (consume and upsert rows into Cassandra) or a DeltaSink
+    /// (consume and append rows to a Delta table), as the configuration says.
     Sink,
 }
 
@@ -64,7 +65,10 @@ async fn main() -> Result<()> {
     let outcome = match cli.command {
         Command::Scrape => scrape::run(&cli.config, process).await,
         Command::Transform => stream::transform::run(&cli.config, process).await,
-        Command::Sink => stream::sink::run(&cli.config, process).await,
+        Command::Sink => match config::kind(&cli.config)?.as_str() {
+            "DeltaSink" => stream::delta::run(&cli.config, process).await,
+            _ => stream::sink::run(&cli.config, process).await,
+        },
     };
     if let Err(error) = &outcome {
         tracing::error!(error = format!("{error:#}"), "Runtime failed.");

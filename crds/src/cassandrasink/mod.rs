@@ -15,7 +15,10 @@ use crate::topic::{OnError, TopicInput, TopicOutput};
 use crate::workload::PodTemplate;
 use table::{Keyspace, Table};
 
-pub use validate::{ColumnSource, ValidatedCassandraSink, ValidatedColumn, ValidatedReplication};
+pub use crate::schema_policy::SchemaPolicy;
+
+pub use crate::record::ColumnSource;
+pub use validate::{ValidatedCassandraSink, ValidatedColumn, ValidatedReplication};
 
 /// Desired state of a CassandraSink.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -103,19 +106,6 @@ pub struct CassandraSinkSpec {
     /// Overrides for the sink pods (resources, scheduling).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<PodTemplate>,
-}
-
-/// How far the operator manages the keyspace and table.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[schemars(transform = crate::schema::field_describes_enum)]
-pub enum SchemaPolicy {
-    /// Create if missing; never alter.
-    #[default]
-    Create,
-    /// Create if missing and add new columns.
-    AddColumns,
-    /// Never create or alter; only check.
-    Unmanaged,
 }
 
 /// Cassandra write consistency levels.

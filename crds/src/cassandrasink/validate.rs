@@ -10,6 +10,7 @@ use super::table::{ClusteringOrder, Column, Compaction, Replication};
 use super::{CassandraSinkSpec, Consistency, SchemaPolicy};
 use crate::cql::{CqlType, NativeType};
 use crate::deletion::DeletionPolicy;
+use crate::record::ColumnSource;
 use crate::topic::{self, OnError, TopicInput, TopicSpec};
 use crate::validation::{InvalidSpec, Problems};
 
@@ -79,15 +80,6 @@ pub struct ValidatedColumn {
     pub cql_type: CqlType,
     /// Where the value comes from.
     pub source: ColumnSource,
-}
-
-/// Where a column's value is in a record.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ColumnSource {
-    /// A top-level field.
-    Field(String),
-    /// A JSONPath.
-    JsonPath(serde_json_path::JsonPath),
 }
 
 impl CassandraSinkSpec {
@@ -246,20 +238,16 @@ fn replication(replication: &Replication, problems: &mut Problems) -> Option<Val
 fn column(column: &Column, problems: &mut Problems) -> Option<ValidatedColumn> {
     let path = format!("spec.table.columns[{}]", column.name);
     let cql_type = problems.check(format!("{path}.type"), CqlType::parse(&column.cql_type));
-    let source = match (&column.field, &column.json_path) {
-        (Some(_), Some(_)) => {
-            problems.push(&path, "takes field or jsonPath, not both");
-            return None;
-        }
-        (None, Some(json_path)) => {
-            ColumnSource::JsonPath(problems.check(format!("{path}.jsonPath"), json_path.parse())?)
-        }
-        (Some(field), None) => ColumnSource::Field(field.clone()),
-        (None, None) => ColumnSource::Field(column.name.as_str().to_owned()),
-    };
+    let source = ColumnSource::declared(
+        column.name.as_str(),
+        column.field.as_ref(),
+        column.json_path.as_ref(),
+        &path,
+        problems,
+    );
     Some(ValidatedColumn {
         name: column.name.as_str().to_owned(),
         cql_type: cql_type?,
-        source,
+        source: source?,
     })
 }

@@ -10,6 +10,7 @@ pub mod cron;
 pub mod css;
 pub mod duration;
 pub mod jsonpath;
+pub mod location;
 pub mod name;
 pub mod pattern;
 pub mod url;

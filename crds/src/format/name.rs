@@ -43,3 +43,15 @@ string_format! {
         "must be an HTTP header name of letters, digits and '-'"
     )]
 }
+
+string_format! {
+    /// A Delta table column name that every engine reads without quoting: a lower-case
+    /// letter or `_`, then lower-case letters, digits and `_`, at most 128 characters
+    /// (Athena and Hive lower-case names, so upper case would not round-trip).
+    LakeColumnName,
+    max_length = 128,
+    rules = [(
+        "self.matches('^[a-z_][a-z0-9_]*$')",
+        "must be a lower-case column name: a letter or '_', then letters, digits and '_'"
+    )]
+}

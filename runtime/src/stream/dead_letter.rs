@@ -2,6 +2,7 @@
 //! why the record failed and where it came from, so it can be inspected and replayed.
 
 use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::FutureRecord;
 
 /// Header with the error that sent the record here.
 pub const ERROR_HEADER: &str = "homestream.error";
@@ -43,4 +44,21 @@ pub fn headers(message: &impl Message, error: &str, program_hash: Option<&str>) 
         });
     }
     headers
+}
+
+/// The dead-letter copy of `message` for `topic`: its key and payload, and
+/// [`headers`] with `error`.
+pub fn record<'m>(
+    message: &'m impl Message,
+    topic: &'m str,
+    error: &str,
+) -> FutureRecord<'m, [u8], [u8]> {
+    let mut record = FutureRecord::to(topic).headers(headers(message, error, None));
+    if let Some(payload) = message.payload() {
+        record = record.payload(payload);
+    }
+    if let Some(key) = message.key() {
+        record = record.key(key);
+    }
+    record
 }

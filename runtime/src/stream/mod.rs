@@ -7,6 +7,7 @@
 
 pub mod cql;
 pub mod dead_letter;
+pub mod delta;
 pub mod json;
 pub mod metrics;
 pub mod pool;

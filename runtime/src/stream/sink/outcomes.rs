@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureProducer;
 use rdkafka::util::Timeout;
 
 use super::offsets::OffsetTracker;
@@ -81,17 +81,11 @@ impl Outcomes {
             }
             Err(reason) => match &self.dead_letter {
                 Some((producer, topic)) => {
-                    let headers = dead_letter::headers(message, &reason, None);
-                    let mut record: FutureRecord<'_, [u8], [u8]> =
-                        FutureRecord::to(topic).headers(headers);
-                    if let Some(payload) = message.payload() {
-                        record = record.payload(payload);
-                    }
-                    if let Some(key) = message.key() {
-                        record = record.key(key);
-                    }
                     producer
-                        .send(record, Timeout::After(DEAD_LETTER_TIMEOUT))
+                        .send(
+                            dead_letter::record(message, topic, &reason),
+                            Timeout::After(DEAD_LETTER_TIMEOUT),
+                        )
                         .await
                         .map_err(|(source, _)| SinkError::DeadLetter {
                             topic: topic.clone(),
