@@ -106,3 +106,24 @@ fn register_s3() {
 pub fn transaction_app_id(namespace: &str, name: &str, topic: &str, partition: i32) -> String {
     format!("homestream/{namespace}/{name}/{topic}/{partition}")
 }
+
+/// Creates the table at `location` with `columns` and `partition_by`, failing when a
+/// table is already there (so a caller that created it knows the table is its own).
+///
+/// # Errors
+/// When a table exists there already, or storage fails.
+pub async fn create(
+    location: &S3Location,
+    options: HashMap<String, String>,
+    columns: &[homestream_crds::deltasink::ValidatedLakeColumn],
+    partition_by: &[String],
+) -> Result<DeltaTable, DeltaTableError> {
+    let mut builder = unloaded(location, options)?
+        .create()
+        .with_columns(schema::fields(columns)?)
+        .with_save_mode(deltalake::protocol::SaveMode::ErrorIfExists);
+    if !partition_by.is_empty() {
+        builder = builder.with_partition_columns(partition_by.iter().cloned());
+    }
+    builder.await
+}
