@@ -11,7 +11,7 @@ pub const PROGRESSING: &str = "Progressing";
 pub const DEGRADED: &str = "Degraded";
 /// The declared Kafka topics (output, dead letter) exist with the declared settings.
 pub const TOPIC_READY: &str = "TopicReady";
-/// The input topic a StreamTransform or CassandraSink reads exists.
+/// The input topic a StreamTransform, CassandraSink or DeltaSink reads exists.
 pub const INPUT_TOPIC_READY: &str = "InputTopicReady";
 /// The Job, CronJob or Deployment that runs the resource is available.
 pub const WORKLOAD_READY: &str = "WorkloadReady";
@@ -19,3 +19,6 @@ pub const WORKLOAD_READY: &str = "WorkloadReady";
 pub const PROGRAM_VALID: &str = "ProgramValid";
 /// CassandraSink: the keyspace and table exist and match the declared columns and keys.
 pub const SCHEMA_READY: &str = "SchemaReady";
+/// DeltaSink: the Delta table exists at its location with the declared columns and
+/// partition columns.
+pub const TABLE_READY: &str = "TableReady";

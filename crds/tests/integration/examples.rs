@@ -7,14 +7,17 @@ use std::time::Duration;
 
 use homestream_crds::cassandrasink::{ColumnSource, ValidatedReplication};
 use homestream_crds::cql::{CqlType, NativeType};
+use homestream_crds::deltasink::LakeType;
 use homestream_crds::format::cron::Schedule;
+use homestream_crds::format::jsonpath::JsonPath;
+use homestream_crds::schema_policy::SchemaPolicy;
 use homestream_crds::scrapejob::validate::{
     DocumentSource, FieldValue, PageLink, PaginationMode, ValidatedItems, ValidatedSource,
 };
 use homestream_crds::scrapejob::{ConcurrencyPolicy, Trigger};
 use homestream_crds::streamtransform::Delivery;
 use homestream_crds::topic::OnError;
-use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
+use homestream_crds::{CassandraSink, DeltaSink, ScrapeJob, StreamTransform};
 
 fn example<T: serde::de::DeserializeOwned>(file: &str) -> T {
     let path: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -175,4 +178,37 @@ fn cassandrasinks_parse_their_tables() {
         .unwrap();
     assert_eq!(label.source, ColumnSource::Field("price_label".to_owned()));
     assert_eq!(valid.on_error, OnError::Drop);
+}
+
+#[test]
+fn the_deltasink_partitions_by_the_date_of_the_scrape() {
+    let sink: DeltaSink = example("listings-lake.deltasink.yaml");
+    let valid = sink.spec.validate().unwrap();
+    assert_eq!(
+        valid.location.bucket_and_prefix(),
+        ("homestream", "lake/listings")
+    );
+    assert_eq!(valid.partition_by, ["scraped_date"]);
+    assert_eq!(valid.schema_policy, SchemaPolicy::AddColumns);
+    let date = valid.columns.last().unwrap();
+    assert_eq!(date.name, "scraped_date");
+    assert_eq!(date.lake_type, LakeType::Date);
+    assert_eq!(
+        date.source,
+        ColumnSource::JsonPath(JsonPath::from("$.scraped_at").parse().unwrap())
+    );
+    assert!(date.required, "a partition column is always required");
+    let price = valid
+        .columns
+        .iter()
+        .find(|column| column.name == "monthly_price_minor")
+        .unwrap();
+    assert_eq!(price.lake_type, LakeType::Long);
+    assert_eq!(valid.flush.interval, Duration::from_secs(60));
+    assert_eq!(
+        valid.vacuum.unwrap().retention,
+        Duration::from_secs(168 * 3600)
+    );
+    assert_eq!(valid.on_error, OnError::DeadLetter);
+    assert_eq!(valid.replicas.get(), 2);
 }

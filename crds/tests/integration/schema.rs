@@ -107,7 +107,13 @@ fn names_columns_and_subresources() {
         ("scrapejobs.homestream.io", &["sj"][..]),
         ("streamtransforms.homestream.io", &["st"][..]),
         ("cassandrasinks.homestream.io", &["cs", "csink"][..]),
+        ("deltasinks.homestream.io", &["dsink"][..]),
     ];
+    assert_eq!(
+        generate::crds().len(),
+        expected.len(),
+        "a kind without its row"
+    );
     for ((_, crd), (name, short)) in generate::crds().into_iter().zip(expected) {
         assert_eq!(crd.metadata.name.as_deref(), Some(name));
         assert_eq!(crd.spec.scope, "Namespaced");

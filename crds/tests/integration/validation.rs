@@ -4,7 +4,9 @@
 
 use std::path::Path;
 
-use homestream_crds::{CassandraSinkSpec, InvalidSpec, ScrapeJobSpec, StreamTransformSpec};
+use homestream_crds::{
+    CassandraSinkSpec, DeltaSinkSpec, InvalidSpec, ScrapeJobSpec, StreamTransformSpec,
+};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -35,6 +37,10 @@ fn realtor(edit: impl FnOnce(&mut Value)) -> Result<impl std::fmt::Debug, Invali
 
 fn sink(edit: impl FnOnce(&mut Value)) -> Result<impl std::fmt::Debug, InvalidSpec> {
     spec::<CassandraSinkSpec>("listing-prices.cassandrasink.yaml", edit).validate()
+}
+
+fn lake(edit: impl FnOnce(&mut Value)) -> Result<impl std::fmt::Debug, InvalidSpec> {
+    spec::<DeltaSinkSpec>("listings-lake.deltasink.yaml", edit).validate()
 }
 
 #[test]
@@ -240,4 +246,48 @@ fn batch_rows_default_to_ten_and_never_exceed_it() {
     // The schema refuses more at `kubectl apply`; a resource written around it still
     // never batches past Cassandra's default warning threshold.
     assert_eq!(rows(|spec| spec["batchRows"] = json!(50)), 10);
+}
+
+#[test]
+fn lake_types_must_parse() {
+    assert_refused(
+        lake(|s| s["table"]["columns"][6]["type"] = json!("bigdecimal")),
+        &[
+            "spec.table.columns[monthly_price_minor].type: unknown type \"bigdecimal\": expected string, long, int, double, float, boolean, timestamp, date, decimal(p,s), array<...>, map<string,...> or struct<...>",
+        ],
+    );
+    assert_refused(
+        lake(|s| s["table"]["columns"][6]["type"] = json!("decimal(40,2)")),
+        &[
+            "spec.table.columns[monthly_price_minor].type: decimal precision must be between 1 and 38, not 40",
+        ],
+    );
+    lake(|s| s["table"]["columns"][6]["type"] = json!("map<string, array<int>>"))
+        .expect("nested types parse");
+}
+
+#[test]
+fn partition_columns_must_be_scalars() {
+    assert_refused(
+        lake(|s| {
+            s["table"]["columns"][13]["type"] = json!("array<string>");
+        }),
+        &[
+            "spec.table.partitionBy: column scraped_date is a array<string>: a partition column must be a scalar",
+        ],
+    );
+}
+
+#[test]
+fn flush_and_vacuum_durations_must_be_within_bounds() {
+    assert_refused(
+        lake(|s| {
+            s["flush"]["interval"] = json!("2h");
+            s["vacuum"]["retention"] = json!("30m");
+        }),
+        &[
+            "spec.flush.interval: must be between 1s and 1h",
+            "spec.vacuum.retention: must be between 1h and 8760h",
+        ],
+    );
 }
