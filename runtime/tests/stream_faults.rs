@@ -4,7 +4,8 @@
 //! the output (read committed), and so do two replicas when one is killed and a
 //! third joins; the sink killed mid-stream, restarted while Cassandra is stopped for
 //! 30 s, leaves every row present after recovery; a sink started while Cassandra is
-//! down waits, not ready, and then writes every row.
+//! down waits, not ready, and then writes every row; a DeltaSink whose S3 server stops
+//! for 30 s mid-stream recovers by itself and writes every record once.
 
 #[path = "integration/stream_support/mod.rs"]
 mod stream_support;
@@ -17,8 +18,8 @@ use homestream_tests::stack::{self, Service};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::json;
 use stream_support::{
-    CLEAN_LISTING, cleaned, create_table, free_address, key_counts, listing, produce, read_all,
-    readyz, rows_within, sink_spec, start, start_listening, terminate, write_config,
+    CLEAN_LISTING, cleaned, create_table, delta, free_address, key_counts, listing, produce,
+    read_all, readyz, rows_within, sink_spec, start, start_listening, terminate, write_config,
 };
 
 #[tokio::test(flavor = "multi_thread")]
@@ -220,5 +221,47 @@ async fn sink_started_while_cassandra_is_down_waits_not_ready_then_writes_every_
         "rows once Cassandra is up"
     );
     assert_eq!(readyz(&listen).await, Some(200), "ready once writing");
+    terminate(&mut sink)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn delta_sink_rides_out_s3_stopped_for_30s_and_writes_every_record_once() -> Result<()> {
+    let env = StackEnv::load()?;
+    let (input, dead_letter) = (random_name("ds-in"), random_name("ds-dlq"));
+    kafka::create_topic(&env, &input, 3).await?;
+    let location = env.lake.location("delta-outage");
+    let spec = delta::delta_spec(&input, &location, &dead_letter);
+    delta::create_delta_table(&env, &spec).await?;
+    const N: usize = 40_000;
+    let config = write_config(&env, "DeltaSink", &spec)?;
+    let mut sink = delta::start_delta(&env, &config, "sink-0", &free_address()?)?;
+    let listing_records = |range: std::ops::Range<usize>| {
+        range.map(|n| {
+            (
+                format!("rightmove:{n}"),
+                serde_json::to_vec(&cleaned(n)).unwrap(),
+            )
+        })
+    };
+    produce(&env, &input, listing_records(0..N / 2)).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // S3 goes away under a sink with rows in flight; records keep coming meanwhile.
+    stack::stop(Service::S3)?;
+    let stopped = std::time::Instant::now();
+    produce(&env, &input, listing_records(N / 2..N)).await?;
+    tokio::time::sleep(Duration::from_secs(30).saturating_sub(stopped.elapsed())).await;
+    assert!(
+        sink.try_wait()?.is_none(),
+        "the sink exited during the outage"
+    );
+    stack::start(Service::S3)?;
+    eprintln!("S3 was down for {:?}.", stopped.elapsed());
+
+    let (rows, distinct) =
+        delta::lake_rows_within(&env, &location, N, Duration::from_secs(180)).await?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (rows_after, _) = env.lake.count(&location, "listing_key").await?;
+    assert_eq!((rows, distinct, rows_after), (N as i64, N as i64, N as i64));
     terminate(&mut sink)
 }

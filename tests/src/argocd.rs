@@ -144,7 +144,7 @@ mod tests {
     #[test]
     fn every_kind_has_the_same_check() {
         let mut object = scrape_job(1, Some(1), true, false);
-        for kind in ["StreamTransform", "CassandraSink"] {
+        for kind in ["StreamTransform", "CassandraSink", "DeltaSink"] {
             object["kind"] = json!(kind);
             assert_eq!(status_of(&object).0, "Healthy", "{kind}");
         }

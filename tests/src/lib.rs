@@ -13,6 +13,7 @@ pub mod demo;
 pub mod e2e;
 pub mod kafka;
 pub mod kubernetes;
+pub mod lake;
 pub mod local_cluster;
 pub mod manifests;
 pub mod secure_kafka;
@@ -42,6 +43,8 @@ pub struct StackEnv {
     pub kafka_mutual_tls: MutualTlsKafka,
     /// The stack's node, which runs every pod.
     pub node: Node,
+    /// The S3 server and the engines that read Delta tables there.
+    pub lake: lake::Lake,
 }
 
 /// The stack's node: a kubelet with containerd, its pods on a bridge of their own.
@@ -123,6 +126,15 @@ impl StackEnv {
                     .parse()
                     .context("HOMESTREAM_NODE_IP is not an IP address")?,
                 registry: var("HOMESTREAM_REGISTRY")?,
+            },
+            lake: lake::Lake {
+                endpoint: var("HOMESTREAM_S3_ENDPOINT")?,
+                region: var("HOMESTREAM_S3_REGION")?,
+                bucket: var("HOMESTREAM_S3_BUCKET")?,
+                access_key_id: var("HOMESTREAM_S3_ACCESS_KEY_ID")?,
+                secret_access_key: var("HOMESTREAM_S3_SECRET_ACCESS_KEY")?,
+                python: var("HOMESTREAM_LAKE_PYTHON")?.into(),
+                query_script: var("HOMESTREAM_LAKE_QUERY")?.into(),
             },
         })
     }

@@ -12,6 +12,8 @@ pub enum Service {
     Kafka,
     /// The Cassandra node.
     Cassandra,
+    /// The S3 server.
+    S3,
 }
 
 impl Service {
@@ -19,6 +21,7 @@ impl Service {
         match self {
             Self::Kafka => "kafka",
             Self::Cassandra => "cassandra",
+            Self::S3 => "s3",
         }
     }
 }

@@ -39,6 +39,7 @@ impl RunDir {
             spec: manifest.spec,
             kafka,
             cassandra: None,
+            s3: None,
         };
         let dir = std::env::temp_dir().join(random_name("hs-scrape-test"));
         std::fs::create_dir_all(&dir).unwrap();

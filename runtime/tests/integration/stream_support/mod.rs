@@ -17,6 +17,8 @@ use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use serde_json::{Value, json};
 
+pub mod delta;
+
 pub const CLEAN_LISTING: &str = include_str!("../../../programs/clean_listing.vrl");
 
 /// A record as the Rightmove ScrapeJob publishes it, numbered `n`.
@@ -96,6 +98,9 @@ pub fn write_config_with_kafka(
     if kind == "CassandraSink" {
         config["cassandra"] =
             json!({"contactPoints": env.cassandra_contact_points.split(',').collect::<Vec<_>>()});
+    }
+    if kind == "DeltaSink" {
+        config["s3"] = env.lake.resolved();
     }
     let path = dir.join("config.yaml");
     std::fs::write(&path, serde_json::to_string_pretty(&config)?)?;
