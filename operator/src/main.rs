@@ -1,4 +1,4 @@
-//! `homestream-operator`: runs the three controllers, serves `/metrics`, `/healthz` and
+//! `homestream-operator`: runs the four controllers, serves `/metrics`, `/healthz` and
 //! `/readyz`, and stops cleanly on SIGTERM.
 
 use std::net::SocketAddr;
@@ -10,10 +10,12 @@ use futures::StreamExt;
 use homestream_common::serve::{self, Readiness};
 use homestream_common::shutdown::{Shutdown, ShutdownTrigger};
 use homestream_common::{shutdown, telemetry};
-use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
+use homestream_crds::{CassandraSink, DeltaSink, ScrapeJob, StreamTransform};
 use homestream_operator::config::OperatorConfig;
 use homestream_operator::controller::topics::Declarations;
-use homestream_operator::controller::{self, Context, cassandrasink, scrapejob, streamtransform};
+use homestream_operator::controller::{
+    self, Context, cassandrasink, deltasink, scrapejob, streamtransform,
+};
 use homestream_operator::leader::{self, Attempt, LeaderElector};
 use homestream_operator::metrics::Metrics;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -112,6 +114,7 @@ async fn count_resources(declarations: Declarations, metrics: Metrics) {
         metrics.set_resources("ScrapeJob", declarations.scrape_jobs.state().len());
         metrics.set_resources("StreamTransform", declarations.transforms.state().len());
         metrics.set_resources("CassandraSink", declarations.sinks.state().len());
+        metrics.set_resources("DeltaSink", declarations.delta_sinks.state().len());
         tokio::time::sleep(std::time::Duration::from_secs(5)).await;
     }
 }
@@ -160,6 +163,11 @@ async fn main() -> Result<()> {
         .admin
         .read()
         .context("reading the operator's Kafka credentials")?;
+    cli.config
+        .s3
+        .admin
+        .read()
+        .context("reading the operator's S3 key")?;
     let (trigger, shutdown) = shutdown::channel();
     trigger.on_signals()?;
     let client = Client::try_default()
@@ -211,10 +219,14 @@ async fn main() -> Result<()> {
     let sinks = Controller::new(scoped::<CassandraSink>(&client, namespace), watch())
         .owns(scoped::<Deployment>(&client, namespace), watch())
         .owns(scoped::<ConfigMap>(&client, namespace), watch());
+    let delta_sinks = Controller::new(scoped::<DeltaSink>(&client, namespace), watch())
+        .owns(scoped::<Deployment>(&client, namespace), watch())
+        .owns(scoped::<ConfigMap>(&client, namespace), watch());
     let declarations = Declarations {
         scrape_jobs: scrape_jobs.store(),
         transforms: transforms.store(),
         sinks: sinks.store(),
+        delta_sinks: delta_sinks.store(),
     };
     tokio::spawn(count_resources(declarations.clone(), metrics.clone()));
     let ctx = Arc::new(Context::new(
@@ -224,12 +236,15 @@ async fn main() -> Result<()> {
         declarations,
         cli.instance.clone(),
     ));
-    tracing::info!("Starting the ScrapeJob, StreamTransform and CassandraSink controllers.");
+    tracing::info!(
+        "Starting the ScrapeJob, StreamTransform, CassandraSink and DeltaSink controllers."
+    );
     let stop = || stopped(shutdown.clone(), lost.clone());
     tokio::join!(
         run(scrape_jobs, scrapejob::reconcile, ctx.clone(), stop()),
         run(transforms, streamtransform::reconcile, ctx.clone(), stop()),
         run(sinks, cassandrasink::reconcile, ctx.clone(), stop()),
+        run(delta_sinks, deltasink::reconcile, ctx.clone(), stop()),
     );
     tracing::info!("Controllers stopped.");
     if let Some(elector) = elector {

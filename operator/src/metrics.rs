@@ -11,7 +11,7 @@ use prometheus_client::registry::Registry;
 /// Labels of per-kind metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
-    /// `ScrapeJob`, `StreamTransform` or `CassandraSink`.
+    /// `ScrapeJob`, `StreamTransform`, `CassandraSink` or `DeltaSink`.
     pub kind: String,
 }
 

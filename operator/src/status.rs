@@ -31,7 +31,8 @@ macro_rules! kind_status {
 kind_status!(
     homestream_crds::ScrapeJobStatus,
     homestream_crds::StreamTransformStatus,
-    homestream_crds::CassandraSinkStatus
+    homestream_crds::CassandraSinkStatus,
+    homestream_crds::DeltaSinkStatus
 );
 
 /// One condition as a controller decides it.

@@ -73,6 +73,7 @@ mod tests {
                 sasl_mechanism: None,
             },
             cassandra: None,
+            s3: None,
         }
     }
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::Resource;
 
-/// The component label value of each runtime subcommand.
+/// What a workload's pods run: the component label value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Component {
     /// A ScrapeJob's runs.
@@ -14,15 +14,28 @@ pub enum Component {
     Transform,
     /// A CassandraSink's pods.
     Sink,
+    /// A DeltaSink's pods.
+    DeltaSink,
 }
 
 impl Component {
-    /// The runtime subcommand (and label value).
+    /// The label value (and child name suffix). A DeltaSink's differs from a
+    /// CassandraSink's, so the two kinds' children of one name never collide.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Scrape => "scrape",
             Self::Transform => "transform",
             Self::Sink => "sink",
+            Self::DeltaSink => "delta-sink",
+        }
+    }
+
+    /// The runtime subcommand the pods run: both sinks run `sink`, which tells them
+    /// apart by the kind in its configuration.
+    pub fn subcommand(self) -> &'static str {
+        match self {
+            Self::DeltaSink => Self::Sink.as_str(),
+            other => other.as_str(),
         }
     }
 }
@@ -91,12 +104,13 @@ impl Owner {
     }
 
     /// Name of the child objects. A ScrapeJob's Job or CronJob takes the ScrapeJob's
-    /// name (the CRD caps it at 52 characters, the CronJob limit); a StreamTransform and
-    /// a CassandraSink of one name may share a namespace, so theirs add the component.
+    /// name (the CRD caps it at 52 characters, the CronJob limit); a StreamTransform, a
+    /// CassandraSink and a DeltaSink of one name may share a namespace, so theirs add
+    /// the component.
     pub fn child_name(&self) -> String {
         match self.component {
             Component::Scrape => self.name.clone(),
-            Component::Transform | Component::Sink => {
+            Component::Transform | Component::Sink | Component::DeltaSink => {
                 format!("{}-{}", self.name, self.component.as_str())
             }
         }

@@ -4,10 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use homestream_crds::connection::{CassandraConnection, Credentials, Sasl, Tls};
+use homestream_crds::connection::{CassandraConnection, Credentials, S3Credentials, Sasl, Tls};
 use homestream_crds::runtime::{
     CASSANDRA_PASSWORD_ENV, CASSANDRA_USERNAME_ENV, CONFIG_DIR, CONFIG_KEY, KAFKA_PASSWORD_ENV,
-    KAFKA_TLS_DIR, KAFKA_USERNAME_ENV, secret_env_var, tls_secret_files,
+    KAFKA_TLS_DIR, KAFKA_USERNAME_ENV, S3_ACCESS_KEY_ID_ENV, S3_SECRET_ACCESS_KEY_ENV,
+    secret_env_var, tls_secret_files,
 };
 use homestream_crds::secret::SecretKeyRef;
 use homestream_crds::workload::PodTemplate;
@@ -127,7 +128,7 @@ pub fn pod_template(inputs: PodInputs<'_>) -> PodTemplateSpec {
                 name: "runtime".to_owned(),
                 image: Some(inputs.image.to_owned()),
                 args: Some(vec![
-                    owner.component.as_str().to_owned(),
+                    owner.component.subcommand().to_owned(),
                     "--config".to_owned(),
                     config_path,
                     "--listen".to_owned(),
@@ -293,6 +294,18 @@ pub fn credential_env(
         }
     }
     env
+}
+
+/// The environment variables that bring a DeltaSink's S3 access key from its Secret
+/// into the pod, under the names the runtime looks up.
+pub fn s3_credential_env(credentials: &S3Credentials) -> [EnvVar; 2] {
+    [
+        secret_env(S3_ACCESS_KEY_ID_ENV.to_owned(), &credentials.access_key_id),
+        secret_env(
+            S3_SECRET_ACCESS_KEY_ENV.to_owned(),
+            &credentials.secret_access_key,
+        ),
+    ]
 }
 
 fn push_credentials(env: &mut Vec<EnvVar>, credentials: &Credentials, user: &str, password: &str) {
@@ -498,6 +511,41 @@ mod tests {
                   "valueFrom": { "secretKeyRef": { "name": "realtor-api", "key": "key", "optional": false } } }
             ])
         );
+    }
+
+    #[test]
+    fn an_s3_key_comes_from_its_secret() {
+        let credentials = S3Credentials {
+            access_key_id: secret("lake-writer", "id"),
+            secret_access_key: secret("lake-writer", "secret"),
+        };
+        assert_eq!(
+            serde_json::to_value(s3_credential_env(&credentials)).unwrap(),
+            json!([
+                { "name": "HOMESTREAM_S3_ACCESS_KEY_ID",
+                  "valueFrom": { "secretKeyRef": { "name": "lake-writer", "key": "id", "optional": false } } },
+                { "name": "HOMESTREAM_S3_SECRET_ACCESS_KEY",
+                  "valueFrom": { "secretKeyRef": { "name": "lake-writer", "key": "secret", "optional": false } } }
+            ])
+        );
+    }
+
+    #[test]
+    fn both_sinks_run_the_sink_subcommand_under_their_own_names() {
+        let mut owner = owner();
+        owner.component = Component::DeltaSink;
+        let value = transformer_pod(&owner, vec![], None);
+        assert_eq!(value["spec"]["containers"][0]["args"][0], "sink");
+        assert_eq!(
+            value["metadata"]["labels"]["app.kubernetes.io/component"],
+            "delta-sink"
+        );
+        assert_eq!(
+            value["spec"]["volumes"][0]["configMap"]["name"],
+            "rm-delta-sink"
+        );
+        owner.component = Component::Sink;
+        assert_eq!(owner.child_name(), "rm-sink");
     }
 
     #[test]

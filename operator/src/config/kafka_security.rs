@@ -101,7 +101,7 @@ impl KafkaSecurity {
 }
 
 /// Parses `secret/key` (neither a Secret's name nor a key may contain `/`).
-fn secret_key_ref(text: &str) -> Result<SecretKeyRef, String> {
+pub(super) fn secret_key_ref(text: &str) -> Result<SecretKeyRef, String> {
     match text.split_once('/') {
         Some((name, key)) if !name.is_empty() && !key.is_empty() && !key.contains('/') => {
             Ok(SecretKeyRef {

@@ -2,14 +2,20 @@
 //! the runtime images, and topic defaults. Flags or environment (the Helm chart sets both).
 
 mod kafka_security;
+mod s3;
 
 use std::time::Duration;
 
 use clap::Args;
-use homestream_crds::connection::{CassandraConnection, KafkaConnection, Sasl, Tls};
-use homestream_crds::runtime::{KAFKA_TLS_DIR, ResolvedCassandra, ResolvedKafka, TlsFiles};
+use homestream_crds::connection::{
+    CassandraConnection, KafkaConnection, S3Connection, S3Credentials, Sasl, Tls,
+};
+use homestream_crds::runtime::{
+    KAFKA_TLS_DIR, ResolvedCassandra, ResolvedKafka, ResolvedS3, TlsFiles,
+};
 
 pub use kafka_security::KafkaSecurity;
+pub use s3::S3Defaults;
 
 use crate::kafka::KafkaEndpoint;
 
@@ -39,6 +45,10 @@ pub struct OperatorConfig {
     /// Default Cassandra datacenter the sinks prefer.
     #[arg(long, env = "HOMESTREAM_CASSANDRA_LOCAL_DATACENTER")]
     pub cassandra_local_datacenter: Option<String>,
+    /// The default object storage of DeltaSinks, the runtime pods' access key and the
+    /// operator's own.
+    #[command(flatten)]
+    pub s3: S3Defaults,
     /// Image of the scraper (runtime and Chromium).
     #[arg(long, env = "HOMESTREAM_SCRAPER_IMAGE", default_value = concat!("homestream-scraper:", env!("CARGO_PKG_VERSION")))]
     pub scraper_image: String,
@@ -99,6 +109,15 @@ impl OperatorConfig {
             authenticated: overrides.is_some_and(|o| o.credentials.is_some()),
         }
     }
+
+    /// S3 settings with the resource's overrides applied, and the access key (Secret
+    /// keys in the resource's namespace) its runtime pods get, if any.
+    pub fn resolve_s3(
+        &self,
+        overrides: Option<&S3Connection>,
+    ) -> (ResolvedS3, Option<S3Credentials>) {
+        self.s3.resolve(overrides)
+    }
 }
 
 /// A resource's Kafka connection: the operator-wide defaults with its overrides applied.
@@ -139,15 +158,19 @@ impl KafkaSettings {
 /// The configuration `args` give (tests: flags only, nothing else set).
 #[cfg(test)]
 pub fn from_args(args: &[&str]) -> OperatorConfig {
+    try_from_args(args).expect("valid flags")
+}
+
+/// The configuration `args` give, or clap's refusal.
+#[cfg(test)]
+pub fn try_from_args(args: &[&str]) -> Result<OperatorConfig, clap::Error> {
     #[derive(clap::Parser)]
     struct Cli {
         #[command(flatten)]
         config: OperatorConfig,
     }
     let args = std::iter::once("homestream-operator").chain(args.iter().copied());
-    <Cli as clap::Parser>::try_parse_from(args)
-        .expect("valid flags")
-        .config
+    <Cli as clap::Parser>::try_parse_from(args).map(|cli| cli.config)
 }
 
 #[cfg(test)]

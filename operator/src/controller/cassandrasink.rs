@@ -13,7 +13,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
-use super::consumer::{ConsumerSpec, converge};
+use super::consumer::{ConsumerSpec, Destination, converge};
 use super::{Context, Error, backoff_key, created, report_invalid, topics, write_status};
 use crate::build::labels::{Component, Owner};
 use crate::cassandra::schema::{self, SchemaOutcome};
@@ -147,7 +147,7 @@ async fn reconcile_phases(sink: &CassandraSink, ctx: &Context) -> Result<Action,
             declared: validated.dead_letter.iter().collect(),
             replicas: validated.replicas.get(),
             kafka: sink.spec.kafka.as_ref(),
-            cassandra: Some(sink.spec.cassandra.as_ref()),
+            destination: Destination::Cassandra(sink.spec.cassandra.as_ref()),
             template: sink.spec.template.as_ref(),
             gates: vec![schema],
         },

@@ -1,9 +1,9 @@
-//! The phases StreamTransforms and CassandraSinks share as consumers of a topic, in
-//! order: topics (the input must exist, the declared ones are converged), build (the
+//! The phases StreamTransforms, CassandraSinks and DeltaSinks share as consumers of a
+//! topic, in order: topics (the input must exist, the declared ones are converged), build (the
 //! ConfigMap and Deployment, pure), apply (once every gate holds: the kind's own checks
 //! and the topics), observe (the Deployment, its pods and the consumer lag).
 
-use homestream_crds::connection::{CassandraConnection, KafkaConnection};
+use homestream_crds::connection::{CassandraConnection, KafkaConnection, S3Connection};
 use homestream_crds::runtime::{ResourceIdentity, RuntimeConfig};
 use homestream_crds::topic::{TopicInput, TopicSpec};
 use homestream_crds::workload::PodTemplate;
@@ -19,7 +19,7 @@ use serde::de::DeserializeOwned;
 use super::topics::{self, TopicPhase};
 use super::{Context, Error, apply, workload_status};
 use crate::build::labels::Owner;
-use crate::build::pod::credential_env;
+use crate::build::pod::{credential_env, s3_credential_env};
 use crate::build::runtime::{RuntimeChildren, RuntimeInputs, runtime_children};
 use crate::build::workload::deployment;
 use crate::config::KafkaSettings;
@@ -43,12 +43,24 @@ pub struct ConsumerSpec<'a, K, S> {
     pub replicas: u32,
     /// Kafka overrides.
     pub kafka: Option<&'a KafkaConnection>,
-    /// Cassandra overrides and whether the runtime needs Cassandra.
-    pub cassandra: Option<Option<&'a CassandraConnection>>,
+    /// Where the records go besides Kafka, which the runtime connects to.
+    pub destination: Destination<'a>,
     /// Pod overrides.
     pub template: Option<&'a PodTemplate>,
     /// Conditions of the kind's own checks; the workload rolls out only when all hold.
     pub gates: Vec<Observed>,
+}
+
+/// Where a consumer writes besides Kafka topics, with the resource's connection
+/// overrides: what its runtime must connect to.
+#[derive(Clone, Copy, Debug)]
+pub enum Destination<'a> {
+    /// Only topics (a StreamTransform).
+    Topics,
+    /// A Cassandra table (a CassandraSink).
+    Cassandra(Option<&'a CassandraConnection>),
+    /// A Delta table on S3 (a DeltaSink).
+    Lake(Option<&'a S3Connection>),
 }
 
 /// What the shared phases found.
@@ -130,11 +142,27 @@ pub fn build<K, S: Serialize + Clone>(
     consumer: &ConsumerSpec<'_, K, S>,
     kafka: &KafkaSettings,
 ) -> Result<ConsumerChildren, Error> {
+    let (cassandra, cassandra_overrides) = match consumer.destination {
+        Destination::Cassandra(overrides) => {
+            (Some(ctx.config.resolve_cassandra(overrides)), overrides)
+        }
+        Destination::Topics | Destination::Lake(_) => (None, None),
+    };
+    let mut env = credential_env(kafka.sasl.as_ref(), cassandra_overrides, &[]);
+    let s3 = match consumer.destination {
+        Destination::Lake(overrides) => {
+            let (s3, credentials) = ctx.config.resolve_s3(overrides);
+            env.extend(credentials.iter().flat_map(s3_credential_env));
+            Some(s3)
+        }
+        Destination::Topics | Destination::Cassandra(_) => None,
+    };
     let config = RuntimeConfig {
         resource: identity(consumer),
         spec: consumer.spec.clone(),
         kafka: kafka.runtime(),
-        cassandra: consumer.cassandra.map(|c| ctx.config.resolve_cassandra(c)),
+        cassandra,
+        s3,
     };
     let RuntimeChildren {
         config_map,
@@ -144,7 +172,7 @@ pub fn build<K, S: Serialize + Clone>(
         owner: consumer.owner,
         config: &config,
         image: &ctx.config.transformer_image,
-        env: credential_env(kafka.sasl.as_ref(), consumer.cassandra.flatten(), &[]),
+        env,
         kafka_tls: kafka.tls.as_ref(),
         overrides: consumer.template,
         restart_policy: None,

@@ -4,7 +4,7 @@
 //!
 //! The record is an annotation on the resource itself ([`TOPICS`], [`TABLES`]), written
 //! by server-side apply under the operator's field manager right after Kafka or
-//! Cassandra confirmed the creation. It lives as long as the resource (through operator
+//! Cassandra or object storage confirmed the creation. It lives as long as the resource (through operator
 //! restarts and leader changes), is there when the finalizer runs, and is not in
 //! `status`, which the API conventions want reconstructable from observation (a backup
 //! restored without status must not turn "created by us" into "not ours"). A crash
@@ -22,7 +22,9 @@ use super::{Context, Error, FIELD_MANAGER};
 
 /// Comma-separated names of the topics the operator created for the resource.
 pub const TOPICS: &str = "homestream.io/created-topics";
-/// The `keyspace.table` the operator created for a CassandraSink.
+/// The `keyspace.table` the operator created for a CassandraSink, or the location
+/// (`s3://bucket/prefix`, which holds no comma) of the Delta table it created for a
+/// DeltaSink.
 pub const TABLES: &str = "homestream.io/created-tables";
 
 /// What is recorded under `annotation` (one of [`TOPICS`], [`TABLES`]) for `resource`.

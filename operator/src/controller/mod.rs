@@ -2,13 +2,14 @@
 //! server-side apply of children and status, and backoff for outages.
 //!
 //! Each reconcile is a pipeline of phases: validate the spec, converge the external
-//! systems (Kafka topics, Cassandra schema), build the children (pure, in
+//! systems (Kafka topics, Cassandra schema, Delta tables), build the children (pure, in
 //! [`crate::build`]), apply them, observe the workload, and write the status.
 
 pub mod cassandrasink;
 mod cleanup;
 mod consumer;
 mod created;
+pub mod deltasink;
 mod program;
 pub mod scrapejob;
 pub mod streamtransform;
@@ -38,11 +39,11 @@ use crate::metrics::Metrics;
 /// The field manager of everything the operator applies.
 pub const FIELD_MANAGER: &str = "homestream-operator";
 
-/// Longest wait between retries of a resource whose Kafka or Cassandra is down.
+/// Longest wait between retries of a resource whose Kafka, Cassandra or storage is down.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Failures that abort a reconcile (outages of Kafka or Cassandra are not among them:
-/// they are reported in status and retried with backoff).
+/// Failures that abort a reconcile (outages of Kafka, Cassandra or object storage are
+/// not among them: they are reported in status and retried with backoff).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The apiserver refused or failed a request.

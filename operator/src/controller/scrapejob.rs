@@ -153,6 +153,7 @@ pub fn build(
         spec: job.spec.clone(),
         kafka: kafka.runtime(),
         cassandra: None,
+        s3: None,
     };
     let RuntimeChildren {
         config_map,

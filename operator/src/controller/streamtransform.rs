@@ -12,7 +12,7 @@ use kube::runtime::events::EventType;
 use kube::{Resource, ResourceExt};
 
 use super::cleanup::with_cleanup;
-use super::consumer::{ConsumerSpec, converge};
+use super::consumer::{ConsumerSpec, Destination, converge};
 use super::{Context, Error, backoff_key, program, report_invalid, topics, write_status};
 use crate::build::labels::{Component, Owner};
 use crate::status::conditions;
@@ -86,7 +86,7 @@ async fn reconcile_phases(transform: &StreamTransform, ctx: &Context) -> Result<
             declared,
             replicas: validated.replicas.get(),
             kafka: transform.spec.kafka.as_ref(),
-            cassandra: None,
+            destination: Destination::Topics,
             template: transform.spec.template.as_ref(),
             gates: vec![program.condition],
         },

@@ -1,12 +1,14 @@
 //! A spec that passes the CRD's CEL rules but not `spec.validate()`: each kind writes
 //! one status (its first condition and `Ready` False for `InvalidSpec`, the message
-//! naming the field), touches neither Kafka (at [`NOWHERE`]) nor Cassandra nor any
-//! child, and waits for the spec to change.
+//! naming the field), touches neither Kafka (at [`NOWHERE`]) nor Cassandra nor object
+//! storage nor any child, and waits for the spec to change.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use homestream_crds::conditions::{DEGRADED, PROGRESSING, READY, SCHEMA_READY, TOPIC_READY};
+use homestream_crds::conditions::{
+    DEGRADED, PROGRESSING, READY, SCHEMA_READY, TABLE_READY, TOPIC_READY,
+};
 use kube::Resource;
 use kube::runtime::controller::Action;
 use serde::Serialize;
@@ -14,7 +16,7 @@ use serde_json::json;
 
 use super::resources::{self, GENERATION};
 use super::{Error, NOWHERE, assert_condition, condition_types, context, reconciled};
-use crate::controller::{Context, cassandrasink, scrapejob, streamtransform};
+use crate::controller::{Context, cassandrasink, deltasink, scrapejob, streamtransform};
 
 /// Reconciles `resource` and expects the status write of `InvalidSpec` on condition
 /// `first` with a message naming each of `mentions`, and nothing else.
@@ -88,6 +90,21 @@ async fn a_cassandra_sink_keyed_by_a_map_reports_the_key() {
         cassandrasink::reconcile,
         SCHEMA_READY,
         &["spec.table.partitionKey: column features is a map<text, int>"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_delta_sink_with_an_unknown_column_type_reports_the_column() {
+    let sink = resources::delta_sink(|sink| {
+        sink["spec"]["table"]["columns"][1]["type"] = json!("money");
+        sink["spec"]["storage"] = json!({ "endpoint": format!("http://{NOWHERE}") });
+    });
+    assert_reported_invalid(
+        sink,
+        deltasink::reconcile,
+        TABLE_READY,
+        &["spec.table.columns[price].type: unknown type \"money\""],
     )
     .await;
 }

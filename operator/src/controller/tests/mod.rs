@@ -3,9 +3,10 @@
 //! requests in order (method, path, body), answers each as the apiserver would, and
 //! fails the test on any other. Kafka is either an address where nothing listens, so a
 //! reconcile that tried it would outlast the scenario, or librdkafka's in-process mock
-//! cluster; Cassandra is never reached. The model is kube-rs/controller-rs's
-//! `src/fixtures.rs`.
+//! cluster; Cassandra is never reached, nor is object storage, which is an address
+//! where nothing listens. The model is kube-rs/controller-rs's `src/fixtures.rs`.
 
+mod delta_sink;
 mod finalizer;
 mod invalid_spec;
 mod resources;
@@ -41,15 +42,23 @@ const TIME_LIMIT: Duration = Duration::from_secs(5);
 /// A context whose client talks to the returned mock apiserver and whose Kafka is at
 /// `kafka`; the caches are empty (no other resource declares a topic).
 pub fn context(kafka: &str) -> (Arc<Context>, ApiServer) {
+    context_with(kafka, &[])
+}
+
+/// [`context`], with more operator flags.
+pub fn context_with(kafka: &str, flags: &[&str]) -> (Arc<Context>, ApiServer) {
     let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
     let client = Client::new(service, NAMESPACE);
     let kafka = format!("--kafka-bootstrap-servers={kafka}");
     let cassandra = format!("--cassandra-contact-points={NOWHERE}");
-    let config = crate::config::from_args(&[&kafka, &cassandra]);
+    let mut args = vec![kafka.as_str(), cassandra.as_str()];
+    args.extend(flags);
+    let config = crate::config::from_args(&args);
     let declarations = Declarations {
         scrape_jobs: reflector::store().0,
         transforms: reflector::store().0,
         sinks: reflector::store().0,
+        delta_sinks: reflector::store().0,
     };
     let metrics = Metrics::register(&mut Registry::default());
     let ctx = Context::new(client, config, metrics, declarations, None);

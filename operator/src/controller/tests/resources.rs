@@ -2,7 +2,7 @@
 //! as the apiserver would (namespace, uid, generation, resourceVersion), each with an
 //! edit of the whole object that makes the scenario's case.
 
-use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
+use homestream_crds::{CassandraSink, DeltaSink, ScrapeJob, StreamTransform};
 use kube::Resource;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -48,6 +48,18 @@ table:
   partitionKey: [listing_id]
 ";
 
+/// Rows of `listings.normalised` in a Delta table partitioned by the scrape date.
+const DELTA_SINK: &str = "
+input: { topic: listings.normalised }
+table:
+  location: s3://homestream/lake/listings
+  columns:
+    - { name: listing_id, type: string }
+    - { name: price, type: long }
+    - { name: scraped_date, type: date, jsonPath: $.scraped_at }
+  partitionBy: [scraped_date]
+";
+
 /// The ScrapeJob `rentals`, edited by `edit`.
 pub fn scrape_job(edit: impl FnOnce(&mut Value)) -> ScrapeJob {
     resource("rentals", SCRAPE_JOB, edit)
@@ -61,6 +73,11 @@ pub fn transform(edit: impl FnOnce(&mut Value)) -> StreamTransform {
 /// The CassandraSink `listings`, edited by `edit`.
 pub fn sink(edit: impl FnOnce(&mut Value)) -> CassandraSink {
     resource("listings", CASSANDRA_SINK, edit)
+}
+
+/// The DeltaSink `listings-lake`, edited by `edit`.
+pub fn delta_sink(edit: impl FnOnce(&mut Value)) -> DeltaSink {
+    resource("listings-lake", DELTA_SINK, edit)
 }
 
 /// No edit: the resource as written above.

@@ -4,7 +4,7 @@
 //! instead of the two fighting over the topic).
 
 use homestream_crds::topic::TopicSpec;
-use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
+use homestream_crds::{CassandraSink, DeltaSink, ScrapeJob, StreamTransform};
 use k8s_openapi::jiff::Timestamp;
 use kube::runtime::reflector::Store;
 use kube::{Resource, ResourceExt};
@@ -51,8 +51,8 @@ pub fn winning_conflict<'a>(
         .min_by(|a, b| a.precedence().cmp(&b.precedence()))
 }
 
-/// The controllers' caches of all three kinds: topic declarations are read from them,
-/// not listed from the apiserver on every reconcile.
+/// The controllers' caches of every kind: topic declarations are read from them, not
+/// listed from the apiserver on every reconcile.
 #[derive(Clone)]
 pub struct Declarations {
     /// ScrapeJobs (output topics).
@@ -61,6 +61,8 @@ pub struct Declarations {
     pub transforms: Store<StreamTransform>,
     /// CassandraSinks (input and dead-letter topics).
     pub sinks: Store<CassandraSink>,
+    /// DeltaSinks (input and dead-letter topics).
+    pub delta_sinks: Store<DeltaSink>,
 }
 
 impl Declarations {
@@ -84,6 +86,11 @@ impl Declarations {
                 declarations.push(declaration(sink.as_ref(), &dead_letter.topic));
             }
         }
+        for sink in self.delta_sinks.state() {
+            if let Some(dead_letter) = &sink.spec.dead_letter {
+                declarations.push(declaration(sink.as_ref(), &dead_letter.topic));
+            }
+        }
         declarations
     }
 
@@ -100,6 +107,12 @@ impl Declarations {
             uses.push((owner_name(transform.as_ref()), topic));
         }
         for sink in self.sinks.state() {
+            uses.push((
+                owner_name(sink.as_ref()),
+                sink.spec.input.topic.as_str().to_owned(),
+            ));
+        }
+        for sink in self.delta_sinks.state() {
             uses.push((
                 owner_name(sink.as_ref()),
                 sink.spec.input.topic.as_str().to_owned(),
