@@ -22,7 +22,8 @@ pub(crate) fn self_report(command: &mut Command) -> Result<Measured> {
         .context("parsing a child's report")
 }
 
-/// Runs a runtime component as a child until its `records_out` reaches `records`.
+/// Runs a runtime component as a child until its `records_out` reaches `records`;
+/// its latency is read from `latency_histogram`.
 pub(crate) async fn measure_component(
     exe: &Path,
     mode: &str,
@@ -30,6 +31,7 @@ pub(crate) async fn measure_component(
     kind: &str,
     spec: &Value,
     records: usize,
+    latency_histogram: &str,
 ) -> Result<Measured> {
     let dir = std::env::temp_dir().join(random_name("bench"));
     std::fs::create_dir_all(&dir)?;
@@ -40,6 +42,9 @@ pub(crate) async fn measure_component(
     });
     if kind == "CassandraSink" {
         config["cassandra"] = json!({"contactPoints": [env.cassandra_contact_points]});
+    }
+    if kind == "DeltaSink" {
+        config["s3"] = env.lake.resolved();
     }
     let path = dir.join("config.yaml");
     std::fs::write(&path, serde_json::to_string(&config)?)?;
@@ -63,6 +68,7 @@ pub(crate) async fn measure_component(
         .args([path.to_str().unwrap_or_default(), &listen])
         .env("RUST_LOG", "warn")
         .env("HOMESTREAM_INSTANCE", "bench")
+        .envs(env.lake.credential_env())
         .spawn()?;
     // The measurement starts when the component is ready (program compiled, clients
     // created, Cassandra connected), as the bare loops' starts after their set-up.
@@ -102,8 +108,8 @@ pub(crate) async fn measure_component(
     let (cpu_after, peak_rss_mib) = proc_usage(child.id())?;
     stop(&mut child)?;
     let (p50, p99) = (
-        histogram_quantile(&metrics, "homestream_stream_processing_seconds", 0.5),
-        histogram_quantile(&metrics, "homestream_stream_processing_seconds", 0.99),
+        histogram_quantile(&metrics, latency_histogram, 0.5),
+        histogram_quantile(&metrics, latency_histogram, 0.99),
     );
     Ok(Measured {
         records: records as u64,

@@ -26,6 +26,11 @@
 //! runs the cleaning program in process and produces its output straight to the
 //! sink's input topic, skipping the bare Kafka loop and the transform.
 //!
+//! `bench-stream delta [records] [rounds]` measures the DeltaSink against the Python a
+//! team would write instead (confluent-kafka, pyarrow, deltalake's `write_deltalake`;
+//! its venv is made by `baselines/venv.sh`), each appending the cleaned records to a
+//! Delta table on the stack's S3; latency there is a commit's.
+//!
 //! `bench-stream program [records] [file.vrl]` measures the CPU cost per record of
 //! the cleaning program (or `file.vrl`, e.g. `.` for the fixed cost of parsing and
 //! encoding) alone, in process, without Kafka: the run to put under `perf record`.
@@ -48,6 +53,7 @@ use homestream_runtime::stream;
 
 mod bare;
 mod child;
+mod lake;
 mod records;
 mod rounds;
 
@@ -83,6 +89,7 @@ fn main() -> Result<()> {
     match args.get(1).map(String::as_str) {
         Some("run-transform") => runtime.block_on(run_component("transform", &args[2], &args[3])),
         Some("run-sink") => runtime.block_on(run_component("sink", &args[2], &args[3])),
+        Some("run-delta-sink") => runtime.block_on(run_component("delta-sink", &args[2], &args[3])),
         Some("bare-kafka") => report(&bare_kafka(&args[2], &args[3], &args[4], args[5].parse()?)?),
         Some("bare-insert") => {
             let (contact_points, keyspace, records) =
@@ -105,6 +112,11 @@ fn main() -> Result<()> {
             let records = args.get(2).map_or(Ok(1_000_000), |n| n.parse())?;
             let rounds = args.get(3).map_or(Ok(1), |n| n.parse())?;
             runtime.block_on(orchestrate(records, rounds, Scope::SinkOnly))
+        }
+        Some("delta") => {
+            let records = args.get(2).map_or(Ok(1_000_000), |n| n.parse())?;
+            let rounds = args.get(3).map_or(Ok(1), |n| n.parse())?;
+            runtime.block_on(orchestrate(records, rounds, Scope::DeltaOnly))
         }
         other => {
             let records = other.map_or(Ok(1_000_000), str::parse)?;
@@ -131,6 +143,7 @@ async fn run_component(component: &str, config: &str, listen: &str) -> Result<()
     let config = PathBuf::from(config);
     match component {
         "transform" => stream::transform::run(&config, process).await,
+        "delta-sink" => stream::delta::run(&config, process).await,
         _ => stream::sink::run(&config, process).await,
     }
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use crate::bare::{COLUMNS, create_table, produce};
 use crate::child::{measure_component, self_report};
+use crate::lake::measure_delta;
 use crate::{Measured, PARTITIONS, PROGRAM, records};
 
 /// What [`orchestrate`] measures.
@@ -20,6 +21,8 @@ pub(crate) enum Scope {
     All,
     /// The bare insert loop and the sink, fed with the cleaned records directly.
     SinkOnly,
+    /// The DeltaSink and its Python baseline, fed with the cleaned records directly.
+    DeltaOnly,
 }
 
 pub(crate) async fn orchestrate(records: usize, rounds: usize, scope: Scope) -> Result<()> {
@@ -32,7 +35,7 @@ pub(crate) async fn orchestrate(records: usize, rounds: usize, scope: Scope) -> 
     let started = Instant::now();
     let exe = std::env::current_exe()?;
     let mut table = Table::default();
-    if scope == Scope::SinkOnly {
+    if scope != Scope::All {
         let program = homestream_common::program::Program::compile(PROGRAM)
             .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
         let mut runner = program.runner();
@@ -40,7 +43,10 @@ pub(crate) async fn orchestrate(records: usize, rounds: usize, scope: Scope) -> 
         eprintln!("Produced in {:.1} s.", started.elapsed().as_secs_f64());
         for round in 1..=rounds {
             eprintln!("Round {round} of {rounds}.");
-            measure_sink(&exe, &env, &output, records, &mut table).await?;
+            match scope {
+                Scope::DeltaOnly => measure_delta(&exe, &env, &output, records, &mut table).await?,
+                _ => measure_sink(&exe, &env, &output, records, &mut table).await?,
+            }
         }
     } else {
         produce(&env, &input, records, records::raw)?;
@@ -103,11 +109,23 @@ pub(crate) async fn measure_transform(
             "output": {"topic": {"name": own_output}},
             "program": program,
         });
-        let measured = measure_component(exe, mode, env, "StreamTransform", &spec, records).await?;
+        let measured = measure_component(
+            exe,
+            mode,
+            env,
+            "StreamTransform",
+            &spec,
+            records,
+            PROCESSING,
+        )
+        .await?;
         table.record(name, measured, Some(BARE_KAFKA));
     }
     Ok(())
 }
+
+/// The components' latency: from receiving a record to committing its result.
+const PROCESSING: &str = "homestream_stream_processing_seconds";
 
 pub(crate) const BARE_KAFKA: &str = "bare rdkafka consume+produce";
 /// The bare insert loop as a task of the runtime, as the sink runs its pipeline: the
@@ -151,7 +169,16 @@ pub(crate) async fn measure_sink(
         "table": {"name": "listings", "columns": COLUMNS.iter().map(|(name, ty)| json!({"name": name, "type": ty})).collect::<Vec<_>>(), "partitionKey": ["listing_key"]},
         "consistency": "One",
     });
-    let sink = measure_component(exe, "run-sink", env, "CassandraSink", &spec, records).await?;
+    let sink = measure_component(
+        exe,
+        "run-sink",
+        env,
+        "CassandraSink",
+        &spec,
+        records,
+        PROCESSING,
+    )
+    .await?;
     table.record("sink (atLeastOnce+idempotent)", sink, Some(BARE_INSERT));
     Ok(())
 }
@@ -165,7 +192,12 @@ pub(crate) struct Table {
 }
 
 impl Table {
-    fn record(&mut self, name: &'static str, measured: Measured, reference: Option<&'static str>) {
+    pub(crate) fn record(
+        &mut self,
+        name: &'static str,
+        measured: Measured,
+        reference: Option<&'static str>,
+    ) {
         match self.rows.iter_mut().find(|(row, ..)| *row == name) {
             Some((.., runs)) => runs.push(measured),
             None => self.rows.push((name, reference, vec![measured])),
@@ -186,7 +218,7 @@ impl Table {
         );
         println!(
             "{:<34} {:>12} {:>14} {:>9} {:>9} {:>10} {:>16}",
-            "", "records/s", "records/s/core", "p50 ms", "p99 ms", "peak MiB", "vs bare (range)"
+            "", "records/s", "records/s/core", "p50 ms", "p99 ms", "peak MiB", "vs ref (range)"
         );
         for (name, reference, runs) in &self.rows {
             let column = |value: fn(&Measured) -> f64| median(runs.iter().map(value).collect());
