@@ -113,3 +113,60 @@ impl Lake {
         Ok((number("n")?, number("d")?))
     }
 }
+
+/// The Secret the DeltaSinks' pods read the stack's S3 key from, as the operator's
+/// defaults name it (keys `access-key-id`, `secret-access-key`).
+pub const RUNTIME_KEY_SECRET: &str = "homestream-s3";
+
+impl Lake {
+    /// The [`RUNTIME_KEY_SECRET`] of a namespace whose DeltaSinks use the defaults.
+    pub fn key_secret(&self) -> crate::secure_kafka::SecretData {
+        (
+            RUNTIME_KEY_SECRET,
+            std::collections::BTreeMap::from([
+                ("access-key-id".to_owned(), self.access_key_id.clone()),
+                (
+                    "secret-access-key".to_owned(),
+                    self.secret_access_key.clone(),
+                ),
+            ]),
+        )
+    }
+
+    /// The operator's S3 defaults for the stack: its endpoint, the pods' key from
+    /// [`RUNTIME_KEY_SECRET`], and the operator's own key in files written once per
+    /// test process (they hold the stack's root key, which every test shares).
+    ///
+    /// # Errors
+    /// When the key files cannot be written.
+    pub fn operator_env(&self) -> Result<Vec<(&'static str, String)>> {
+        static KEY_DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        let dir = KEY_DIR
+            .get_or_init(|| std::env::temp_dir().join(crate::random_name("operator-s3-key")));
+        std::fs::create_dir_all(dir)?;
+        let (id_file, secret_file) = (dir.join("access-key-id"), dir.join("secret-access-key"));
+        std::fs::write(&id_file, &self.access_key_id)?;
+        std::fs::write(&secret_file, &self.secret_access_key)?;
+        Ok(vec![
+            ("HOMESTREAM_S3_ENDPOINT", self.endpoint.clone()),
+            ("HOMESTREAM_S3_REGION", self.region.clone()),
+            ("HOMESTREAM_S3_PATH_STYLE", "true".to_owned()),
+            (
+                "HOMESTREAM_S3_ACCESS_KEY_ID_REF",
+                format!("{RUNTIME_KEY_SECRET}/access-key-id"),
+            ),
+            (
+                "HOMESTREAM_S3_SECRET_ACCESS_KEY_REF",
+                format!("{RUNTIME_KEY_SECRET}/secret-access-key"),
+            ),
+            (
+                "HOMESTREAM_S3_ADMIN_ACCESS_KEY_ID_FILE",
+                id_file.display().to_string(),
+            ),
+            (
+                "HOMESTREAM_S3_ADMIN_SECRET_ACCESS_KEY_FILE",
+                secret_file.display().to_string(),
+            ),
+        ])
+    }
+}

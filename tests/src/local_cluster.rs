@@ -59,6 +59,7 @@ impl LocalOperator {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let binary = workspace_binary("homestream-operator")?;
         let child = operator_command(env, &binary, namespace, &format!("127.0.0.1:{port}"))
+            .envs(env.lake.operator_env()?)
             .args(args)
             .env("POD_NAME", format!("homestream-operator-{namespace}"))
             .spawn()

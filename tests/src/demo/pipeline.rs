@@ -1,6 +1,6 @@
 //! The demo pipeline as the manifests in `manifests/examples/` declare it: the demo's
 //! two ScrapeJobs and their Secret (`examples/demo/`) and the example cleaning
-//! StreamTransform and CassandraSinks (`examples/pipeline/`), pointed at a running demo
+//! StreamTransform, CassandraSinks and DeltaSink (`examples/pipeline/`), pointed at a running demo
 //! site and, for tests, isolated in topics and a keyspace of their own.
 
 use anyhow::{Context, Result, bail};
@@ -20,18 +20,20 @@ pub const MANAGER: &str = "homestream-demo";
 
 /// The manifests of the demo pipeline, in the order they are applied (the Secret before
 /// the ScrapeJob that reads it).
-const FILES: [&str; 6] = [
+const FILES: [&str; 7] = [
     "demo/demo-api-key.secret.yaml",
     "demo/london-rentals.scrapejob.yaml",
     "demo/la-rentals.scrapejob.yaml",
     "pipeline/normalise-listings.streamtransform.yaml",
     "pipeline/listings.cassandrasink.yaml",
     "pipeline/listing-prices.cassandrasink.yaml",
+    "pipeline/listings-lake.deltasink.yaml",
 ];
 
-/// What keeps one copy of the pipeline apart from another on the same Kafka, Cassandra
-/// and node: every topic and explicit consumer group gets `topic_prefix`, every table
-/// lands in `keyspace`, and every pod asks for [`ISOLATED_CPU_REQUEST`] of CPU.
+/// What keeps one copy of the pipeline apart from another on the same Kafka, Cassandra,
+/// S3 and node: every topic and explicit consumer group gets `topic_prefix`, every
+/// table lands in `keyspace`, every Delta table's location gets `topic_prefix` as its
+/// first folder, and every pod asks for [`ISOLATED_CPU_REQUEST`] of CPU.
 #[derive(Debug, Clone)]
 pub struct Isolation {
     /// Prefixed to topic names and explicit consumer groups, with a dot.
@@ -44,6 +46,19 @@ impl Isolation {
     /// The topic the pipeline calls `topic`, under this isolation.
     pub fn topic(&self, topic: &str) -> String {
         format!("{}.{topic}", self.topic_prefix)
+    }
+
+    /// The Delta table location the pipeline calls `location`, under this isolation.
+    pub fn location(&self, location: &str) -> String {
+        match location
+            .split_once("://")
+            .and_then(|(scheme, rest)| Some((scheme, rest.split_once('/')?)))
+        {
+            Some((scheme, (bucket, path))) => {
+                format!("{scheme}://{bucket}/{}/{path}", self.topic_prefix)
+            }
+            None => location.to_owned(),
+        }
     }
 
     fn rewrite(&self, object: &mut DynamicObject) {
@@ -63,6 +78,9 @@ impl Isolation {
         }
         if let Some(Value::String(name)) = pointer_mut(spec, &["keyspace", "name"]) {
             name.clone_from(&self.keyspace);
+        }
+        if let Some(Value::String(location)) = pointer_mut(spec, &["table", "location"]) {
+            *location = self.location(location);
         }
         if resource {
             spec["template"]["resources"]["requests"] = serde_json::json!({
@@ -167,7 +185,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn isolation_renames_topics_groups_and_keyspace() {
+    fn isolation_renames_topics_groups_keyspace_and_table_location() {
         let isolation = Isolation {
             topic_prefix: "t1".to_owned(),
             keyspace: "ks1".to_owned(),
@@ -198,6 +216,11 @@ mod tests {
             ),
             ("listings", "/keyspace/name", "ks1"),
             (
+                "listings-lake",
+                "/table/location",
+                "s3://homestream/t1/lake/listings",
+            ),
+            (
                 "listings",
                 "/template/resources/requests/cpu",
                 ISOLATED_CPU_REQUEST,
@@ -218,7 +241,8 @@ mod tests {
                 "t1.listings.raw",
                 "t1.listings.normalised",
                 "t1.listings.normalised.dead-letter",
-                "t1.listings.sink.dead-letter"
+                "t1.listings.sink.dead-letter",
+                "t1.listings.lake.dead-letter"
             ]
         );
     }

@@ -345,6 +345,8 @@ where
                 secure_kafka::mutual_tls_operator_args(&env)
             }
         };
+        // The DeltaSink's pods read the stack's S3 key as the operator's defaults say.
+        secure_kafka::create_secrets(&client, &namespace, vec![env.lake.key_secret()]).await?;
         let _operator = LocalOperator::start_with(&env, &namespace, &args)?;
         let world = World::new(env, client, namespace).await?;
         test(world).await
