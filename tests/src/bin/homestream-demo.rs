@@ -3,7 +3,7 @@
 //!   homestream-demo site --listen ADDR [--api-key KEY]   serve the demo listings site
 //!   homestream-demo run --namespace NS --site URL [--timeout SECONDS]
 //!       apply the demo pipeline, wait until every resource is Ready and every listing
-//!       has landed in Cassandra, and print what happened
+//!       has landed in Cassandra and in the Delta table, and print what happened
 //!   homestream-demo cql "SELECT ..."   run one CQL statement, print its rows (cqlsh-like)
 
 use std::collections::{BTreeMap, HashMap};
@@ -13,6 +13,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result, bail};
 use homestream_tests::demo::observe::{self, ListingRow};
 use homestream_tests::demo::{homes, pipeline, site};
+use homestream_tests::lake::Engine;
 use homestream_tests::{StackEnv, kubernetes};
 use kube::ResourceExt;
 use kube::api::DynamicObject;
@@ -215,6 +216,75 @@ async fn run(namespace: &str, site: &str, timeout: Duration) -> Result<()> {
         rows.len()
     );
     print_sample(&rows);
+    show_lake(
+        &env,
+        &objects,
+        started_ms,
+        expected,
+        timeout.saturating_sub(started.elapsed()),
+    )
+    .await
+}
+
+/// Waits until the DeltaSink has committed this run's listings to its table (a commit
+/// every `flush.interval`), then prints what an analyst's engine (DuckDB here; Trino
+/// and Athena read the same table) sees in it.
+async fn show_lake(
+    env: &StackEnv,
+    objects: &[DynamicObject],
+    started_ms: i64,
+    expected: usize,
+    timeout: Duration,
+) -> Result<()> {
+    let location = objects
+        .iter()
+        .find_map(|object| object.data["spec"]["table"]["location"].as_str())
+        .context("the pipeline has no DeltaSink")?;
+    let since = chrono::DateTime::from_timestamp_millis(started_ms)
+        .context("the start time")?
+        .format("%Y-%m-%d %H:%M:%S%.3f");
+    let this_run = format!(
+        "SELECT count(DISTINCT listing_key) AS listings FROM delta_scan('{location}') \
+         WHERE scraped_at >= TIMESTAMPTZ '{since}+00'"
+    );
+    let deadline = Instant::now() + timeout;
+    loop {
+        let rows = env.lake.query(Engine::DuckDb, &this_run).await?;
+        let landed = rows
+            .first()
+            .and_then(|row| row["listings"].as_u64())
+            .unwrap_or(0);
+        if usize::try_from(landed)? >= expected {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("{landed} of {expected} listings of this run are in the Delta table {location}");
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let query = format!(
+        "SELECT scraped_date, source, count(*) AS listings, \
+         CAST(round(avg(monthly_price_minor) / 100) AS BIGINT) AS avg_monthly_price \
+         FROM delta_scan('{location}') GROUP BY ALL ORDER BY ALL"
+    );
+    println!(
+        "\nThe Delta table {location} (every run's rows; DuckDB reads it as Athena or Trino would):"
+    );
+    println!("$ $HOMESTREAM_LAKE_PYTHON tests/env/lake/query.py duckdb \"{query}\"");
+    println!(
+        "  {:<12} {:<12} {:>9} {:>18}",
+        "scraped_date", "source", "listings", "avg_monthly_price"
+    );
+    for row in env.lake.query(Engine::DuckDb, &query).await? {
+        let text = |key: &str| row[key].to_string().trim_matches('"').to_owned();
+        println!(
+            "  {:<12} {:<12} {:>9} {:>18}",
+            text("scraped_date"),
+            text("source"),
+            text("listings"),
+            text("avg_monthly_price")
+        );
+    }
     Ok(())
 }
 

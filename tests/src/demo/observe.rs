@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
+use homestream_crds::{CassandraSink, DeltaSink, ScrapeJob, StreamTransform};
 use kube::api::{ApiResource, DynamicObject, ListParams};
 use kube::{Api, Client};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -58,6 +58,7 @@ pub async fn readiness(client: &Client, namespace: &str) -> Result<Vec<Readiness
             ApiResource::erase::<StreamTransform>(&()),
         ),
         ("CassandraSink", ApiResource::erase::<CassandraSink>(&())),
+        ("DeltaSink", ApiResource::erase::<DeltaSink>(&())),
     ];
     let mut all = Vec::new();
     for (kind, resource) in kinds {

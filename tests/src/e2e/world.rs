@@ -16,9 +16,26 @@ use super::CONVERGE;
 use crate::demo::observe::{self, ListingRow};
 use crate::demo::pipeline::{self, Isolation};
 use crate::demo::site;
+use crate::lake::Engine;
 use crate::local_cluster::{LocalOperator, ensure_node};
 use crate::secure_kafka::{self, CredentialFiles};
 use crate::{StackEnv, crds, kafka, kubernetes, manifests, wait};
+
+/// A Delta table row as Trino returns it, as a Cassandra listing row.
+fn listing_row(row: &Value) -> Result<ListingRow> {
+    let text = |key: &str| row[key].as_str().map(str::to_owned);
+    Ok(ListingRow {
+        source: text("source").unwrap_or_default(),
+        listing_id: text("listing_id").unwrap_or_default(),
+        monthly_price_minor: row["monthly_price_minor"].as_i64(),
+        price_label: text("price_label"),
+        beds: row["beds"].as_i64().map(i32::try_from).transpose()?,
+        baths: row["baths"].as_i64().map(i32::try_from).transpose()?,
+        address: text("address"),
+        outward_code: text("outward_code"),
+        scraped_at_ms: row["scraped_at_ms"].as_i64(),
+    })
+}
 
 /// The site address of pipeline objects taken without their ScrapeJobs: nothing
 /// fetches from it.
@@ -173,6 +190,43 @@ impl World {
             },
         )
         .await
+    }
+
+    /// Waits until Trino, the engine Athena is built on, reads `n` listings from the
+    /// test's Delta table (registered in Trino's metastore under schema `e2e`), and
+    /// returns them as the Cassandra rows are read.
+    ///
+    /// # Errors
+    /// When Trino fails, or has fewer rows after [`CONVERGE`].
+    pub async fn wait_for_lake_rows(&self, n: usize) -> Result<Vec<ListingRow>> {
+        let location = self.isolation.location("s3://homestream/lake/listings");
+        let table = format!("delta.e2e.{}", self.isolation.keyspace);
+        let trino = |sql: String| async move { self.env.lake.query(Engine::Trino, &sql).await };
+        trino("CREATE SCHEMA IF NOT EXISTS delta.e2e".to_owned()).await?;
+        wait::until(&format!("{n} listings in {table}"), CONVERGE, || async {
+            // The table exists once the operator created it: register it then.
+            if trino(format!("SELECT 1 AS one FROM {table} LIMIT 1")).await.is_err()
+                && let Err(error) = trino(format!(
+                    "CALL delta.system.register_table(schema_name => 'e2e', table_name => '{}', \
+                     table_location => '{location}')",
+                    self.isolation.keyspace
+                ))
+                .await
+            {
+                return Ok(Err(error.to_string()));
+            }
+            let rows = trino(format!(
+                "SELECT source, listing_id, monthly_price_minor, price_label, beds, baths, address, \
+                 outward_code, CAST(to_unixtime(scraped_at) * 1000 AS BIGINT) AS scraped_at_ms FROM {table}"
+            ))
+            .await?;
+            Ok(if rows.len() >= n {
+                Ok(rows.iter().map(listing_row).collect::<Result<Vec<_>>>())
+            } else {
+                Err(format!("{} rows", rows.len()))
+            })
+        })
+        .await?
     }
 
     /// Waits until the test's `table` no longer exists.
