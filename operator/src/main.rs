@@ -155,6 +155,10 @@ async fn stopped(mut shutdown: Shutdown, mut lost: Shutdown) {
 async fn main() -> Result<()> {
     let cli = Cli::parse();
     telemetry::init_logging();
+    // deltalake's AWS SDK enables rustls's aws-lc-rs beside kube's ring: with two
+    // providers rustls picks neither, so the process picks one before any client.
+    // An error only means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     // A port already taken stops the operator here, with the reason, before it leads.
     let listener = serve::bind(cli.listen).await?;
     // Unreadable credential files are a broken install: fail at start, not per resource.

@@ -21,6 +21,10 @@ pub const RESTRICTED: [(&str, &str); 2] = [
 /// # Errors
 /// When the kubeconfig cannot be read or the client cannot be built.
 pub async fn client(env: &StackEnv) -> Result<Client> {
+    // A test binary that links deltalake (through the operator or the runtime) has
+    // rustls's aws-lc-rs beside kube's ring: with two providers rustls picks neither,
+    // as in the operator's main. An error only means one is installed already.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let kubeconfig = Kubeconfig::read_from(&env.kubeconfig)
         .with_context(|| format!("reading kubeconfig {}", env.kubeconfig.display()))?;
     let config = Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())

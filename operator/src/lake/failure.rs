@@ -19,13 +19,15 @@ pub enum StorageFailure {
     Unavailable,
 }
 
-/// Error codes S3 answers with when a request's credentials are refused.
-const ACCESS_DENIED_CODES: [&str; 5] = [
+/// Error codes S3 answers with when a request's credentials are refused; versitygw
+/// answers an unknown access key with its own code (and a 404).
+const ACCESS_DENIED_CODES: [&str; 6] = [
     "AccessDenied",
     "InvalidAccessKeyId",
     "SignatureDoesNotMatch",
     "ExpiredToken",
     "InvalidToken",
+    "XAdminUserNotFound",
 ];
 
 impl StorageFailure {
@@ -125,6 +127,10 @@ mod tests {
             ),
             (
                 "<Code>SignatureDoesNotMatch</Code>",
+                StorageFailure::AccessDenied,
+            ),
+            (
+                "404 Not Found: <Error><Code>XAdminUserNotFound</Code></Error>",
                 StorageFailure::AccessDenied,
             ),
             (

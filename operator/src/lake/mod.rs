@@ -7,4 +7,5 @@
 pub mod credentials;
 pub mod diff;
 pub mod failure;
+pub mod message;
 pub mod table;

@@ -17,6 +17,7 @@ use k8s_openapi::jiff::Timestamp;
 use super::credentials::KeyFileError;
 use super::diff::{ExistingTable, TableDiff, diff};
 use super::failure::StorageFailure;
+use super::message;
 
 /// How long one reconcile waits for storage: two quick retries, then the condition
 /// says what failed and the resource is requeued with backoff (`object_store`'s own
@@ -67,7 +68,8 @@ impl StorageError {
         }
     }
 
-    /// The condition message: the error with each cause that adds something, and what to do.
+    /// The condition message: the error with each cause that adds something, and what
+    /// to do; the same text while the failure lasts ([`message::stable`]).
     pub fn message(&self) -> String {
         let advice = match self {
             Self::Key(_) => {
@@ -85,7 +87,7 @@ impl StorageError {
             }
             cause = error.source();
         }
-        format!("{message} ({advice})")
+        format!("{} ({advice})", message::stable(&message))
     }
 }
 
