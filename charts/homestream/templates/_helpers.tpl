@@ -52,6 +52,34 @@ saslPassword: { file: password, env: HOMESTREAM_KAFKA_ADMIN_SASL_PASSWORD_FILE }
 {{- range $field, $ref := .Values.kafka.operatorSecrets }}{{ if $ref.name }}true{{ end }}{{ end -}}
 {{- end -}}
 
+{{/*
+The runtime pods' default S3 Secret keys (s3.runtimeSecrets) and the operator flag each
+one is passed to, as `secret/key`.
+*/}}
+{{- define "homestream.s3RuntimeSecretEnv" -}}
+accessKeyId: HOMESTREAM_S3_ACCESS_KEY_ID_REF
+secretAccessKey: HOMESTREAM_S3_SECRET_ACCESS_KEY_REF
+{{- end -}}
+
+{{/*
+The operator's own S3 key (s3.operatorSecrets): the file each Secret key is mounted as
+under /etc/homestream/s3, and the operator flag naming that file.
+*/}}
+{{- define "homestream.s3OperatorFiles" -}}
+accessKeyId: { file: access-key-id, env: HOMESTREAM_S3_ADMIN_ACCESS_KEY_ID_FILE }
+secretAccessKey: { file: secret-access-key, env: HOMESTREAM_S3_ADMIN_SECRET_ACCESS_KEY_FILE }
+{{- end -}}
+
+{{/* Refuses S3 values the operator would refuse at start: half an access key. */}}
+{{- define "homestream.s3Checks" -}}
+{{- range $secrets := list "runtimeSecrets" "operatorSecrets" -}}
+{{- $refs := index $.Values.s3 $secrets -}}
+{{- if ne (empty $refs.accessKeyId.name) (empty $refs.secretAccessKey.name) -}}
+{{- fail (printf "s3.%s.accessKeyId and s3.%s.secretAccessKey go together (an access key needs both)" $secrets $secrets) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Refuses Kafka security values the operator would refuse at start. */}}
 {{- define "homestream.kafkaSecurityChecks" -}}
 {{- $kafka := .Values.kafka -}}

@@ -165,6 +165,7 @@ async fn the_chart_lints_renders_the_install_rbac_and_the_apiserver_accepts_it()
                 "CustomResourceDefinition",
                 "CustomResourceDefinition",
                 "CustomResourceDefinition",
+                "CustomResourceDefinition",
                 "Deployment",
                 "PodDisruptionBudget",
                 "Role",
@@ -465,6 +466,133 @@ async fn the_chart_hands_kafka_security_over_as_secret_references_and_mounted_fi
     .await
 }
 
+/// The values of a cluster whose lake is an in-cluster S3-compatible service: the
+/// runtime pods' key in each DeltaSink's namespace, the operator's own in the release
+/// namespace.
+const S3_DEFAULTS: &[&str] = &[
+    "s3.endpoint=http://minio.lake:9000",
+    "s3.region=eu-west-2",
+    "s3.pathStyle=true",
+    "s3.runtimeSecrets.accessKeyId.name=lake-writer",
+    "s3.runtimeSecrets.secretAccessKey.name=lake-writer",
+    "s3.operatorSecrets.accessKeyId.name=homestream-operator-lake",
+    "s3.operatorSecrets.secretAccessKey.name=homestream-operator-lake",
+    "s3.operatorSecrets.secretAccessKey.key=secret",
+];
+
+/// Proves: the S3 values become the operator's flags (each a variable the operator
+/// binary reads, per its `--help`): the endpoint, region and path style as values, the
+/// runtime pods' Secret keys as `secret/key`, the operator's own key mounted read-only
+/// as files (beside no Kafka credentials) whose paths its flags name; half a key fails
+/// the render with the reason; and the apiserver accepts the render.
+#[tokio::test]
+async fn the_chart_hands_the_s3_defaults_over_as_secret_references_and_mounted_files() -> Result<()>
+{
+    let env = StackEnv::load()?;
+    let client = homestream_tests::kubernetes::client(&env).await?;
+    kubernetes::with_temp_ns(&client, |ns| async move {
+        let rendered = render(&ns, S3_DEFAULTS)?;
+        let objects = documents(&rendered)?;
+        let pod = &of_kind(&objects, "Deployment")?["spec"]["template"]["spec"];
+        let container = &pod["containers"][0];
+        let variables: BTreeMap<String, Option<String>> = container["env"]
+            .as_sequence()
+            .context("env")?
+            .iter()
+            .filter_map(|var| {
+                let name = var["name"].as_str()?.to_owned();
+                Some((name, var["value"].as_str().map(str::to_owned)))
+            })
+            .collect();
+        for (name, value) in [
+            ("HOMESTREAM_S3_ENDPOINT", "http://minio.lake:9000"),
+            ("HOMESTREAM_S3_REGION", "eu-west-2"),
+            ("HOMESTREAM_S3_PATH_STYLE", "true"),
+            (
+                "HOMESTREAM_S3_ACCESS_KEY_ID_REF",
+                "lake-writer/access-key-id",
+            ),
+            (
+                "HOMESTREAM_S3_SECRET_ACCESS_KEY_REF",
+                "lake-writer/secret-access-key",
+            ),
+            (
+                "HOMESTREAM_S3_ADMIN_ACCESS_KEY_ID_FILE",
+                "/etc/homestream/s3/access-key-id",
+            ),
+            (
+                "HOMESTREAM_S3_ADMIN_SECRET_ACCESS_KEY_FILE",
+                "/etc/homestream/s3/secret-access-key",
+            ),
+        ] {
+            assert_eq!(
+                variables.get(name).cloned().flatten().as_deref(),
+                Some(value),
+                "{name}"
+            );
+        }
+        let mut operator = Command::new(env!("CARGO_BIN_EXE_homestream-operator"));
+        operator.arg("--help");
+        let help = run(operator, None)?;
+        for name in variables.keys() {
+            let read = name.starts_with("POD_") || help.contains(&format!("[env: {name}="));
+            assert!(
+                read,
+                "the chart sets {name}, which the operator does not read"
+            );
+        }
+        assert_eq!(
+            container["volumeMounts"],
+            serde_yaml::from_str::<serde_yaml::Value>(
+                "[{ name: s3-credentials, mountPath: /etc/homestream/s3, readOnly: true }]"
+            )?
+        );
+        let volume = &pod["volumes"][0];
+        assert_eq!(volume["projected"]["defaultMode"].as_u64(), Some(0o400));
+        let items: Vec<(String, String, String)> = volume["projected"]["sources"]
+            .as_sequence()
+            .context("sources")?
+            .iter()
+            .map(|source| {
+                let secret = &source["secret"];
+                let item = &secret["items"][0];
+                let text = |v: &serde_yaml::Value| v.as_str().unwrap_or_default().to_owned();
+                (
+                    text(&secret["name"]),
+                    text(&item["key"]),
+                    text(&item["path"]),
+                )
+            })
+            .collect();
+        let owned = |(a, b, c): (&str, &str, &str)| (a.to_owned(), b.to_owned(), c.to_owned());
+        assert_eq!(
+            items,
+            [
+                ("homestream-operator-lake", "access-key-id", "access-key-id"),
+                ("homestream-operator-lake", "secret", "secret-access-key"),
+            ]
+            .map(owned)
+        );
+        let error = render(&ns, &["s3.runtimeSecrets.accessKeyId.name=lake-writer"])
+            .unwrap_err()
+            .to_string();
+        ensure!(
+            error.contains(
+                "s3.runtimeSecrets.accessKeyId and s3.runtimeSecrets.secretAccessKey go together"
+            ),
+            "{error}"
+        );
+        let accepted = server_dry_run(&env, &rendered)?;
+        assert_eq!(
+            accepted.matches("(server dry run)").count(),
+            objects.len(),
+            "{accepted}"
+        );
+        Ok(())
+    })
+    .await
+}
+
 /// Proves: the Argo CD Application of the operator names this chart, and the chart as
 /// Argo CD renders it (`helm template --include-crds` with the Application's release
 /// name and `valuesObject`) is accepted by the apiserver, with the Application's brokers
@@ -584,7 +712,12 @@ async fn the_pod_monitor_selects_the_runtime_pods_and_the_dashboard_ships() -> R
             Some(true)
         );
         let endpoint = &monitor["spec"]["podMetricsEndpoints"][0];
-        for component in [Component::Scrape, Component::Transform, Component::Sink] {
+        for component in [
+            Component::Scrape,
+            Component::Transform,
+            Component::Sink,
+            Component::DeltaSink,
+        ] {
             let pod = runtime_pod(component);
             let labels = &pod["metadata"]["labels"];
             for (key, value) in monitor["spec"]["selector"]["matchLabels"]
