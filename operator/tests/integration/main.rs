@@ -1,7 +1,8 @@
-//! The operator's integration tests: one binary, run against the local stack (its apiserver, Kafka and Cassandra); the operator runs as a host process or, installed by the chart, on the stack's node.
+//! The operator's integration tests: one binary, run against the local stack (its apiserver, Kafka, Cassandra and S3); the operator runs as a host process or, installed by the chart, on the stack's node.
 
 mod bench_reconcile;
 mod chart;
+mod delta_sink;
 mod endpoints;
 mod kafka_security;
 mod leader;

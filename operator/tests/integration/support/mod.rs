@@ -25,8 +25,8 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts `homestream-operator` watching `namespace`, with a 2 s resync so tests see
-    /// drift and recovery quickly.
+    /// Starts `homestream-operator` watching `namespace`, with the stack's S3 as its
+    /// default and a 2 s resync so tests see drift and recovery quickly.
     pub fn start(env: &StackEnv, namespace: &str) -> Result<Self> {
         Self::start_with(env, namespace, &[], "homestream-operator-test", None)
     }
@@ -44,6 +44,7 @@ impl Operator {
         let metrics = format!("127.0.0.1:{port}");
         let binary = Path::new(env!("CARGO_BIN_EXE_homestream-operator"));
         let child = local_cluster::operator_command(env, binary, namespace, &metrics)
+            .envs(env.lake.operator_env()?)
             .args(args)
             .env("POD_NAME", instance)
             .env("KUBECONFIG", kubeconfig.unwrap_or(&env.kubeconfig))
