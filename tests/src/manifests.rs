@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use homestream_crds::{CassandraSink, ScrapeJob, StreamTransform};
+use homestream_crds::{CassandraSink, DeltaSink, ScrapeJob, StreamTransform};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Api, Client};
@@ -58,7 +58,7 @@ pub fn parse_documents(text: &str) -> Result<Vec<DynamicObject>> {
         .collect()
 }
 
-/// The API of a document's kind (the three homestream kinds and Secrets), in a namespace.
+/// The API of a document's kind (the four homestream kinds and Secrets), in a namespace.
 ///
 /// # Errors
 /// For any other kind.
@@ -76,6 +76,7 @@ pub fn api_for(
         "ScrapeJob" => ApiResource::erase::<ScrapeJob>(&()),
         "StreamTransform" => ApiResource::erase::<StreamTransform>(&()),
         "CassandraSink" => ApiResource::erase::<CassandraSink>(&()),
+        "DeltaSink" => ApiResource::erase::<DeltaSink>(&()),
         "Secret" => ApiResource::erase::<Secret>(&()),
         other => bail!("no API known for kind {other:?} in the manifests"),
     };
