@@ -7,9 +7,14 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, ensure};
+use deltalake::arrow::array::{Date32Array, Int64Array, StringArray};
+use deltalake::arrow::datatypes::{DataType, Field, Schema};
+use deltalake::arrow::record_batch::RecordBatch;
 use deltalake::logstore::object_store::{ObjectStoreExt, PutPayload};
+use deltalake::writer::{DeltaWriter, RecordBatchWriter};
 use deltalake::{DeltaTable, Path};
 use futures::TryStreamExt;
 use homestream_common::lake::{self, S3Key};
@@ -81,6 +86,30 @@ async fn objects(lake: &Lake, location: &str) -> Result<Vec<Path>> {
         .await?)
 }
 
+/// Appends three rows over two scrape dates to the table at `location`, as a sink
+/// would (two files, one per date folder).
+async fn append_rows(lake: &Lake, location: &str) -> Result<()> {
+    let mut table = table(lake, location).await?.context("no table")?;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("listing_id", DataType::Utf8, true),
+        Field::new("price", DataType::Int64, true),
+        Field::new("scraped_date", DataType::Date32, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(StringArray::from(vec!["a", "b", "c"])),
+            Arc::new(Int64Array::from(vec![230_000, 195_000, 310_000])),
+            // 2024-10-04 and 2024-10-05, in days since the epoch.
+            Arc::new(Date32Array::from(vec![20_000, 20_000, 20_001])),
+        ],
+    )?;
+    let mut writer = RecordBatchWriter::for_table(&table)?;
+    writer.write(batch).await?;
+    writer.flush_and_commit(&mut table).await?;
+    Ok(())
+}
+
 /// Deletes what a test left under `location`.
 async fn remove(lake: &Lake, location: &str) -> Result<()> {
     let store = lake::unloaded(&S3Location::from(location), options(lake))?.object_store();
@@ -119,7 +148,8 @@ fn sink(
 }
 
 /// Proves: `Create` makes the table with the declared columns and partition column,
-/// recorded as the operator's (status: version 0, no files, no rows, a commit time),
+/// recorded as the operator's (status: version 0, no files, no rows, a commit time;
+/// after a commit of three rows in two date folders, version 1, 3 rows, 2 files),
 /// and never alters it (a new
 /// column is `ColumnsMissing`); `AddColumns` adds it (version 1); a removed column and
 /// a changed type are refused naming the column (and both types), the table unchanged;
@@ -172,6 +202,17 @@ async fn delta_sink_creates_adds_and_refuses_table_changes() -> Result<()> {
             "not RFC 3339: {committed}"
         );
 
+        // What a sink commits shows in status: its version, rows and files.
+        append_rows(lake_ref, location_ref).await?;
+        wait::until("the appended rows in status", CONVERGE, || async {
+            let status = sinks.get("rows").await?.status.unwrap_or_default();
+            Ok(match (status.table_version, status.rows, status.files) {
+                (Some(1), Some(3), Some(2)) => Ok(()),
+                other => Err(format!("version, rows, files: {other:?}")),
+            })
+        })
+        .await?;
+
         // Create never alters: a new column is reported, not added.
         let postcode = [json!({ "name": "postcode", "type": "string" })];
         apply(
@@ -203,7 +244,7 @@ async fn delta_sink_creates_adds_and_refuses_table_changes() -> Result<()> {
             .await?
             .context("no table")?
             .version();
-        assert_eq!(version, Some(1), "one commit added the column");
+        assert_eq!(version, Some(2), "one commit added the column");
 
         // Removing a column is refused; the table keeps it.
         apply(
