@@ -2,19 +2,25 @@
 //! listens), with Kafka in this process (librdkafka's mock cluster holding the input
 //! topic): `TableReady` and `Ready` False for `StorageUnavailable` naming the endpoint,
 //! no Event (an outage is not a refusal), neither the ConfigMap nor the Deployment
-//! applied, and a requeue with backoff.
+//! applied, and a requeue with backoff. And what the sink's children would be once the
+//! table is ready: the resolved S3 connection in the runtime configuration, the key
+//! from its Secret in the pod's environment.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use homestream_crds::conditions::{INPUT_TOPIC_READY, READY, TABLE_READY};
+use homestream_crds::runtime::CONFIG_KEY;
 use kube::runtime::controller::Action;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
+use serde_json::{Value, json};
 
 use super::resources;
-use super::{assert_condition, context_with, reconciled};
+use super::{NOWHERE, assert_condition, context_with, reconciled};
+use crate::build::labels::{Component, Owner};
+use crate::controller::consumer::{self, ConsumerSpec, Destination};
 use crate::controller::deltasink;
 
 /// Where no S3 service listens: the discard port, refused at once.
@@ -76,4 +82,72 @@ async fn unreachable_storage_is_reported_and_nothing_is_rolled_out() {
     })
     .await;
     assert_eq!(outcome.unwrap(), Action::requeue(FIRST_BACKOFF));
+}
+
+#[tokio::test]
+async fn the_runtime_gets_the_resolved_connection_and_the_key_from_its_secret() {
+    let (ctx, _api) = context_with(
+        NOWHERE,
+        &[
+            "--s3-endpoint=http://minio.lake:9000",
+            "--s3-path-style",
+            "--s3-access-key-id=lake-writer/access-key-id",
+            "--s3-secret-access-key=lake-writer/secret-access-key",
+        ],
+    );
+    let sink =
+        resources::delta_sink(|sink| sink["spec"]["storage"] = json!({ "region": "eu-west-2" }));
+    let validated = sink.spec.validate().unwrap();
+    let owner = Owner::of(&sink, Component::DeltaSink);
+    let spec = ConsumerSpec {
+        resource: &sink,
+        owner: &owner,
+        generation: 3,
+        spec: &sink.spec,
+        input: &validated.input,
+        declared: vec![],
+        replicas: 1,
+        kafka: None,
+        destination: Destination::Lake(sink.spec.storage.as_ref()),
+        template: None,
+        gates: vec![],
+    };
+    let kafka = ctx.config.resolve_kafka(None);
+    let children = consumer::build(&ctx, &spec, &kafka).unwrap();
+    let config: Value =
+        serde_yaml::from_str(&children.config_map.data.as_ref().unwrap()[CONFIG_KEY]).unwrap();
+    assert_eq!(config["resource"]["kind"], "DeltaSink");
+    assert_eq!(
+        config["s3"],
+        json!({
+            "endpoint": "http://minio.lake:9000",
+            "region": "eu-west-2",
+            "pathStyle": true,
+            "authenticated": true,
+        }),
+        "the defaults with the sink's region; no key in the configuration"
+    );
+    assert_eq!(config.get("cassandra"), None);
+    let pod = serde_json::to_value(&children.deployment.spec.unwrap().template).unwrap();
+    let container = &pod["spec"]["containers"][0];
+    assert_eq!(container["args"][0], "sink");
+    let key_env: Vec<&Value> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|env| env["name"].as_str().unwrap().starts_with("HOMESTREAM_S3_"))
+        .collect();
+    assert_eq!(
+        key_env,
+        [
+            &json!({ "name": "HOMESTREAM_S3_ACCESS_KEY_ID", "valueFrom": { "secretKeyRef":
+                { "name": "lake-writer", "key": "access-key-id", "optional": false } } }),
+            &json!({ "name": "HOMESTREAM_S3_SECRET_ACCESS_KEY", "valueFrom": { "secretKeyRef":
+                { "name": "lake-writer", "key": "secret-access-key", "optional": false } } }),
+        ]
+    );
+    assert_eq!(
+        children.deployment.metadata.name.as_deref(),
+        Some("listings-lake-delta-sink")
+    );
 }
