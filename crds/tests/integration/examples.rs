@@ -204,7 +204,7 @@ fn the_deltasink_partitions_by_the_date_of_the_scrape() {
         .find(|column| column.name == "monthly_price_minor")
         .unwrap();
     assert_eq!(price.lake_type, LakeType::Long);
-    assert_eq!(valid.flush.interval, Duration::from_secs(60));
+    assert_eq!(valid.flush.interval, Duration::from_secs(15));
     assert_eq!(
         valid.vacuum.unwrap().retention,
         Duration::from_secs(168 * 3600)
