@@ -2,9 +2,14 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global JSON log subscriber; `RUST_LOG` filters (default `info`).
+/// What is logged when `RUST_LOG` is unset: homestream's own `info`, and only warnings
+/// from the Delta libraries, whose `info` lines narrate every table load and commit.
+pub const DEFAULT_FILTER: &str = "info,deltalake_core=warn,deltalake_aws=warn,buoyant_kernel=warn";
+
+/// Installs the global JSON log subscriber; `RUST_LOG` filters (default [`DEFAULT_FILTER`]).
 pub fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
