@@ -86,6 +86,9 @@ pub enum DeltaSinkError {
         #[source]
         source: rdkafka::error::KafkaError,
     },
+    /// Arrow's JSON decoder refuses the table's schema.
+    #[error("no JSON decoder for the table's Arrow schema")]
+    Decoder(#[source] deltalake::arrow::error::ArrowError),
     /// The table's schema cannot be written as Arrow rows.
     #[error("the table at {location} cannot be written: {source}")]
     Table {

@@ -242,13 +242,10 @@ impl Writer {
                 Err(reason) => self.refuse(message, &reason).await?,
             }
         }
-        let (batch, refused) =
-            self.rows
-                .decode(&projected)
-                .map_err(|source| DeltaSinkError::Table {
-                    location: self.topic.clone(),
-                    source: source.into(),
-                })?;
+        let (batch, refused) = self
+            .rows
+            .decode(&projected)
+            .map_err(DeltaSinkError::Decoder)?;
         for (index, reason) in &refused {
             self.refuse(kept[*index], reason).await?;
         }
