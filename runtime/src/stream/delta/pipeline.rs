@@ -1,7 +1,8 @@
 //! The DeltaSink's loop: records in chunks of what the consumer already fetched
 //! become rows written into the table's files; the flush policy makes a commit; a
 //! rebalance, a conflict or a failed upload drops what is not committed and reads
-//! those partitions again from where the table says.
+//! those partitions again from where they were; a partition's first record at or below
+//! the table's offset moves it past that offset.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -102,8 +103,9 @@ struct Writer {
     dead_letter: Option<(FutureProducer, String)>,
     metrics: StreamMetrics,
     lake_metrics: LakeMetrics,
-    /// Partitions sought past what the table holds, until a new record arrives.
-    seeking: HashSet<i32>,
+    /// Partitions whose read position was checked against the table since it was last
+    /// read: the first record of each after an assignment or a reload.
+    positioned: HashSet<i32>,
     shutdown: Shutdown,
 }
 
@@ -128,7 +130,7 @@ impl DeltaPipeline {
             dead_letter,
             metrics,
             lake_metrics,
-            seeking: HashSet::new(),
+            positioned: HashSet::new(),
             shutdown: shutdown.clone(),
         };
         let mut pending = Pending::default();
@@ -157,9 +159,6 @@ impl DeltaPipeline {
                     }
                 }
                 Some(first) = messages.next() => {
-                    if rebalanced.swap(false, Ordering::AcqRel) {
-                        writer.read_again(&consumer, &mut pending).await;
-                    }
                     let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
                     let mut next = Some(first);
                     while let Some(received) = next {
@@ -172,6 +171,16 @@ impl DeltaPipeline {
                         } else {
                             None
                         };
+                    }
+                    if rebalanced.swap(false, Ordering::AcqRel) {
+                        // Whatever was read before the rebalance, this chunk included,
+                        // is dropped and read again from where each partition was:
+                        // its new owner, or this pod after a seek, writes it once.
+                        for message in &chunk {
+                            pending.first.entry(message.partition()).or_insert(message.offset());
+                        }
+                        writer.read_again(&consumer, &mut pending).await;
+                        continue;
                     }
                     writer.take(&consumer, chunk, &mut pending).await?;
                     if pending.due(&flush) {
@@ -207,19 +216,28 @@ impl Writer {
         }
         let mut projected = Vec::with_capacity(chunk.len());
         let mut kept = Vec::with_capacity(chunk.len());
+        // Partitions sought past the table's offset in this chunk: the rest of their
+        // records here come again from the new position.
+        let mut sought = HashSet::new();
         for message in &chunk {
             self.metrics.records_in.inc();
             let (partition, offset) = (message.partition(), message.offset());
+            if sought.contains(&partition) {
+                continue;
+            }
             match self.lake.committed_offset(partition).await {
                 Ok(Some(committed)) if offset <= committed => {
                     self.lake_metrics.records_skipped.inc();
-                    if self.seeking.insert(partition) {
+                    // The first record of a newly assigned partition says where the
+                    // consumer group stood; the table says where to go on.
+                    if self.positioned.insert(partition) {
                         self.seek(consumer, partition, committed + 1);
+                        sought.insert(partition);
                     }
                     continue;
                 }
                 Ok(_) => {
-                    self.seeking.remove(&partition);
+                    self.positioned.insert(partition);
                 }
                 Err(error) => {
                     tracing::warn!(
@@ -398,12 +416,12 @@ impl Writer {
                 return;
             }
         }
+        self.positioned.clear();
         if let Some(version) = self.lake.version() {
             self.lake_metrics
                 .table_version
                 .set(i64::try_from(version).unwrap_or(i64::MAX));
         }
-        self.seeking.clear();
         for (partition, offset) in &pending.first {
             self.seek(consumer, *partition, *offset);
         }
