@@ -17,6 +17,10 @@ use serde_json::{Map, Value};
 /// A record's column values, by column name, ready for the decoder.
 pub type Projected = Map<String, Value>;
 
+/// Rows that converted, as one batch (none when no row did), and each row that did
+/// not: its index among the rows decoded, and why.
+pub type Decoded = (Option<RecordBatch>, Vec<(usize, String)>);
+
 /// How a DeltaSink turns records into rows of its table.
 #[derive(Debug, Clone)]
 pub struct Rows {
@@ -68,10 +72,7 @@ impl Rows {
     /// # Errors
     /// Only when the decoder cannot be built for the schema, which the table's schema
     /// always allows.
-    pub fn decode(
-        &self,
-        rows: &[Projected],
-    ) -> Result<(Option<RecordBatch>, Vec<(usize, String)>), ArrowError> {
+    pub fn decode(&self, rows: &[Projected]) -> Result<Decoded, ArrowError> {
         match self.decode_all(rows) {
             Ok(batch) => Ok((batch, Vec::new())),
             // Rare: find the rows at fault one by one, then decode the others together.
