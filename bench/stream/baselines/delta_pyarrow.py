@@ -2,10 +2,11 @@
 """The DeltaSink's baseline: what a Python team writes to land a Kafka topic in a Delta
 table. confluent-kafka consumes, json.loads each record, pyarrow builds the columns with
 the same types as the DeltaSink's table, and deltalake's write_deltalake appends each
-batch of FLUSH_ROWS rows as one commit (partitioned by scraped_date); offsets are
+batch of FLUSH_ROWS rows, or of what came within FLUSH_SECONDS of its first record,
+as one commit (partitioned by scraped_date), the DeltaSink's flush policy; offsets are
 committed to Kafka after each append (at least once: no txn per partition).
 
-    delta_pyarrow.py BOOTSTRAP TOPIC TABLE_URI RECORDS FLUSH_ROWS
+    delta_pyarrow.py BOOTSTRAP TOPIC TABLE_URI RECORDS FLUSH_ROWS FLUSH_SECONDS
 
 Storage options come from the environment (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ...).
 Prints one JSON line as bench-stream's children do: records, wall and CPU seconds (from
@@ -55,8 +56,8 @@ def to_table(records):
 
 
 def main():
-    bootstrap, topic, table_uri, records, flush_rows = sys.argv[1:6]
-    records, flush_rows = int(records), int(flush_rows)
+    bootstrap, topic, table_uri, records, flush_rows, flush_seconds = sys.argv[1:7]
+    records, flush_rows, flush_seconds = int(records), int(flush_rows), float(flush_seconds)
     storage = {key: value for key, value in os.environ.items() if key.startswith("AWS_")}
     consumer = Consumer({
         "bootstrap.servers": bootstrap,
@@ -66,22 +67,24 @@ def main():
     })
     consumer.subscribe([topic])
     done, batch, commits = 0, [], []
-    started = cpu_before = None
+    started = cpu_before = oldest = None
     while done < records:
         for message in consumer.consume(num_messages=10_000, timeout=1.0):
             if message.error():
                 continue
             if started is None:
                 started, cpu_before = time.monotonic(), cpu_seconds()
+            if oldest is None:
+                oldest = time.monotonic()
             batch.append(json.loads(message.value()))
-        if batch and (len(batch) >= flush_rows or done + len(batch) >= records):
+        if batch and (len(batch) >= flush_rows or time.monotonic() - oldest >= flush_seconds):
             began = time.monotonic()
             write_deltalake(table_uri, to_table(batch), mode="append",
                             partition_by=["scraped_date"], storage_options=storage)
             consumer.commit(asynchronous=False)
             commits.append(time.monotonic() - began)
             done += len(batch)
-            batch = []
+            batch, oldest = [], None
     wall = time.monotonic() - started
     cpu = cpu_seconds() - cpu_before
     commits.sort()
