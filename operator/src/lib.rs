@@ -12,3 +12,4 @@ pub mod leader;
 pub mod metrics;
 pub mod schedule;
 pub mod status;
+pub mod table_diff;

@@ -19,21 +19,8 @@ pub struct ExistingColumn {
     pub clustering_order: String,
 }
 
-/// The verdict on an existing table.
-#[derive(Clone, Debug, PartialEq)]
-pub enum TableDiff<'a> {
-    /// The table matches the declaration.
-    Matches,
-    /// Only declared columns are missing; they can be added.
-    MissingColumns(Vec<&'a ValidatedColumn>),
-    /// A change that would lose or reinterpret data.
-    Refused {
-        /// CamelCase reason.
-        reason: &'static str,
-        /// What differs and what to do.
-        message: String,
-    },
-}
+/// The verdict on a table: its columns are [`ValidatedColumn`]s.
+pub type TableDiff<'a> = crate::table_diff::TableDiff<'a, ValidatedColumn>;
 
 /// Compares the declared table of `sink` with `existing` columns.
 pub fn diff<'a>(sink: &'a ValidatedCassandraSink, existing: &[ExistingColumn]) -> TableDiff<'a> {

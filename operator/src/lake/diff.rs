@@ -40,21 +40,8 @@ impl ExistingTable {
     }
 }
 
-/// The verdict on an existing table.
-#[derive(Clone, Debug, PartialEq)]
-pub enum TableDiff<'a> {
-    /// The table matches the declaration.
-    Matches,
-    /// Only declared columns are missing; they can be added.
-    MissingColumns(Vec<&'a ValidatedLakeColumn>),
-    /// A change that would lose or reinterpret data.
-    Refused {
-        /// CamelCase reason.
-        reason: &'static str,
-        /// What differs and what to do.
-        message: String,
-    },
-}
+/// The verdict on a table: its columns are [`ValidatedLakeColumn`]s.
+pub type TableDiff<'a> = crate::table_diff::TableDiff<'a, ValidatedLakeColumn>;
 
 /// Compares the declared table of `sink` with `existing`: the partition columns first
 /// (they shape every path), then each column of the table, then what the table lacks.
