@@ -62,6 +62,11 @@ pub struct PageItems {
     pub next_page: Option<Url>,
     /// Names of the fields that could not be extracted, once per item and field.
     pub missing: Vec<String>,
+    /// Why the page yielded no item (set only when `items` is empty), for the log.
+    pub empty_reason: Option<String>,
+    /// Documents that page or item fields read but that could not be read; their
+    /// fields are null. (A missing items document fails the page instead.)
+    pub unreadable: Vec<ExtractError>,
 }
 
 /// What a page's items and links are read with: the job's `extract` and `follow` parts.
@@ -126,6 +131,16 @@ pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems,
                 out.items.push(Item { fields, detail });
             }
         }
+    }
+    if out.items.is_empty() {
+        out.empty_reason = Some(match &rules.extract.items {
+            ValidatedItems::Css(selector) => {
+                format!("no element matches extract.items.css {selector:?}")
+            }
+            ValidatedItems::Json { path, .. } => {
+                format!("extract.items.json.path {path} selects nothing in the document")
+            }
+        });
     }
     out.next_page = match rules.next_page {
         Some(PageLink::Css(link)) => link_in(dom.html().root_element(), link, base),
