@@ -13,6 +13,7 @@ pub mod jsonpath;
 pub mod location;
 pub mod name;
 pub mod pattern;
+pub mod script;
 pub mod url;
 
 /// Declares a `String` newtype whose JSON schema is a bounded string with CEL rules.

@@ -4,7 +4,7 @@
 use kube::KubeSchema;
 use serde::{Deserialize, Serialize};
 
-use super::extract::{Field, JsonDocument};
+use super::extract::{Field, JsonDocument, NamedDocument};
 use crate::format::css::CssSelector;
 use crate::format::duration::Duration;
 use crate::format::jsonpath::JsonPath;
@@ -63,17 +63,27 @@ pub struct NextPage {
 /// Visiting each item's detail page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("has(self.from) ? self.fields.all(f, has(f.jsonPath)) : self.fields.all(f, !has(f.jsonPath))")
-    .message("detail page fields take jsonPath when from is set, css/attribute otherwise"))]
+#[x_kube(
+    validation = Rule::new("self.fields.all(f, !has(f.jsonPath) || has(f.document) || has(self.from))")
+        .message("detail page fields take css/attribute, jsonPath with from, or document and jsonPath"),
+    validation = Rule::new("self.fields.all(f, !has(f.document) || (has(self.documents) && self.documents.exists(d, d.name == f.document)))")
+        .message("a detail page field's document must name one of follow.detailPages.documents")
+)]
 pub struct DetailPages {
     /// The link to the detail page, relative to the item: `css` for `extract.items.css`,
     /// `jsonPath` for `extract.items.json`.
     pub link: Link,
-    /// The JSON document of the detail page that `jsonPath` fields read. Unset: fields
-    /// read the DOM with `css`.
+    /// The JSON document of the detail page that `jsonPath` fields without `document`
+    /// read. Unset: such fields are not allowed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub from: Option<JsonDocument>,
-    /// Fields read on the detail page, 1 to 100; they override item fields of the same name.
+    /// JSON documents of the detail page, by name, 1 to 16, for fields with `document`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 16))]
+    #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
+    pub documents: Option<Vec<NamedDocument>>,
+    /// Fields read on the detail page (`css` relative to the page), 1 to 100; a value
+    /// that is not null wins over an item field of the same name.
     #[schemars(length(min = 1, max = 100))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
     pub fields: Vec<Field>,

@@ -197,7 +197,7 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
             .collect()
     }
 
-    /// The item's fields with its detail page's merged in (the detail page wins). A
+    /// The item's fields with its detail page's merged in ([`extract::merge`]). A
     /// detail page that cannot be fetched or read leaves its fields null.
     async fn detail(&self, item: Item) -> (Map<String, Value>, Option<Url>) {
         let Item { mut fields, detail } = item;
@@ -211,21 +211,28 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
                 })
                 .is_ok()
         });
-        let mut missing = Vec::new();
         let page = match &url {
             Some(url) => self.fetch(&PageRequest::get(url.clone())).await,
             None => None,
         };
-        let detail_fields = page.and_then(|page| {
-            extract::detail_fields(rules.from.as_ref(), &rules.fields, &page, &mut missing)
+        let detail = page.and_then(|page| {
+            extract::detail_fields(rules, &page)
                 .inspect_err(|error| {
                     tracing::warn!(url = ?url.as_ref().map(Url::as_str), %error, "Cannot extract a detail page.");
                     self.metrics.error("extract");
                 })
                 .ok()
         });
-        match detail_fields {
-            Some(detail_fields) => fields.extend(detail_fields),
+        let mut missing = Vec::new();
+        match detail {
+            Some(detail) => {
+                for error in &detail.unreadable {
+                    tracing::warn!(url = ?url.as_ref().map(Url::as_str), %error, "Cannot read a document of a detail page.");
+                    self.metrics.error("document");
+                }
+                missing = detail.missing;
+                extract::merge(&mut fields, detail.fields);
+            }
             None => {
                 for field in &rules.fields {
                     fields.entry(field.name.clone()).or_insert_with(|| {

@@ -1,47 +1,38 @@
 //! The extraction engine: turns a fetched page into items as a ScrapeJob's `extract`
-//! describes them (CSS over the DOM, or JSONPath over a JSON document in or behind the
-//! page), plus the links to follow.
+//! describes them, plus the links to follow.
+//!
+//! A page is read through a [`PageReader`], which parses its HTML and reads each of its
+//! documents once, and only if a rule needs them. A field reads the DOM (relative to
+//! the item element, or to the page), the item's JSON, or a named document. A record
+//! is the page fields, then the item's fields, then its detail page's: a later value
+//! that is not null wins ([`merge`]).
 //!
 //! A field that cannot be extracted is `null` in the item and counted in
-//! [`PageItems::missing`]; only a page whose item document is absent or not JSON is an
-//! error, and an item without its key or a required field is skipped and counted.
+//! [`PageItems::missing`]; only a page whose items document cannot be read is an
+//! error. Documents that fields read but that cannot be read leave those fields null
+//! and are reported in [`PageItems::unreadable`].
+
+use std::cell::{OnceCell, RefCell};
 
 use scraper::{ElementRef, Html};
 use serde_json::{Map, Value};
 use url::Url;
 
+use super::document::{self, DocumentProblem};
 use super::page::FetchedPage;
 use homestream_crds::scrapejob::validate::{
-    DocumentSource, FieldValue, PageLink, ValidatedExtract, ValidatedField, ValidatedItems,
-    ValidatedLink,
+    DETAIL_DOCUMENT, FieldValue, PageLink, ValidatedDetailPages, ValidatedDocument,
+    ValidatedExtract, ValidatedField, ValidatedItems, ValidatedLink,
 };
 
-/// A page's document could not be read.
+/// A document of a page that could not be read, or only in part.
 #[derive(Debug, thiserror::Error)]
-pub enum ExtractError {
-    /// No element matches the script selector.
-    #[error("no script matches {selector}")]
-    NoScript {
-        /// The selector.
-        selector: String,
-    },
-    /// The browser did not return the expression's value.
-    #[error("the page gave no value for the expression")]
-    NoExpression,
-    /// No response matching the capture was seen while the page loaded.
-    #[error("no response was captured as {name:?}")]
-    NoResponse {
-        /// The capture name.
-        name: String,
-    },
-    /// The document is not JSON.
-    #[error("the {what} is not JSON: {source}")]
-    NotJson {
-        /// Which document.
-        what: &'static str,
-        /// The parse error.
-        source: serde_json::Error,
-    },
+#[error("document {document}: {problem}")]
+pub struct ExtractError {
+    /// The document's name.
+    pub document: String,
+    /// What is wrong.
+    pub problem: DocumentProblem,
 }
 
 /// One extracted item before it becomes a record.
@@ -64,8 +55,9 @@ pub struct PageItems {
     pub missing: Vec<String>,
     /// Why the page yielded no item (set only when `items` is empty), for the log.
     pub empty_reason: Option<String>,
-    /// Documents that page or item fields read but that could not be read; their
-    /// fields are null. (A missing items document fails the page instead.)
+    /// Documents that page or item fields read but that could not be read, or only in
+    /// part; their fields are null. (An items document that cannot be read fails the
+    /// page instead.)
     pub unreadable: Vec<ExtractError>,
 }
 
@@ -80,37 +72,148 @@ pub struct PageRules<'a> {
     pub detail_link: Option<&'a PageLink>,
 }
 
-/// The DOM of a page, parsed only if some rule reads it.
-struct Dom<'p> {
-    page: &'p FetchedPage,
-    html: Option<Html>,
+/// What a field is read relative to.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    /// A CSS item: DOM fields are relative to it.
+    Element(ElementRef<'a>),
+    /// A JSON item (or a detail page's `from` document): item fields read it, DOM
+    /// fields the page.
+    Json(&'a Value),
+    /// The page: DOM fields read it, item fields have nothing to read.
+    Page,
 }
 
-impl<'p> Dom<'p> {
-    fn new(page: &'p FetchedPage) -> Self {
-        Self { page, html: None }
+/// A page with its HTML and documents, each parsed or read at most once.
+pub struct PageReader<'p> {
+    page: &'p FetchedPage,
+    documents: &'p [ValidatedDocument],
+    html: OnceCell<Html>,
+    read: Vec<OnceCell<Option<Value>>>,
+    unreadable: RefCell<Vec<ExtractError>>,
+}
+
+impl<'p> PageReader<'p> {
+    /// A reader of `page` whose rules name `documents`.
+    pub fn new(page: &'p FetchedPage, documents: &'p [ValidatedDocument]) -> Self {
+        Self {
+            page,
+            documents,
+            html: OnceCell::new(),
+            read: documents.iter().map(|_| OnceCell::new()).collect(),
+            unreadable: RefCell::new(Vec::new()),
+        }
     }
 
-    fn html(&mut self) -> &Html {
+    fn html(&self) -> &Html {
         self.html
-            .get_or_insert_with(|| Html::parse_document(&self.page.body))
+            .get_or_init(|| Html::parse_document(&self.page.body))
+    }
+
+    /// The document `name`, read on first use.
+    ///
+    /// # Errors
+    /// The first time, when it cannot be read; later uses give `Ok(None)`.
+    fn document(&self, name: &str) -> Result<Option<&Value>, ExtractError> {
+        // Validation checks that every name is declared.
+        let Some(index) = self.documents.iter().position(|d| d.name == name) else {
+            return Ok(None);
+        };
+        let cell = &self.read[index];
+        if let Some(value) = cell.get() {
+            return Ok(value.as_ref());
+        }
+        let error = |problem| ExtractError {
+            document: name.to_owned(),
+            problem,
+        };
+        match document::read(&self.documents[index].source, self.page, || self.html()) {
+            Ok(read) => {
+                self.unreadable
+                    .borrow_mut()
+                    .extend(read.partial.into_iter().map(error));
+                Ok(cell.get_or_init(|| Some(read.value)).as_ref())
+            }
+            Err(problem) => {
+                cell.get_or_init(|| None);
+                Err(error(problem))
+            }
+        }
+    }
+
+    /// The document `name` for a field: one that cannot be read is reported once and
+    /// gives no value.
+    fn field_document(&self, name: &str) -> Option<&Value> {
+        self.document(name).unwrap_or_else(|error| {
+            self.unreadable.borrow_mut().push(error);
+            None
+        })
+    }
+
+    /// The values of `fields` in `scope`; those not found are null and noted in `missing`.
+    fn fields(
+        &self,
+        fields: &[ValidatedField],
+        scope: Scope<'_>,
+        missing: &mut Vec<String>,
+    ) -> Map<String, Value> {
+        let base = self.page.url.as_ref();
+        fields
+            .iter()
+            .map(|field| {
+                let value = match &field.value {
+                    FieldValue::Dom { css, attribute } => {
+                        let scope = match scope {
+                            Scope::Element(element) => element,
+                            Scope::Json(_) | Scope::Page => self.html().root_element(),
+                        };
+                        let element = match css {
+                            Some(css) => scope.select(css).next(),
+                            None => Some(scope),
+                        };
+                        element
+                            .and_then(|element| dom_value(element, attribute.as_deref(), base))
+                            .and_then(|text| narrow(field, text))
+                            .map(Value::String)
+                    }
+                    FieldValue::Item(path) => match scope {
+                        Scope::Json(item) => json_value(field, path, item),
+                        // Validation gives item paths to JSON items only.
+                        Scope::Element(_) | Scope::Page => None,
+                    },
+                    FieldValue::Document { document, path } => self
+                        .field_document(document)
+                        .and_then(|root| json_value(field, path, root)),
+                };
+                let value = value.unwrap_or_else(|| {
+                    missing.push(field.name.clone());
+                    Value::Null
+                });
+                (field.name.clone(), value)
+            })
+            .collect()
+    }
+
+    fn into_unreadable(self) -> Vec<ExtractError> {
+        self.unreadable.into_inner()
     }
 }
 
 /// Extracts the items of a results page.
 ///
 /// # Errors
-/// When the document the items are read from is missing or not JSON.
+/// When the document the items are read from cannot be read.
 pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems, ExtractError> {
-    let mut dom = Dom::new(page);
-    let mut out = PageItems::default();
+    let extract = rules.extract;
+    let reader = PageReader::new(page, &extract.documents);
     let base = page.url.as_ref();
+    let mut out = PageItems::default();
     let mut items_document = None;
-    match &rules.extract.items {
-        ValidatedItems::Css(selector) => {
-            let html = dom.html();
-            for element in html.select(selector) {
-                let fields = dom_fields(&rules.extract.fields, element, base, &mut out.missing);
+    match &extract.items {
+        ValidatedItems::Css { selector, text } => {
+            for element in reader.html().select(selector) {
+                let fields =
+                    reader.fields(&extract.fields, Scope::Element(element), &mut out.missing);
                 let detail = match rules.detail_link {
                     Some(PageLink::Css(link)) => link_in(element, link, base),
                     // Validation gives CSS items only CSS links.
@@ -118,11 +221,17 @@ pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems,
                 };
                 out.items.push(Item { fields, detail });
             }
+            if out.items.is_empty() {
+                out.empty_reason = Some(format!("no element matches extract.items.css {text:?}"));
+            }
         }
-        ValidatedItems::Json { from, path } => {
-            let document = items_document.insert(document(from, &mut dom)?);
-            for value in path.query(document).all() {
-                let fields = json_fields(&rules.extract.fields, value, &mut out.missing);
+        ValidatedItems::Json { document, path } => {
+            let Some(root) = reader.document(document)? else {
+                return Ok(out);
+            };
+            items_document = Some(root);
+            for value in path.query(root).all() {
+                let fields = reader.fields(&extract.fields, Scope::Json(value), &mut out.missing);
                 let detail = match rules.detail_link {
                     Some(PageLink::Json(path)) => json_link(value, path, base),
                     // Validation gives JSON items only JSONPath links.
@@ -130,157 +239,102 @@ pub fn page_items(rules: PageRules<'_>, page: &FetchedPage) -> Result<PageItems,
                 };
                 out.items.push(Item { fields, detail });
             }
+            if out.items.is_empty() {
+                out.empty_reason = Some(format!(
+                    "extract.items.json.path {path} selects nothing in document {document}"
+                ));
+            }
         }
     }
-    if out.items.is_empty() {
-        out.empty_reason = Some(match &rules.extract.items {
-            ValidatedItems::Css(selector) => {
-                format!("no element matches extract.items.css {selector:?}")
-            }
-            ValidatedItems::Json { path, .. } => {
-                format!("extract.items.json.path {path} selects nothing in the document")
-            }
-        });
+    if !out.items.is_empty() && !extract.page_fields.is_empty() {
+        let page_fields = reader.fields(&extract.page_fields, Scope::Page, &mut out.missing);
+        for item in &mut out.items {
+            let own = std::mem::replace(&mut item.fields, page_fields.clone());
+            merge(&mut item.fields, own);
+        }
     }
     out.next_page = match rules.next_page {
-        Some(PageLink::Css(link)) => link_in(dom.html().root_element(), link, base),
+        Some(PageLink::Css(link)) => link_in(reader.html().root_element(), link, base),
         // Validation gives a JSONPath next link to JSON items only.
-        Some(PageLink::Json(path)) => items_document
-            .as_ref()
-            .and_then(|document| json_link(document, path, base)),
+        Some(PageLink::Json(path)) => items_document.and_then(|root| json_link(root, path, base)),
         None => None,
     };
+    out.unreadable = reader.into_unreadable();
     Ok(out)
 }
 
-/// Extracts the fields of a detail page, read from its DOM or from `from`.
+/// The fields of a detail page, and the documents its fields could not read.
+#[derive(Debug, Default)]
+pub struct DetailFields {
+    /// The values, null where not found.
+    pub fields: Map<String, Value>,
+    /// Names of the fields not found.
+    pub missing: Vec<String>,
+    /// Documents that could not be read, or only in part.
+    pub unreadable: Vec<ExtractError>,
+}
+
+/// Extracts the fields of a detail page: from its DOM, its `from` document (fields
+/// without a document) and its named documents.
 ///
 /// # Errors
-/// When `from` is set and that document is missing or not JSON.
+/// When `from` is set and that document cannot be read.
 pub fn detail_fields(
-    from: Option<&DocumentSource>,
-    fields: &[ValidatedField],
+    rules: &ValidatedDetailPages,
     page: &FetchedPage,
-    missing: &mut Vec<String>,
-) -> Result<Map<String, Value>, ExtractError> {
-    let mut dom = Dom::new(page);
-    match from {
-        Some(from) => {
-            let document = document(from, &mut dom)?;
-            Ok(json_fields(fields, &document, missing))
-        }
-        None => {
-            let html = dom.html();
-            Ok(dom_fields(
-                fields,
-                html.root_element(),
-                page.url.as_ref(),
-                missing,
-            ))
-        }
+) -> Result<DetailFields, ExtractError> {
+    let mut documents = rules.documents.clone();
+    if let Some(from) = &rules.from {
+        documents.push(ValidatedDocument {
+            name: DETAIL_DOCUMENT.to_owned(),
+            source: from.clone(),
+        });
     }
-}
-
-fn document(source: &DocumentSource, dom: &mut Dom<'_>) -> Result<Value, ExtractError> {
-    let page = dom.page;
-    let parse = |what, text: &str| {
-        serde_json::from_str(text).map_err(|source| ExtractError::NotJson { what, source })
+    let reader = PageReader::new(page, &documents);
+    let mut missing = Vec::new();
+    let fields = match &rules.from {
+        Some(_) => {
+            let root = reader.document(DETAIL_DOCUMENT)?;
+            let scope = root.map_or(Scope::Page, Scope::Json);
+            reader.fields(&rules.fields, scope, &mut missing)
+        }
+        None => reader.fields(&rules.fields, Scope::Page, &mut missing),
     };
-    match source {
-        DocumentSource::Body => parse("response body", &page.body),
-        DocumentSource::Script(selector) => {
-            let html = dom.html();
-            let script = html
-                .select(selector)
-                .next()
-                .ok_or_else(|| ExtractError::NoScript {
-                    selector: format!("{selector:?}"),
-                })?;
-            parse("script", &script.text().collect::<String>())
+    Ok(DetailFields {
+        fields,
+        missing,
+        unreadable: reader.into_unreadable(),
+    })
+}
+
+/// Lays `over` onto `fields`: a value of `over` wins unless it is null and `fields`
+/// has one.
+pub fn merge(fields: &mut Map<String, Value>, over: Map<String, Value>) {
+    for (name, value) in over {
+        if value.is_null() && fields.get(&name).is_some_and(|old| !old.is_null()) {
+            continue;
         }
-        DocumentSource::Expression(expression) => page
-            .expressions
-            .get(expression)
-            .cloned()
-            .ok_or(ExtractError::NoExpression),
-        DocumentSource::Response(name) => {
-            let body = page
-                .responses
-                .get(name)
-                .ok_or_else(|| ExtractError::NoResponse { name: name.clone() })?;
-            parse("captured response", body)
-        }
+        fields.insert(name, value);
     }
 }
 
-fn dom_fields(
-    fields: &[ValidatedField],
-    item: ElementRef<'_>,
-    base: Option<&Url>,
-    missing: &mut Vec<String>,
-) -> Map<String, Value> {
-    fields
-        .iter()
-        .map(|field| {
-            let value = match &field.value {
-                FieldValue::Dom { css, attribute } => {
-                    let element = match css {
-                        Some(css) => item.select(css).next(),
-                        None => Some(item),
-                    };
-                    element
-                        .and_then(|element| dom_value(element, attribute.as_deref(), base))
-                        .and_then(|text| narrow(field, text))
-                        .map(Value::String)
-                }
-                // Validation keeps JSONPath fields off CSS items; such a field has no value here.
-                FieldValue::Json(_) => None,
-            };
-            (
-                field.name.clone(),
-                value.unwrap_or_else(|| note_missing(field, missing)),
-            )
-        })
-        .collect()
-}
-
-fn json_fields(
-    fields: &[ValidatedField],
-    item: &Value,
-    missing: &mut Vec<String>,
-) -> Map<String, Value> {
-    fields
-        .iter()
-        .map(|field| {
-            let value = match &field.value {
-                FieldValue::Json(path) => {
-                    let mut matches = path.query(item).all();
-                    let value = match matches.len() {
-                        0 => None,
-                        1 => matches.pop().cloned(),
-                        _ => Some(Value::Array(matches.into_iter().cloned().collect())),
-                    };
-                    match (value, &field.regex) {
-                        (Some(value), Some(_)) => {
-                            narrow(field, scalar_text(&value)).map(Value::String)
-                        }
-                        (value, None) => value,
-                        (None, Some(_)) => None,
-                    }
-                }
-                FieldValue::Dom { .. } => None,
-            };
-            (
-                field.name.clone(),
-                value.unwrap_or_else(|| note_missing(field, missing)),
-            )
-        })
-        .collect()
-}
-
-fn note_missing(field: &ValidatedField, missing: &mut Vec<String>) -> Value {
-    missing.push(field.name.clone());
-    Value::Null
+/// The value of a JSONPath field in `root`: one match is the value, several a list.
+fn json_value(
+    field: &ValidatedField,
+    path: &serde_json_path::JsonPath,
+    root: &Value,
+) -> Option<Value> {
+    let mut matches = path.query(root).all();
+    let value = match matches.len() {
+        0 => None,
+        1 => matches.pop().cloned(),
+        _ => Some(Value::Array(matches.into_iter().cloned().collect())),
+    };
+    match (value, &field.regex) {
+        (Some(value), Some(_)) => narrow(field, scalar_text(&value)).map(Value::String),
+        (value, None) => value,
+        (None, Some(_)) => None,
+    }
 }
 
 /// The text (whitespace collapsed) or attribute of an element; `href` and `src` are
@@ -480,7 +534,10 @@ fields:
         };
         assert!(matches!(
             page_items(rules, &page("<p>hi</p>")),
-            Err(ExtractError::NoScript { .. })
+            Err(ExtractError {
+                problem: DocumentProblem::NoScript,
+                ..
+            })
         ));
         let extract = extract_body();
         let rules = PageRules {
@@ -490,7 +547,10 @@ fields:
         };
         assert!(matches!(
             page_items(rules, &page("<html>")),
-            Err(ExtractError::NotJson { .. })
+            Err(ExtractError {
+                problem: DocumentProblem::NotJson { .. },
+                ..
+            })
         ));
     }
 

@@ -5,6 +5,7 @@
 
 pub mod browser;
 pub mod crawl;
+pub mod document;
 pub mod egress;
 pub mod extract;
 pub mod guard;
@@ -15,6 +16,7 @@ pub mod output;
 pub mod page;
 pub mod politeness;
 pub mod robots;
+pub mod script;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -7,6 +7,7 @@ mod kafka_security;
     reason = "shared with the browser recovery binary (scrape_browser.rs), each using a part"
 )]
 mod scrape;
+mod scrape_documents;
 mod scrape_fixtures;
 mod scrape_kafka;
 mod stream_delta;

@@ -3,7 +3,7 @@
 
 use std::num::NonZeroU32;
 
-use super::extract::{self, DocumentSource, ValidatedField};
+use super::extract::{self, DocumentSource, ValidatedDocument, ValidatedField};
 use super::positive;
 use crate::format::jsonpath::JsonPath;
 use crate::scrapejob::crawl::{Follow, Link};
@@ -42,8 +42,10 @@ pub enum PageLink {
 pub struct ValidatedDetailPages {
     /// The link from the item.
     pub link: PageLink,
-    /// The JSON document `jsonPath` fields read, if any.
+    /// The JSON document `jsonPath` fields without a document read, if any.
     pub from: Option<DocumentSource>,
+    /// The documents fields with a document read.
+    pub documents: Vec<ValidatedDocument>,
     /// Fields read there.
     pub fields: Vec<ValidatedField>,
     /// Bound per run.
@@ -148,10 +150,18 @@ pub(super) fn validate(
             )?),
             None => None,
         };
-        let fields = extract::fields(&detail.fields, "spec.follow.detailPages.fields", problems);
+        let documents = extract::named_documents(
+            detail.documents.as_deref(),
+            "spec.follow.detailPages.documents",
+            problems,
+        );
+        let base = "spec.follow.detailPages.fields";
+        let fields = extract::fields(&detail.fields, base, from.is_some(), problems);
+        extract::check_field_documents(&documents, &fields, base, problems);
         Some(ValidatedDetailPages {
             link: link?,
             from,
+            documents,
             fields,
             max_pages: positive(detail.max_pages),
         })

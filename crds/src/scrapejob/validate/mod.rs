@@ -17,7 +17,10 @@ use crate::format::duration::Duration;
 use crate::topic::{self, TopicSpec};
 use crate::validation::{InvalidSpec, Problems};
 
-pub use extract::{DocumentSource, FieldValue, ValidatedExtract, ValidatedField, ValidatedItems};
+pub use extract::{
+    DETAIL_DOCUMENT, DocumentSource, FieldValue, ITEMS_DOCUMENT, ValidatedDocument,
+    ValidatedExtract, ValidatedField, ValidatedItems,
+};
 pub use follow::{PageLink, ValidatedDetailPages, ValidatedLink, ValidatedNextPage};
 pub use politeness::ValidatedPoliteness;
 pub use source::{
@@ -51,6 +54,18 @@ pub struct ValidatedScrapeJob {
     pub output: TopicSpec,
     /// What happens to the topic on deletion.
     pub deletion_policy: DeletionPolicy,
+}
+
+impl ValidatedScrapeJob {
+    /// Where every document the job reads is, on results pages and detail pages.
+    pub fn document_sources(&self) -> impl Iterator<Item = &DocumentSource> {
+        let detail = self.detail_pages.iter().flat_map(|detail| {
+            let named = detail.documents.iter().map(|document| &document.source);
+            detail.from.iter().chain(named)
+        });
+        let named = self.extract.documents.iter();
+        named.map(|document| &document.source).chain(detail)
+    }
 }
 
 impl ScrapeJobSpec {

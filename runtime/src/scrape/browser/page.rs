@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chromiumoxide::Page;
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
-use homestream_crds::scrapejob::validate::{DocumentSource, ValidatedBrowser, ValidatedItems};
+use homestream_crds::scrapejob::validate::{DocumentSource, ValidatedBrowser};
 use scraper::selector::ToCss;
 use serde_json::Value;
 use tokio::sync::watch;
@@ -105,22 +105,14 @@ pub(super) struct PageLoader {
 impl PageLoader {
     /// The loader of `job`'s pages in the browser `settings` describe.
     pub(super) fn new(job: &Job, settings: &ValidatedBrowser) -> Self {
-        let mut expressions = Vec::new();
-        let documents = [
-            match &job.spec.extract.items {
-                ValidatedItems::Json { from, .. } => Some(from),
-                ValidatedItems::Css(_) => None,
-            },
-            job.spec
-                .detail_pages
-                .as_ref()
-                .and_then(|detail| detail.from.as_ref()),
-        ];
-        for document in documents.into_iter().flatten() {
-            if let DocumentSource::Expression(expression) = document {
-                expressions.push(expression.clone());
-            }
-        }
+        let expressions = job
+            .spec
+            .document_sources()
+            .filter_map(|document| match document {
+                DocumentSource::Expression(expression) => Some(expression.clone()),
+                _ => None,
+            })
+            .collect();
         Self {
             settings: settings.clone(),
             expressions,
