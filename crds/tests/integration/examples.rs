@@ -37,7 +37,7 @@ fn zoopla_browser_scrapejob_reads_cards_from_the_dom() {
     };
     assert_eq!(browser.allowed_hosts, ["www.zoopla.co.uk"]);
     assert_eq!(browser.wait_timeout, Duration::from_secs(45));
-    assert!(matches!(valid.extract.items, ValidatedItems::Css(_)));
+    assert!(matches!(valid.extract.items, ValidatedItems::Css { .. }));
     let id = &valid.extract.fields[0];
     assert_eq!(id.name, "id");
     assert!(
@@ -78,13 +78,13 @@ fn rightmove_http_scrapejob_reads_next_data_json() {
     ));
     let url = http.url.render(|_| "48".to_owned());
     assert!(url.ends_with("&index=48"), "{url}");
-    let ValidatedItems::Json {
-        from: DocumentSource::Script(_),
-        path,
-    } = &valid.extract.items
-    else {
-        panic!("expected JSON items from a script")
+    let ValidatedItems::Json { document, path } = &valid.extract.items else {
+        panic!("expected JSON items")
     };
+    assert!(matches!(
+        valid.extract.document(document).unwrap().source,
+        DocumentSource::Script(_)
+    ));
     let page = serde_json::json!({"props": {"pageProps": {"searchResults": {"properties": [{"id": 88014666}]}}}});
     assert_eq!(
         path.query(&page).all(),
@@ -127,13 +127,13 @@ fn realtor_http_scrapejob_pages_a_rest_api_with_a_secret_key() {
     assert_eq!(limit.get(), 50);
     let response = serde_json::json!({"data": {"home_search": {"total": 79}}});
     assert_eq!(total.query(&response).all(), [&serde_json::json!(79)]);
-    assert!(matches!(
-        valid.extract.items,
-        ValidatedItems::Json {
-            from: DocumentSource::Body,
-            ..
-        }
-    ));
+    let ValidatedItems::Json { document, .. } = &valid.extract.items else {
+        panic!("expected JSON items")
+    };
+    assert_eq!(
+        valid.extract.document(document).unwrap().source,
+        DocumentSource::Body
+    );
 }
 
 #[test]

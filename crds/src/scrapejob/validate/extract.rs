@@ -369,3 +369,90 @@ pub(super) fn fields(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scrapejob::ScrapeJobSpec;
+
+    fn spec(extract: &str) -> ScrapeJobSpec {
+        serde_yaml::from_str(&format!(
+            "source: {{http: {{url: 'https://example.com/'}}}}\noutput: {{topic: {{name: t}}}}\nextract: {extract}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn documents_are_named_and_an_inline_from_gets_a_name_of_its_own() {
+        let valid = spec(
+            "{documents: [{name: ld, scripts: 'script[type=\"application/ld+json\"]'}, {name: state, assignment: window.__STATE__}, {name: flight, nextFlight: {}}],
+              items: {json: {from: {call: dataLayer.push}, path: '$[*]'}},
+              key: id,
+              fields: [{name: id, jsonPath: $.id}, {name: agent, css: .agent}, {name: price, document: ld, jsonPath: $..price}],
+              pageFields: [{name: total, document: flight, jsonPath: $..totalResults}, {name: area, css: h1}]}",
+        )
+        .validate()
+        .unwrap();
+        let sources: Vec<(&str, &DocumentSource)> = valid
+            .extract
+            .documents
+            .iter()
+            .map(|document| (document.name.as_str(), &document.source))
+            .collect();
+        assert!(matches!(
+            sources[..],
+            [
+                ("ld", DocumentSource::Scripts(_)),
+                ("state", DocumentSource::Assignment(_)),
+                ("flight", DocumentSource::NextFlight),
+                (ITEMS_DOCUMENT, DocumentSource::Call(_)),
+            ]
+        ));
+        assert!(
+            matches!(&valid.extract.items, ValidatedItems::Json { document, .. } if document == ITEMS_DOCUMENT)
+        );
+        assert!(matches!(
+            valid
+                .extract
+                .fields
+                .iter()
+                .map(|f| &f.value)
+                .collect::<Vec<_>>()[..],
+            [
+                FieldValue::Item(_),
+                FieldValue::Dom { .. },
+                FieldValue::Document { .. }
+            ]
+        ));
+        assert_eq!(valid.extract.page_fields.len(), 2);
+    }
+
+    #[test]
+    fn every_document_named_must_be_declared_and_json_needs_something_to_read() {
+        for (extract, path) in [
+            (
+                "{items: {css: li}, key: id, fields: [{name: id, css: a}, {name: p, document: nope, jsonPath: $.p}]}",
+                "spec.extract.fields[p].document",
+            ),
+            (
+                "{items: {json: {document: nope, path: '$[*]'}}, key: id, fields: [{name: id, jsonPath: $.id}]}",
+                "spec.extract.items.json.document",
+            ),
+            (
+                "{items: {css: li}, key: id, fields: [{name: id, jsonPath: $.id}]}",
+                "spec.extract.fields[id].jsonPath",
+            ),
+            (
+                "{items: {css: li}, key: id, fields: [{name: id, css: a}], pageFields: [{name: total, jsonPath: $.total}]}",
+                "spec.extract.pageFields[total].jsonPath",
+            ),
+            (
+                "{documents: [{name: s, assignment: \"window['x']\"}], items: {css: li}, key: id, fields: [{name: id, css: a}]}",
+                "spec.extract.documents[s].assignment",
+            ),
+        ] {
+            let error = spec(extract).validate().unwrap_err().to_string();
+            assert!(error.contains(path), "{extract}: {error}");
+        }
+    }
+}
