@@ -146,8 +146,8 @@ impl<'s> Lexer<'s> {
             self.at += rest.len() - trimmed.len();
             if trimmed.starts_with("//") || trimmed.starts_with("<!--") {
                 self.at += trimmed.find('\n').unwrap_or(trimmed.len());
-            } else if trimmed.starts_with("/*") {
-                let end = trimmed[2..].find("*/").ok_or(LexError {
+            } else if let Some(comment) = trimmed.strip_prefix("/*") {
+                let end = comment.find("*/").ok_or(LexError {
                     what: "unterminated comment",
                     at: self.at,
                 })?;
