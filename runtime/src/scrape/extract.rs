@@ -554,6 +554,117 @@ fields:
         ));
     }
 
+    #[test]
+    fn page_fields_are_defaults_that_item_values_override_unless_null() {
+        let extract = extract(
+            r#"
+documents: [{name: state, assignment: window.state}]
+items: {css: li}
+key: id
+fields:
+  - {name: id, attribute: data-id}
+  - {name: area, attribute: data-area}
+pageFields:
+  - {name: area, document: state, jsonPath: $.area}
+  - {name: total, css: h1, regex: '(\d+)'}
+"#,
+        );
+        let page = page(
+            r#"<h1>2 homes</h1><script>window.state = {area: 'WC1X'}</script>
+            <ul><li data-id="1" data-area="N1"></li><li data-id="2"></li></ul>"#,
+        );
+        let rules = PageRules {
+            extract: &extract,
+            next_page: None,
+            detail_link: None,
+        };
+        let items = page_items(rules, &page).unwrap();
+        let values: Vec<Value> = items
+            .items
+            .iter()
+            .map(|item| Value::Object(item.fields.clone()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                serde_json::json!({"id": "1", "area": "N1", "total": "2"}),
+                serde_json::json!({"id": "2", "area": "WC1X", "total": "2"}),
+            ]
+        );
+        assert!(items.unreadable.is_empty());
+    }
+
+    #[test]
+    fn an_unreadable_field_document_nulls_its_fields_and_is_reported_once() {
+        let extract = extract(
+            "documents: [{name: ld, script: 'script#ld'}]\nitems: {css: li}\nkey: id\nfields: [{name: id, attribute: data-id}, {name: price, document: ld, jsonPath: $.price}]",
+        );
+        let rules = PageRules {
+            extract: &extract,
+            next_page: None,
+            detail_link: None,
+        };
+        let items = page_items(
+            rules,
+            &page(r#"<script id="ld">{oops</script><ul><li data-id="1"></li><li data-id="2"></li></ul>"#),
+        )
+        .unwrap();
+        assert_eq!(items.items.len(), 2);
+        assert_eq!(items.items[1].fields["price"], Value::Null);
+        assert_eq!(items.missing, ["price", "price"]);
+        assert_eq!(items.unreadable.len(), 1, "{:?}", items.unreadable);
+        assert!(
+            items.unreadable[0]
+                .to_string()
+                .starts_with("document ld: the script is not JSON")
+        );
+    }
+
+    #[test]
+    fn detail_fields_read_the_dom_their_from_document_and_named_documents() {
+        let spec: homestream_crds::ScrapeJobSpec = serde_yaml::from_str(
+            r#"
+source: {http: {url: 'https://example.com/'}}
+output: {topic: {name: t}}
+extract: {items: {css: li}, key: id, fields: [{name: id, attribute: data-id}]}
+follow:
+  detailPages:
+    link: {css: a}
+    maxPages: 5
+    from: {script: 'script#__NEXT_DATA__'}
+    documents: [{name: flight, nextFlight: {}}]
+    fields:
+      - {name: price, jsonPath: $.price}
+      - {name: agent, css: .agent}
+      - {name: postcode, document: flight, jsonPath: $..postcode}
+      - {name: id, css: .nothing}
+"#,
+        )
+        .unwrap();
+        let valid = spec.validate().unwrap();
+        let detail = detail_fields(
+            valid.detail_pages.as_ref().unwrap(),
+            &page(
+                r#"<p class="agent">Acme Lettings</p><script id="__NEXT_DATA__" type="application/json">{"price": 2350}</script>
+                <script>self.__next_f.push([1,"1:{\"postcode\":\"N1 9DT\"}\n"])</script>"#,
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            Value::Object(detail.fields.clone()),
+            serde_json::json!({"price": 2350, "agent": "Acme Lettings", "postcode": "N1 9DT", "id": null})
+        );
+        let mut item = serde_json::json!({"id": "7", "price": 2000})
+            .as_object()
+            .unwrap()
+            .clone();
+        merge(&mut item, detail.fields);
+        assert_eq!(
+            Value::Object(item),
+            serde_json::json!({"id": "7", "price": 2350, "agent": "Acme Lettings", "postcode": "N1 9DT"})
+        );
+    }
+
     fn extract_body() -> ValidatedExtract {
         extract("items: {json: {path: '$[*]'}}\nkey: id\nfields: [{name: id, jsonPath: '$.id'}]")
     }
