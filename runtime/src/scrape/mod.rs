@@ -106,7 +106,10 @@ pub async fn run(config: &Path, process: Process) -> Result<()> {
     tracing::info!(
         pages_fetched = totals.pages_fetched,
         records_published = totals.records_published,
+        empty_pages = totals.empty_pages,
+        items_skipped = totals.items_skipped,
         errors = totals.errors,
+        reasons = metrics.reasons().join("; "),
         "Scrape run finished."
     );
     process.server.abort();

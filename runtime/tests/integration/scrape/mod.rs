@@ -59,6 +59,12 @@ pub fn browser_options() -> BrowserOptions {
 
 /// Runs `job` into memory.
 pub async fn scrape(job: &Job) -> (Vec<Record>, RunTotals, Completion) {
+    let (records, metrics, completion) = scrape_metered(job).await;
+    (records, metrics.totals(), completion)
+}
+
+/// Runs `job` into memory, keeping its metrics.
+pub async fn scrape_metered(job: &Job) -> (Vec<Record>, Arc<Metrics>, Completion) {
     let metrics = Arc::new(Metrics::default());
     let output = Collect::default();
     let (_trigger, shutdown) = shutdown::channel();
@@ -71,5 +77,5 @@ pub async fn scrape(job: &Job) -> (Vec<Record>, RunTotals, Completion) {
     )
     .await
     .unwrap();
-    (output.records(), metrics.totals(), completion)
+    (output.records(), metrics, completion)
 }

@@ -149,6 +149,7 @@ pub async fn start() -> Server {
         .route("/private/api/homes", get(api_homes))
         .route("/rendered-private/{page}", get(rendered_private))
         .route("/flaky", get(flaky))
+        .route("/empty", get(|| async { html(site_file("empty.html")) }))
         .route(
             "/private/{page}",
             get(|| async { html(site_file("private.html")) }),
@@ -279,11 +280,17 @@ fn query(uri: &Uri, name: &str) -> Option<String> {
 }
 
 /// The data the rendered page's script fetches; `href` is each home's detail page.
+/// Past the last page, no homes.
 async fn api_homes(uri: Uri) -> Response {
     let page: usize = query(&uri, "page")
         .and_then(|page| page.parse().ok())
         .unwrap_or(1);
-    json(serde_json::json!({"homes": homes(page)}).to_string())
+    let homes = if page > LISTING_PAGES {
+        Vec::new()
+    } else {
+        homes(page)
+    };
+    json(serde_json::json!({"homes": homes}).to_string())
 }
 
 /// The homes of results page `page` as JSON.
