@@ -1,7 +1,8 @@
 //! `scrape`: runs a ScrapeJob once. Pages come from headless Chromium ([`browser`]) or
 //! plain HTTP ([`http`]), items from the extraction engine ([`extract`]), and records go
 //! to the job's Kafka topic ([`output`]); [`crawl`] ties them together under the job's
-//! politeness ([`politeness`], [`robots`]) and address policy ([`guard`]).
+//! politeness ([`politeness`], [`robots`]) and address policy ([`guard`]). [`preview`]
+//! runs the same crawl from a manifest on the author's machine and prints the records.
 
 pub mod browser;
 pub mod crawl;
@@ -14,6 +15,7 @@ pub mod metrics;
 pub mod output;
 pub mod page;
 pub mod politeness;
+pub mod preview;
 pub mod robots;
 
 use std::path::{Path, PathBuf};

@@ -9,6 +9,7 @@ mod kafka_security;
 mod scrape;
 mod scrape_fixtures;
 mod scrape_kafka;
+mod scrape_preview;
 mod scrape_report;
 mod stream_delta;
 mod stream_sink;
