@@ -195,7 +195,17 @@ pub struct RunStatus {
     /// Records published to the topic.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub records_published: Option<i64>,
-    /// Pages that failed after retries and items skipped for a missing key or required field.
+    /// Results pages that yielded no item: the items selector matched nothing (the
+    /// scraper's log names each page and why). An empty page that ends paged results
+    /// is not counted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub empty_pages: Option<i64>,
+    /// Items skipped for a missing key or required field (the scraper's log names the
+    /// page and the field).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items_skipped: Option<i64>,
+    /// Pages that failed after retries, and documents that could not be read (not
+    /// JSON, or absent).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<i64>,
 }

@@ -308,6 +308,8 @@ async fn observe_runs(
     let run = RunStatus {
         pages_fetched: total("pagesFetched"),
         records_published: total("recordsPublished"),
+        empty_pages: total("emptyPages"),
+        items_skipped: total("itemsSkipped"),
         errors: total("errors"),
         name: latest.name_any(),
         start_time: status.start_time.clone(),
@@ -357,7 +359,8 @@ async fn observe_runs(
 }
 
 /// The totals a finished run wrote to its termination message (`pagesFetched`,
-/// `recordsPublished`, `errors`), from the run's newest terminated pod.
+/// `recordsPublished`, `emptyPages`, `itemsSkipped`, `errors`), from the run's newest
+/// terminated pod.
 async fn run_totals(
     ctx: &Context,
     owner: &Owner,

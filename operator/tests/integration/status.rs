@@ -25,7 +25,7 @@ use serde_json::json;
 /// for a run-once ScrapeJob; for a run, the pod the real Job controller created is
 /// marked finished through the pods/status subresource with the scraper's termination
 /// message (no kubelet runs it here), and the operator turns the finished Job and that
-/// message into `lastRun` (name, start, finish, succeeded, the three totals),
+/// message into `lastRun` (name, start, finish, succeeded, the five totals),
 /// `lastSuccessfulTime` and `WorkloadReady=True (RunSucceeded)`. It does not prove that a
 /// real scraper writes that message (the runtime's tests do).
 #[tokio::test]
@@ -97,7 +97,13 @@ async fn scrape_job_reports_its_next_scheduled_run_and_its_last_run() -> Result<
             .and_then(|spec| spec.containers.first())
             .context("pod without a container")?;
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-        let totals = json!({ "pagesFetched": 7, "recordsPublished": 42, "errors": 1 });
+        let totals = json!({
+            "pagesFetched": 7,
+            "recordsPublished": 42,
+            "emptyPages": 2,
+            "itemsSkipped": 3,
+            "errors": 1
+        });
         pods.patch_status(
             &kube::ResourceExt::name_any(&pod),
             &PatchParams::default(),
@@ -127,8 +133,14 @@ async fn scrape_job_reports_its_next_scheduled_run_and_its_last_run() -> Result<
         assert_eq!(run.name, "rest");
         assert_eq!(run.succeeded, Some(true));
         assert_eq!(
-            (run.pages_fetched, run.records_published, run.errors),
-            (Some(7), Some(42), Some(1))
+            (
+                run.pages_fetched,
+                run.records_published,
+                run.empty_pages,
+                run.items_skipped,
+                run.errors
+            ),
+            (Some(7), Some(42), Some(2), Some(3), Some(1))
         );
         assert!(
             run.start_time.is_some() && run.finish_time.is_some(),

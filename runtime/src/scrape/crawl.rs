@@ -5,6 +5,7 @@
 //! known from the previous one); chains and detail pages run concurrently, and a
 //! semaphore holds the pages in flight to the job's `concurrency`.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use futures::StreamExt;
@@ -14,7 +15,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use super::extract::{self, Item, PageItems, PageRules};
+use super::extract::{self, ExtractError, Item, PageItems, PageRules};
 use super::job::Job;
 use super::metrics::Metrics;
 use super::output::{Output, OutputError, Record};
@@ -117,9 +118,22 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
                 }
             };
             let source = page.url.clone().unwrap_or_else(|| current.url.clone());
+            let first = pager.pages == 0;
             request = pager.next(&current, &page, &items);
-            let PageItems { items, missing, .. } = items;
+            let PageItems {
+                items,
+                missing,
+                empty_reason,
+                unreadable,
+                ..
+            } = items;
             self.count_missing(&missing);
+            self.report_unreadable(&source, &unreadable);
+            if items.is_empty() {
+                // An empty page after the first that ends its chain is how paged
+                // results end (a page number past the last page): not a problem.
+                self.report_empty(&source, empty_reason, !first && request.is_none());
+            }
             let records = self.complete(items, &source).await;
             let count = records.len() as u64;
             self.output.publish(records).await?;
@@ -159,8 +173,37 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
         }
     }
 
+    /// Counts and logs, once for the page, the documents its fields read that could not
+    /// be read (those fields are null).
+    fn report_unreadable(&self, url: &Url, unreadable: &[ExtractError]) {
+        if unreadable.is_empty() {
+            return;
+        }
+        for _ in unreadable {
+            self.metrics.error("document");
+        }
+        let error = unreadable
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        tracing::warn!(%url, count = unreadable.len(), error, "Cannot read documents of a page; the fields they hold are null.");
+    }
+
+    /// Counts and logs a results page that yielded no item, unless it `ends_results`.
+    fn report_empty(&self, url: &Url, reason: Option<String>, ends_results: bool) {
+        let reason = reason.unwrap_or_else(|| "the page has no items".to_owned());
+        if ends_results {
+            tracing::debug!(%url, reason, "The paged results end.");
+            return;
+        }
+        tracing::warn!(%url, reason, "A results page yielded no item.");
+        self.metrics.empty_page(&reason);
+    }
+
     /// Visits the items' detail pages, merges their fields and turns the items into
-    /// records; items without their key or a required field are dropped and counted.
+    /// records; items without their key or a required field are dropped, counted, and
+    /// logged once for the page.
     async fn complete(&self, items: Vec<Item>, source: &Url) -> Vec<Record> {
         let concurrency = self.job.spec.politeness.concurrency.get() as usize;
         let merged: Vec<(Map<String, Value>, Option<Url>)> =
@@ -169,32 +212,73 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
                 .collect()
                 .await;
         let scraped_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        merged
+        let mut skipped = BTreeMap::<Skip, u64>::new();
+        let records = merged
             .into_iter()
-            .filter_map(|(mut fields, detail)| {
-                let required = self.job.spec.extract.fields.iter().chain(self.job.spec.detail_pages.iter().flat_map(|d| &d.fields));
-                if let Some(field) = required.filter(|f| f.required).find(|f| fields.get(&f.name).is_none_or(Value::is_null)) {
-                    tracing::debug!(field = field.name, url = %source, "Skipping an item without a required field.");
-                    self.metrics.error("missing_required");
-                    return None;
-                }
-                let Some(key) = extract::key_of(&fields, &self.job.spec.extract.key) else {
-                    tracing::debug!(url = %source, "Skipping an item without a key.");
-                    self.metrics.error("missing_key");
-                    return None;
-                };
-                let mut meta = Map::new();
-                meta.insert("sourceUrl".into(), source.as_str().into());
-                if let Some(detail) = detail {
-                    meta.insert("detailUrl".into(), detail.as_str().into());
-                }
-                meta.insert("job".into(), self.job.name.clone().into());
-                meta.insert("run".into(), self.job.run.clone().into());
-                meta.insert("scrapedAt".into(), scraped_at.clone().into());
-                fields.insert("_meta".into(), Value::Object(meta));
-                Some(Record { key, value: Value::Object(fields) })
+            .filter_map(|(fields, detail)| {
+                self.record(fields, detail.as_ref(), source, &scraped_at)
+                    .map_err(|skip| *skipped.entry(skip).or_default() += 1)
+                    .ok()
             })
-            .collect()
+            .collect();
+        self.report_skipped(source, &skipped);
+        records
+    }
+
+    /// The record of an item, with its `_meta`; why not when it lacks its key or a
+    /// required field.
+    fn record(
+        &self,
+        mut fields: Map<String, Value>,
+        detail: Option<&Url>,
+        source: &Url,
+        scraped_at: &str,
+    ) -> Result<Record, Skip> {
+        let spec = &self.job.spec;
+        let required = spec
+            .extract
+            .fields
+            .iter()
+            .chain(spec.detail_pages.iter().flat_map(|detail| &detail.fields))
+            .filter(|field| field.required);
+        for field in required {
+            if fields.get(&field.name).is_none_or(Value::is_null) {
+                return Err(Skip::MissingRequired(field.name.clone()));
+            }
+        }
+        let key = extract::key_of(&fields, &spec.extract.key)
+            .ok_or_else(|| Skip::MissingKey(spec.extract.key.clone()))?;
+        let mut meta = Map::new();
+        meta.insert("sourceUrl".into(), source.as_str().into());
+        if let Some(detail) = detail {
+            meta.insert("detailUrl".into(), detail.as_str().into());
+        }
+        meta.insert("job".into(), self.job.name.clone().into());
+        meta.insert("run".into(), self.job.run.clone().into());
+        meta.insert("scrapedAt".into(), scraped_at.into());
+        fields.insert("_meta".into(), Value::Object(meta));
+        Ok(Record {
+            key,
+            value: Value::Object(fields),
+        })
+    }
+
+    /// Counts the items of a page that were skipped, and logs them in one line.
+    fn report_skipped(&self, url: &Url, skipped: &BTreeMap<Skip, u64>) {
+        if skipped.is_empty() {
+            return;
+        }
+        let reason = skipped
+            .iter()
+            .map(|(skip, n)| format!("{skip} ({n})"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let count: u64 = skipped.values().sum();
+        tracing::warn!(%url, count, reason, "Skipped items of a page.");
+        for (skip, n) in skipped {
+            self.metrics
+                .items_skipped(skip.kind(), &skip.to_string(), *n);
+        }
     }
 
     /// The item's fields with its detail page's merged in ([`extract::merge`]). A
@@ -244,6 +328,34 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
         }
         self.count_missing(&missing);
         (fields, url)
+    }
+}
+
+/// Why an item is not a record.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Skip {
+    /// A field marked `required` is null.
+    MissingRequired(String),
+    /// The key field is absent, null or empty.
+    MissingKey(String),
+}
+
+impl Skip {
+    /// The `reason` label of `homestream_scrape_items_skipped_total`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::MissingRequired(_) => "missing_required",
+            Self::MissingKey(_) => "missing_key",
+        }
+    }
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::MissingRequired(field) => write!(f, "the required field {field} is null"),
+            Self::MissingKey(key) => write!(f, "the key field {key} is null or empty"),
+        }
     }
 }
 

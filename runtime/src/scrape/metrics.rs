@@ -1,7 +1,9 @@
-//! The scraper's Prometheus metrics, and the run totals (pages, records, errors) that
-//! the operator puts in the ScrapeJob's `status.lastRun`.
+//! The scraper's Prometheus metrics, and the run totals (pages, records, empty pages,
+//! skipped items, errors) that the operator puts in the ScrapeJob's `status.lastRun`.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Mutex;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -17,9 +19,16 @@ pub struct Metrics {
     records: Counter,
     errors: Family<Labels, Counter>,
     errors_total: Counter,
+    empty_pages: Counter,
+    items_skipped: Family<Labels, Counter>,
+    items_skipped_total: Counter,
     missing_fields: Family<Labels, Counter>,
     retries: Counter,
     browser_restarts: Counter,
+    /// Why pages yielded no item and why items were skipped, in words, with how often:
+    /// not metrics (the words hold selectors and field names), but the explanation a
+    /// run's last log line and a preview give for what the counters show.
+    reasons: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -38,8 +47,18 @@ impl Metrics {
         );
         registry.register(
             "errors",
-            "Pages that failed after retries and items skipped, by kind",
+            "Pages that failed after retries and documents that could not be read, by kind",
             self.errors.clone(),
+        );
+        registry.register(
+            "empty_pages",
+            "Results pages that yielded no item (the end of paged results excepted)",
+            self.empty_pages.clone(),
+        );
+        registry.register(
+            "items_skipped",
+            "Items skipped for a missing key or required field, by reason",
+            self.items_skipped.clone(),
         );
         registry.register(
             "missing_fields",
@@ -68,12 +87,48 @@ impl Metrics {
         self.records.inc_by(n);
     }
 
-    /// An error of `kind` (a page given up on, an item skipped, a delivery failure).
+    /// An error of `kind` (a page given up on, a document that could not be read).
     pub fn error(&self, kind: &str) {
         self.errors
             .get_or_create(&[("kind", kind.to_owned())])
             .inc();
         self.errors_total.inc();
+    }
+
+    /// A results page yielded no item, for `reason`.
+    pub fn empty_page(&self, reason: &str) {
+        self.empty_pages.inc();
+        self.note(format!("no item on a page: {reason}"), 1);
+    }
+
+    /// `n` items were skipped for `reason`; `kind` (`missing_key`, `missing_required`)
+    /// labels the metric.
+    pub fn items_skipped(&self, kind: &str, reason: &str, n: u64) {
+        self.items_skipped
+            .get_or_create(&[("reason", kind.to_owned())])
+            .inc_by(n);
+        self.items_skipped_total.inc_by(n);
+        self.note(format!("item skipped: {reason}"), n);
+    }
+
+    fn note(&self, reason: String, n: u64) {
+        *self
+            .reasons
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(reason)
+            .or_default() += n;
+    }
+
+    /// Why pages yielded no item and items were skipped, each reason followed by how
+    /// often it happened (pages or items) in parentheses, in alphabetical order.
+    pub fn reasons(&self) -> Vec<String> {
+        self.reasons
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|(reason, n)| format!("{reason} ({n})"))
+            .collect()
     }
 
     /// A field could not be extracted.
@@ -103,6 +158,8 @@ impl Metrics {
         RunTotals {
             pages_fetched: self.pages.get(),
             records_published: self.records.get(),
+            empty_pages: self.empty_pages.get(),
+            items_skipped: self.items_skipped_total.get(),
             errors: self.errors_total.get(),
         }
     }
@@ -116,7 +173,11 @@ pub struct RunTotals {
     pub pages_fetched: u64,
     /// Records acknowledged by Kafka.
     pub records_published: u64,
-    /// Errors.
+    /// Results pages that yielded no item.
+    pub empty_pages: u64,
+    /// Items skipped for a missing key or required field.
+    pub items_skipped: u64,
+    /// Pages that failed after retries and documents that could not be read.
     pub errors: u64,
 }
 
@@ -145,6 +206,7 @@ mod tests {
         // A labelled family is exported once it has a series.
         metrics.error("page");
         metrics.missing_field("price");
+        metrics.items_skipped("missing_key", "the key id is missing", 1);
         let mut exposition = String::new();
         prometheus_client::encoding::text::encode(&mut exposition, &registry).unwrap();
         let scrape = |name: &str| name.starts_with("homestream_scrape_");

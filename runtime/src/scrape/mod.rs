@@ -1,7 +1,8 @@
 //! `scrape`: runs a ScrapeJob once. Pages come from headless Chromium ([`browser`]) or
 //! plain HTTP ([`http`]), items from the extraction engine ([`extract`]), and records go
 //! to the job's Kafka topic ([`output`]); [`crawl`] ties them together under the job's
-//! politeness ([`politeness`], [`robots`]) and address policy ([`guard`]).
+//! politeness ([`politeness`], [`robots`]) and address policy ([`guard`]). [`preview`]
+//! runs the same crawl from a manifest on the author's machine and prints the records.
 
 pub mod browser;
 pub mod crawl;
@@ -15,6 +16,7 @@ pub mod metrics;
 pub mod output;
 pub mod page;
 pub mod politeness;
+pub mod preview;
 pub mod robots;
 pub mod script;
 
@@ -108,7 +110,10 @@ pub async fn run(config: &Path, process: Process) -> Result<()> {
     tracing::info!(
         pages_fetched = totals.pages_fetched,
         records_published = totals.records_published,
+        empty_pages = totals.empty_pages,
+        items_skipped = totals.items_skipped,
         errors = totals.errors,
+        reasons = metrics.reasons().join("; "),
         "Scrape run finished."
     );
     process.server.abort();

@@ -59,6 +59,9 @@ pub enum OutputError {
         /// librdkafka's error and reason.
         reason: String,
     },
+    /// Records could not be written out (a preview's stdout closed).
+    #[error("writing records: {0}")]
+    Write(#[source] std::io::Error),
     /// Records were still unacknowledged at the end.
     #[error("flushing records to topic {topic}: {source}")]
     Flush {

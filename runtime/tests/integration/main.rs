@@ -10,6 +10,8 @@ mod scrape;
 mod scrape_documents;
 mod scrape_fixtures;
 mod scrape_kafka;
+mod scrape_preview;
+mod scrape_report;
 mod stream_delta;
 mod stream_sink;
 mod stream_support;

@@ -105,7 +105,13 @@ async fn scrape_subcommand_publishes_keyed_records_to_kafka() {
         serde_json::from_str(&std::fs::read_to_string(run.totals()).unwrap()).unwrap();
     assert_eq!(
         totals,
-        serde_json::json!({"pagesFetched": 4, "recordsPublished": 10, "errors": 0})
+        serde_json::json!({
+            "pagesFetched": 4,
+            "recordsPublished": 10,
+            "emptyPages": 0,
+            "itemsSkipped": 0,
+            "errors": 0
+        })
     );
 
     let consumer = kafka::consumer(&env, &topic, "read_committed").unwrap();

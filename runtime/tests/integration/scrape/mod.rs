@@ -23,13 +23,18 @@ pub const API_KEY: &str = "test-key";
 
 /// A checked-in ScrapeJob manifest (`tests/integration/scrape/jobs/NAME.yaml`) pointed at `addr`.
 pub fn manifest(name: &str, addr: &str) -> ScrapeJob {
+    serde_yaml::from_str(&manifest_text(name, addr))
+        .unwrap_or_else(|error| panic!("{name}: {error}"))
+}
+
+/// The YAML of a checked-in ScrapeJob manifest pointed at `addr`, as a user's file.
+pub fn manifest_text(name: &str, addr: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/integration/scrape/jobs")
         .join(format!("{name}.yaml"));
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|error| panic!("reading {}: {error}", path.display()));
-    serde_yaml::from_str(&text.replace(PLACEHOLDER_ADDR, addr))
-        .unwrap_or_else(|error| panic!("{name}: {error}"))
+    text.replace(PLACEHOLDER_ADDR, addr)
 }
 
 /// The runtime's view of a manifest, with the realtor API key as its Secret variable.
@@ -59,6 +64,12 @@ pub fn browser_options() -> BrowserOptions {
 
 /// Runs `job` into memory.
 pub async fn scrape(job: &Job) -> (Vec<Record>, RunTotals, Completion) {
+    let (records, metrics, completion) = scrape_metered(job).await;
+    (records, metrics.totals(), completion)
+}
+
+/// Runs `job` into memory, keeping its metrics.
+pub async fn scrape_metered(job: &Job) -> (Vec<Record>, Arc<Metrics>, Completion) {
     let metrics = Arc::new(Metrics::default());
     let output = Collect::default();
     let (_trigger, shutdown) = shutdown::channel();
@@ -71,5 +82,5 @@ pub async fn scrape(job: &Job) -> (Vec<Record>, RunTotals, Completion) {
     )
     .await
     .unwrap();
-    (output.records(), metrics.totals(), completion)
+    (output.records(), metrics, completion)
 }

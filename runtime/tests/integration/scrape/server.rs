@@ -138,37 +138,32 @@ pub async fn start() -> Server {
         gate: gate.clone(),
         flaky: Arc::new(AtomicUsize::new(0)),
     };
-    let app =
-        Router::new()
-            .route("/robots.txt", get(|| async { site_file("robots.txt") }))
-            .route("/listings/{page}", get(listing))
-            .route("/homes/{id}", get(home))
-            .route("/rendered/{page}", get(rendered))
-            .route("/rendered-all/{pages}", get(rendered_all))
-            .route("/api/homes", get(api_homes))
-            .route("/next-data/{page}", get(next_data))
-            .route("/private/api/homes", get(api_homes))
-            .route("/rendered-private/{page}", get(rendered_private))
-            .route("/flaky", get(flaky))
-            .route(
-                "/private/{page}",
-                get(|| async { html(site_file("private.html")) }),
-            )
-            .route(
-                "/documents/{page}",
-                get(|Path(page): Path<String>| async move {
-                    html(site_file(&format!("documents/{page}")))
-                }),
-            )
-            .route("/real/{*path}", get(real))
-            .route("/realtor/properties/v3/list", post(realtor))
-            .route(
-                "/zoopla/details/{id}",
-                get(|| async { html(site_file("graphql.html")) }),
-            )
-            .route("/graphql", post(graphql))
-            .layer(axum::middleware::from_fn_with_state(state.clone(), count))
-            .with_state(state);
+    let app = Router::new()
+        .route("/robots.txt", get(|| async { site_file("robots.txt") }))
+        .route("/listings/{page}", get(listing))
+        .route("/homes/{id}", get(home))
+        .route("/rendered/{page}", get(rendered))
+        .route("/rendered-all/{pages}", get(rendered_all))
+        .route("/api/homes", get(api_homes))
+        .route("/next-data/{page}", get(next_data))
+        .route("/private/api/homes", get(api_homes))
+        .route("/rendered-private/{page}", get(rendered_private))
+        .route("/flaky", get(flaky))
+        .route("/empty", get(|| async { html(site_file("empty.html")) }))
+        .route(
+            "/private/{page}",
+            get(|| async { html(site_file("private.html")) }),
+        )
+        .route("/documents/{page}", get(documents))
+        .route("/real/{*path}", get(real))
+        .route("/realtor/properties/v3/list", post(realtor))
+        .route(
+            "/zoopla/details/{id}",
+            get(|| async { html(site_file("graphql.html")) }),
+        )
+        .route("/graphql", post(graphql))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), count))
+        .with_state(state);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -202,6 +197,11 @@ async fn count(
         state.gate.release.notified().await;
     }
     next.run(request).await
+}
+
+/// A page of `site/documents/`: data in JSON-LD, script state and flight chunks.
+async fn documents(Path(page): Path<String>) -> Response {
+    html(site_file(&format!("documents/{page}")))
 }
 
 fn html(body: String) -> Response {
@@ -286,11 +286,17 @@ fn query(uri: &Uri, name: &str) -> Option<String> {
 }
 
 /// The data the rendered page's script fetches; `href` is each home's detail page.
+/// Past the last page, no homes.
 async fn api_homes(uri: Uri) -> Response {
     let page: usize = query(&uri, "page")
         .and_then(|page| page.parse().ok())
         .unwrap_or(1);
-    json(serde_json::json!({"homes": homes(page)}).to_string())
+    let homes = if page > LISTING_PAGES {
+        Vec::new()
+    } else {
+        homes(page)
+    };
+    json(serde_json::json!({"homes": homes}).to_string())
 }
 
 /// The homes of results page `page` as JSON.
