@@ -101,10 +101,10 @@ pub async fn preview(options: &Options, shutdown: Shutdown, browser: BrowserOpti
 ///
 /// # Errors
 /// When the file cannot be read, or [`parse`] refuses it.
-pub fn load(path: &Path) -> Result<ScrapeJob> {
+fn load(path: &Path) -> Result<ScrapeJob> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    parse(&text).with_context(|| format!("reading {}", path.display()))
+    parse(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
 /// The one ScrapeJob among the YAML documents of `text`; other documents, such as the
@@ -113,7 +113,7 @@ pub fn load(path: &Path) -> Result<ScrapeJob> {
 /// # Errors
 /// When the YAML does not parse, holds no ScrapeJob or several, or the ScrapeJob does
 /// not match the API.
-pub fn parse(text: &str) -> Result<ScrapeJob> {
+fn parse(text: &str) -> Result<ScrapeJob> {
     let mut jobs = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let value = serde_yaml::Value::deserialize(document)
@@ -139,7 +139,7 @@ pub fn parse(text: &str) -> Result<ScrapeJob> {
 /// # Errors
 /// When the spec is invalid, or a header's Secret variable is not set (the error says
 /// which to set, and how).
-pub fn job(
+fn job(
     manifest: &ScrapeJob,
     max_pages: Option<NonZeroU32>,
     env: impl Fn(&str) -> Option<String>,
