@@ -1,8 +1,9 @@
 //! The browser pool's recovery: a Chromium that dies while a page loads is noticed at
-//! once, restarted and the page retried, so the run still publishes every record; and its launch
-//! flags, among them the egress proxy every connection goes through. In its own test
-//! binary because it kills the Chromium children of the test process, which must
-//! belong to this test alone.
+//! once, restarted and the page retried, so the run still publishes every record; its launch
+//! flags, among them the egress proxy every connection goes through; and a clean run's
+//! logs, which hold no warning. In its own test binary because it kills the Chromium
+//! children of the test process: the tests here take [`BROWSERS`] so that those
+//! children belong to one test at a time.
 
 #[allow(
     dead_code,
@@ -19,7 +20,14 @@ use homestream_runtime::scrape::crawl::Completion;
 use homestream_runtime::scrape::metrics::Metrics;
 use homestream_runtime::scrape::output::Collect;
 
+use homestream_common::telemetry::DEFAULT_FILTER;
 use scrape::{browser_options, job, manifest, server};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+
+/// Held by each test while its browsers run: the recovery test kills every Chromium
+/// child of this process, which must be its own.
+static BROWSERS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Process ids of this process's Chromium children (the browsers of the pool).
 fn chromium_children() -> Vec<u32> {
@@ -43,6 +51,7 @@ fn chromium_children() -> Vec<u32> {
 
 #[tokio::test]
 async fn a_chromium_killed_mid_load_is_restarted_and_every_record_published() {
+    let _browsers = BROWSERS.lock().await;
     let server = server::start().await;
     // By name, which the egress proxy resolves and checks.
     let addr = format!("localhost:{}", server.addr.port());
@@ -122,5 +131,53 @@ async fn a_chromium_killed_mid_load_is_restarted_and_every_record_published() {
     assert!(
         chromium_children().is_empty(),
         "the restarted browser was closed at the end"
+    );
+}
+
+/// The events at `WARN` or above that reach a subscriber, as text.
+#[derive(Clone, Default)]
+struct Warnings(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        let metadata = event.metadata();
+        if *metadata.level() <= tracing::Level::WARN {
+            let mut message = String::new();
+            event.record(
+                &mut |field: &tracing::field::Field, value: &dyn std::fmt::Debug| {
+                    use std::fmt::Write as _;
+                    let _ = write!(message, " {}={value:?}", field.name());
+                },
+            );
+            self.0.lock().unwrap().push(format!(
+                "{} {}:{message}",
+                metadata.level(),
+                metadata.target()
+            ));
+        }
+    }
+}
+
+// On one thread, so that the subscriber set for this test sees every task of the run
+// (the pool's and chromiumoxide's) and no other test's.
+#[tokio::test(flavor = "current_thread")]
+async fn a_clean_browser_run_logs_no_warning_under_the_default_filter() {
+    let _browsers = BROWSERS.lock().await;
+    let server = server::start().await;
+    let job = job(&manifest("site-browser", &server.addr.to_string()));
+    let warnings = Warnings::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(EnvFilter::new(DEFAULT_FILTER))
+        .with(warnings.clone());
+    let _logging = tracing::subscriber::set_default(subscriber);
+    let (records, totals, completion) = scrape::scrape(&job).await;
+    assert_eq!(completion, Completion::Finished);
+    assert_eq!((records.len(), totals.pages_fetched), (30, 3));
+    let warnings = warnings.0.lock().unwrap();
+    assert!(
+        warnings.is_empty(),
+        "{} warnings: {:#?}",
+        warnings.len(),
+        &warnings[..warnings.len().min(5)]
     );
 }
