@@ -1,7 +1,8 @@
 //! What a run reports besides its records, so that nothing goes missing silently: a
 //! results page that yields no item and items skipped for a missing required field are
 //! counted in the run's totals (which become `status.lastRun`) and in the metrics, with
-//! the reason in words; the empty page that ends paged results is not a problem.
+//! the reason in words; a document that cannot be read is counted and leaves its fields
+//! null; the empty page that ends paged results is not a problem.
 
 use homestream_runtime::scrape::metrics::{Metrics, RunTotals};
 use prometheus_client::registry::Registry;
@@ -87,5 +88,33 @@ async fn the_empty_page_after_the_last_ends_paged_results_quietly() {
             records_published: 20,
             ..RunTotals::default()
         }
+    );
+}
+
+#[tokio::test]
+async fn a_field_document_that_cannot_be_read_is_counted_and_its_fields_left_null() {
+    let server = server::start().await;
+    let mut manifest = manifest("documents-ld", &server.addr.to_string());
+    let extract = &mut manifest.spec.extract;
+    extract
+        .documents
+        .as_mut()
+        .unwrap()
+        .push(serde_yaml::from_str("{name: state, assignment: window.__STATE__}").unwrap());
+    extract
+        .fields
+        .push(serde_yaml::from_str("{name: area, document: state, jsonPath: $.area}").unwrap());
+    let (records, metrics, _) = scrape::scrape_metered(&job(&manifest)).await;
+    assert_eq!(records.len(), 3, "the items are still published");
+    assert!(records.iter().all(|record| record.value["area"].is_null()));
+    assert_eq!(
+        (metrics.totals().pages_fetched, metrics.totals().errors),
+        (1, 1),
+        "one unreadable document on one page"
+    );
+    assert!(
+        exposition(&metrics).contains("homestream_scrape_errors_total{kind=\"document\"} 1\n"),
+        "{}",
+        exposition(&metrics)
     );
 }
