@@ -5,14 +5,23 @@
 #
 #   bench/scrape/run.sh            (from the repository root)
 #
-# Env: HOMESTREAM_CHROMIUM (default /usr/bin/chromium), BENCH_VENV (default
-# ~/.cache/homestream/bench-venv).
+# Both browser tools drive the same Chromium: Debian's headless shell, the scraper
+# image's browser, installed when missing (the full /usr/bin/chromium where Debian does
+# not package it).
+#
+# Env: HOMESTREAM_CHROMIUM (default the headless shell), BENCH_VENV (default
+# ~/.cache/homestream/bench-venv), CARGO_TARGET_DIR (default target/ of the repository).
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 venv="${BENCH_VENV:-$HOME/.cache/homestream/bench-venv}"
-chromium="${HOMESTREAM_CHROMIUM:-/usr/bin/chromium}"
+# shellcheck source=../../tests/env/lib.sh
+source "$root/tests/env/lib.sh"
+if [[ -z "${HOMESTREAM_CHROMIUM:-}" ]]; then
+  install_chromium
+fi
+chromium="${HOMESTREAM_CHROMIUM:-$(chromium_executable)}"
 export HOMESTREAM_CHROMIUM="$chromium"
 
 if [[ ! -x "$venv/bin/python" ]]; then
@@ -22,7 +31,7 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check "scrapy>=2.11,<3" "playwright>=1.45,<2"
 
 cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p homestream-runtime --example bench_scrape
-bench="$root/target/release/examples/bench_scrape"
+bench="${CARGO_TARGET_DIR:-$root/target}/release/examples/bench_scrape"
 
 serve_out="$(mktemp)"
 "$bench" serve > "$serve_out" &

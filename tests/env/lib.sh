@@ -157,6 +157,23 @@ stop_service() {
 # tcp_open PORT: is something listening on 127.0.0.1:PORT?
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Debian's headless shell (Chromium's old headless mode, lighter and faster per page),
+# the browser of the scraper image; the full Chromium where it is not packaged.
+HEADLESS_SHELL=/usr/lib/chromium/chromium-headless-shell
+
+# install_chromium: the full Chromium, and the headless shell if the archive has it.
+install_chromium() {
+  apt_install chromium
+  if [[ ! -x "$HEADLESS_SHELL" ]] && apt-cache show chromium-headless-shell >/dev/null 2>&1; then
+    apt_install chromium-headless-shell
+  fi
+}
+
+# chromium_executable: the headless shell if installed, else the full Chromium.
+chromium_executable() {
+  if [[ -x "$HEADLESS_SHELL" ]]; then echo "$HEADLESS_SHELL"; else command -v chromium; fi
+}
+
 # apt_install PKG...: install Debian packages that are missing.
 apt_install() {
   local missing=()

@@ -51,10 +51,13 @@ pub fn job(manifest: &ScrapeJob) -> Job {
     .unwrap()
 }
 
-/// Chromium as the local stack provides it.
+/// Chromium as the local stack provides it, else as the runtime finds it
+/// (`HOMESTREAM_CHROMIUM`, else the headless shell if installed).
 pub fn browser_options() -> BrowserOptions {
-    let executable = homestream_tests::StackEnv::load()
-        .map_or_else(|_| "/usr/bin/chromium".into(), |env| env.chromium);
+    let executable = homestream_tests::StackEnv::load().map_or_else(
+        |_| BrowserOptions::from_env().executable,
+        |env| env.chromium,
+    );
     BrowserOptions {
         executable,
         browsers: 1,
