@@ -444,6 +444,15 @@ mod tests {
             .extract
     }
 
+    /// Rules without next-page or detail links.
+    fn without_links(extract: &ValidatedExtract) -> PageRules<'_> {
+        PageRules {
+            extract,
+            next_page: None,
+            detail_link: None,
+        }
+    }
+
     fn page(body: &str) -> FetchedPage {
         FetchedPage {
             url: Some(Url::parse("https://example.com/list/").unwrap()),
@@ -469,11 +478,7 @@ fields:
             r#"<ul><li class="home" data-id="1"><a href="/h/1">x</a><h2>  Nice
             flat </h2><span>2 beds</span></li><li class="home" data-id="2"><span>studio</span></li></ul>"#,
         );
-        let rules = PageRules {
-            extract: &extract,
-            next_page: None,
-            detail_link: None,
-        };
+        let rules = without_links(&extract);
         let items = page_items(rules, &page).unwrap();
         assert_eq!(items.items.len(), 2);
         assert_eq!(
@@ -505,11 +510,7 @@ fields:
               {"id": 7, "features": [{"icon": "bath", "n": 1}, {"icon": "bed", "n": 3}], "tags": ["a", "b"], "address": "Acton Street, London WC1X"},
               {"id": 8, "features": [], "tags": [], "address": "nowhere"}]}</script>"#,
         );
-        let rules = PageRules {
-            extract: &extract,
-            next_page: None,
-            detail_link: None,
-        };
+        let rules = without_links(&extract);
         let items = page_items(rules, &page).unwrap();
         assert_eq!(
             Value::Object(items.items[0].fields.clone()),
@@ -527,11 +528,7 @@ fields:
         let extract = extract(
             "items: {json: {from: {script: 'script#none'}, path: '$[*]'}}\nkey: id\nfields: [{name: id, jsonPath: '$.id'}]",
         );
-        let rules = PageRules {
-            extract: &extract,
-            next_page: None,
-            detail_link: None,
-        };
+        let rules = without_links(&extract);
         assert!(matches!(
             page_items(rules, &page("<p>hi</p>")),
             Err(ExtractError {
@@ -540,11 +537,7 @@ fields:
             })
         ));
         let extract = extract_body();
-        let rules = PageRules {
-            extract: &extract,
-            next_page: None,
-            detail_link: None,
-        };
+        let rules = without_links(&extract);
         assert!(matches!(
             page_items(rules, &page("<html>")),
             Err(ExtractError {
@@ -573,11 +566,7 @@ pageFields:
             r#"<h1>2 homes</h1><script>window.state = {area: 'WC1X'}</script>
             <ul><li data-id="1" data-area="N1"></li><li data-id="2"></li></ul>"#,
         );
-        let rules = PageRules {
-            extract: &extract,
-            next_page: None,
-            detail_link: None,
-        };
+        let rules = without_links(&extract);
         let items = page_items(rules, &page).unwrap();
         let values: Vec<Value> = items
             .items
@@ -599,11 +588,7 @@ pageFields:
         let extract = extract(
             "documents: [{name: ld, script: 'script#ld'}]\nitems: {css: li}\nkey: id\nfields: [{name: id, attribute: data-id}, {name: price, document: ld, jsonPath: $.price}]",
         );
-        let rules = PageRules {
-            extract: &extract,
-            next_page: None,
-            detail_link: None,
-        };
+        let rules = without_links(&extract);
         let items = page_items(
             rules,
             &page(r#"<script id="ld">{oops</script><ul><li data-id="1"></li><li data-id="2"></li></ul>"#),
