@@ -310,9 +310,9 @@ impl<'a, F: Fetcher, O: Output> Crawl<'a, F, O> {
         let mut missing = Vec::new();
         match detail {
             Some(detail) => {
-                for error in &detail.unreadable {
-                    tracing::warn!(url = ?url.as_ref().map(Url::as_str), %error, "Cannot read a document of a detail page.");
-                    self.metrics.error("document");
+                // A detail page was only fetched from its URL.
+                if let Some(url) = &url {
+                    self.report_unreadable(url, &detail.unreadable);
                 }
                 missing = detail.missing;
                 extract::merge(&mut fields, detail.fields);

@@ -7,6 +7,8 @@
 //! still come with problems that left part of it out (a JSON-LD script that is not
 //! JSON among several, a call whose argument is not a literal, a flight row cut short).
 
+use std::sync::LazyLock;
+
 use scraper::{Html, Selector};
 use serde_json::Value;
 
@@ -14,8 +16,11 @@ use super::page::FetchedPage;
 use super::script::{self, ScriptError, flight};
 use homestream_crds::scrapejob::validate::DocumentSource;
 
-/// Inline scripts that may be JavaScript: no `src`; JSON data blocks are left out.
-const INLINE_SCRIPTS: &str = "script:not([src])";
+/// Inline scripts that may be JavaScript: no `src`; JSON data blocks are left out by
+/// their type. Parsed once, not on every page.
+static INLINE_SCRIPTS: LazyLock<Selector> = LazyLock::new(|| {
+    Selector::parse("script:not([src])").expect("a constant selector that parses")
+});
 
 /// Why a document, or part of one, could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -153,11 +158,7 @@ fn scripts(html: &Html, selector: &Selector) -> Result<Read, DocumentProblem> {
 
 /// The text of the page's inline scripts that are not JSON data blocks.
 fn inline_scripts(html: &Html) -> Vec<String> {
-    // The selector is a constant that parses.
-    let Ok(selector) = Selector::parse(INLINE_SCRIPTS) else {
-        return Vec::new();
-    };
-    html.select(&selector)
+    html.select(&INLINE_SCRIPTS)
         .filter(|script| {
             !script
                 .value()

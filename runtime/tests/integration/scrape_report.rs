@@ -9,13 +9,16 @@ use prometheus_client::registry::Registry;
 
 use crate::scrape::{self, job, manifest, server};
 
-/// The metrics of a run as Prometheus reads them.
-fn exposition(metrics: &Metrics) -> String {
+/// Asserts that the run's metrics, as Prometheus reads them, hold the sample `line`.
+fn assert_exported(metrics: &Metrics, line: &str) {
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    text
+    assert!(
+        text.lines().any(|sample| sample == line),
+        "no {line:?} in:\n{text}"
+    );
 }
 
 #[tokio::test]
@@ -32,11 +35,7 @@ async fn a_page_without_items_is_counted_and_explained() {
             ..RunTotals::default()
         }
     );
-    assert!(
-        exposition(&metrics).contains("\nhomestream_scrape_empty_pages_total 1\n"),
-        "{}",
-        exposition(&metrics)
-    );
+    assert_exported(&metrics, "homestream_scrape_empty_pages_total 1");
     let reasons = metrics.reasons();
     assert!(
         reasons.len() == 1
@@ -61,11 +60,9 @@ async fn items_without_a_required_field_are_counted_by_reason() {
             ..RunTotals::default()
         }
     );
-    let exposition = exposition(&metrics);
-    assert!(
-        exposition
-            .contains("\nhomestream_scrape_items_skipped_total{reason=\"missing_required\"} 10\n"),
-        "{exposition}"
+    assert_exported(
+        &metrics,
+        "homestream_scrape_items_skipped_total{reason=\"missing_required\"} 10",
     );
     assert_eq!(
         metrics.reasons(),
@@ -112,9 +109,8 @@ async fn a_field_document_that_cannot_be_read_is_counted_and_its_fields_left_nul
         (1, 1),
         "one unreadable document on one page"
     );
-    assert!(
-        exposition(&metrics).contains("homestream_scrape_errors_total{kind=\"document\"} 1\n"),
-        "{}",
-        exposition(&metrics)
+    assert_exported(
+        &metrics,
+        "homestream_scrape_errors_total{kind=\"document\"} 1",
     );
 }
