@@ -5,8 +5,8 @@
 //!   shutdown ([`shutdown`]) and JSON logs ([`telemetry`]);
 //! - Kafka client settings, security and refusals ([`kafka`]);
 //! - Delta tables on S3: storage options, schema and opening ([`lake`]);
-//! - the VRL program front end ([`program`]): the operator compiles a program to report
-//!   its diagnostics, the transform to run it.
+//! - the program front ends, VRL and SQL ([`program`]): the operator compiles a program
+//!   to report its diagnostics, the transform to run it.
 
 pub mod kafka;
 pub mod lake;

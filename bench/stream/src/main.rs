@@ -152,11 +152,11 @@ async fn run_component(component: &str, config: &str, listen: &str) -> Result<()
 /// of the transform's cost that is VRL (parse, run, encode), and a target for `perf`.
 /// `source` replaces the cleaning program, e.g. with `.` to measure the fixed cost.
 fn program_cost(records: usize, source: Option<String>) -> Result<()> {
-    use homestream_common::program::{Origin, Program};
+    use homestream_common::program::{Origin, VrlProgram};
     let payloads: Vec<Vec<u8>> = (0..records.min(10_000))
         .map(|n| serde_json::to_vec(&records::listing(n)))
         .collect::<Result<_, _>>()?;
-    let program = Program::compile(source.as_deref().unwrap_or(PROGRAM))
+    let program = VrlProgram::compile(source.as_deref().unwrap_or(PROGRAM))
         .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
     let mut runner = program.runner();
     // CPU time, not wall time: the machine is shared.

@@ -4,7 +4,7 @@
 //! beds, no size) so that the cleaning program takes its other branches too.
 
 use anyhow::{Result, bail};
-use homestream_common::program::{Origin, Outcome, Runner};
+use homestream_common::program::{Origin, Outcome, VrlRunner};
 use serde_json::{Value, json};
 
 const STATUSES: [&str; 3] = ["for_sale", "sold", "ready_to_build"];
@@ -63,7 +63,7 @@ pub fn raw(n: usize) -> Result<(String, Vec<u8>)> {
 ///
 /// # Errors
 /// When the program does not make exactly one record of it.
-pub fn cleaned(runner: &mut Runner<'_>, n: usize) -> Result<(String, Vec<u8>)> {
+pub fn cleaned(runner: &mut VrlRunner<'_>, n: usize) -> Result<(String, Vec<u8>)> {
     let (key, payload) = raw(n)?;
     let origin = Origin {
         key: Some(key.as_bytes()),

@@ -36,7 +36,7 @@ pub(crate) async fn orchestrate(records: usize, rounds: usize, scope: Scope) -> 
     let exe = std::env::current_exe()?;
     let mut table = Table::default();
     if scope != Scope::All {
-        let program = homestream_common::program::Program::compile(PROGRAM)
+        let program = homestream_common::program::VrlProgram::compile(PROGRAM)
             .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
         let mut runner = program.runner();
         produce(&env, &output, records, |n| records::cleaned(&mut runner, n))?;

@@ -55,3 +55,16 @@ string_format! {
         "must be a lower-case column name: a letter or '_', then letters, digits and '_'"
     )]
 }
+
+string_format! {
+    /// A top-level field of a record, read by a SQL program as a column: 1 to 128
+    /// characters, not one of the reserved columns of `records` (`_key`, `_topic`,
+    /// `_partition`, `_offset`, `_timestamp`, `_error`) and not starting with `__`
+    /// (kept for the runtime's own columns).
+    RecordFieldName,
+    max_length = 128,
+    rules = [(
+        "!(self in ['_key', '_topic', '_partition', '_offset', '_timestamp', '_error']) && !self.startsWith('__')",
+        "must not be a reserved column (_key, _topic, _partition, _offset, _timestamp, _error) or start with '__'"
+    )]
+}

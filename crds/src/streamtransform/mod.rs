@@ -1,6 +1,7 @@
-//! The StreamTransform kind: read records from a topic, run a VRL program on each, and
-//! write the results to another topic.
+//! The StreamTransform kind: read records from a topic, run a VRL program on each (or a
+//! SQL query on each batch), and write the results to another topic.
 
+pub mod sql;
 pub mod validate;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -13,7 +14,8 @@ use crate::deletion::DeletionPolicy;
 use crate::topic::{OnError, TopicInput, TopicOutput};
 use crate::workload::PodTemplate;
 
-pub use validate::ValidatedStreamTransform;
+pub use sql::{SqlColumn, SqlProgram};
+pub use validate::{TransformProgram, ValidatedSql, ValidatedStreamTransform};
 
 /// Desired state of a StreamTransform.
 #[derive(CustomResource, Clone, Debug, PartialEq, Serialize, Deserialize, KubeSchema)]
@@ -25,7 +27,7 @@ pub use validate::ValidatedStreamTransform;
     status = "StreamTransformStatus",
     shortname = "st",
     category = "homestream",
-    doc = "A StreamTransform reads records from a Kafka topic, runs a VRL (Vector Remap Language) program on each one and writes the results to another topic, exactly once by default.",
+    doc = "A StreamTransform reads records from a Kafka topic, runs a VRL (Vector Remap Language) program on each one, or a SQL query on each batch of them, and writes the results to another topic, exactly once by default.",
     printcolumn(name = "Ready", type_ = "string", json_path = ".status.conditions[?(@.type==\"Ready\")].status", description = "Whether the program compiles and the workload runs"),
     printcolumn(name = "Input", type_ = "string", json_path = ".spec.input.topic", description = "Topic the records come from"),
     printcolumn(name = "Output", type_ = "string", json_path = ".spec.output.topic.name", description = "Topic the results go to"),
@@ -37,6 +39,8 @@ pub use validate::ValidatedStreamTransform;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(
+    validation = Rule::new("has(self.program) != has(self.sql)")
+        .message("exactly one of program (VRL) and sql is required"),
     validation = Rule::new("self.output.topic.name != self.input.topic")
         .message("output.topic.name must differ from input.topic"),
     validation = Rule::new("!has(self.deadLetter) || (self.deadLetter.topic.name != self.input.topic && self.deadLetter.topic.name != self.output.topic.name)")
@@ -59,8 +63,13 @@ pub struct StreamTransformSpec {
     /// program's result is written with the same key. A program that returns an array
     /// writes one record per element; `abort` writes nothing. Functions that read the
     /// environment, the system or the network are not available. At most 64 KiB.
+    /// Exactly one of `program` and `sql`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 65536))]
-    pub program: String,
+    pub program: Option<String>,
+    /// A SQL query run on each batch of records, instead of a VRL program.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sql: Option<SqlProgram>,
     /// What happens to a record the program fails on: `DeadLetter` (the default when
     /// `deadLetter` is set) or `Drop` (the default otherwise; counted in status).
     #[serde(skip_serializing_if = "Option::is_none")]

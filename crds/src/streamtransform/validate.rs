@@ -1,11 +1,13 @@
 //! Parsing a StreamTransform spec into [`ValidatedStreamTransform`], with defaults
-//! filled in. Compiling the VRL program is the operator's job (it reports the
-//! `ProgramValid` condition), not this crate's.
+//! filled in. Compiling the VRL program or planning the SQL query is the operator's job
+//! (it reports the `ProgramValid` condition), not this crate's; the SQL columns' types
+//! are parsed here.
 
 use std::num::NonZeroU32;
 
-use super::{Delivery, StreamTransformSpec};
+use super::{Delivery, SqlProgram, StreamTransformSpec};
 use crate::deletion::DeletionPolicy;
+use crate::deltasink::types::LakeType;
 use crate::topic::{self, OnError, TopicInput, TopicSpec};
 use crate::validation::{InvalidSpec, Problems};
 
@@ -18,8 +20,8 @@ pub struct ValidatedStreamTransform {
     pub output: TopicSpec,
     /// The dead-letter topic.
     pub dead_letter: Option<TopicSpec>,
-    /// The VRL source.
-    pub program: String,
+    /// The program.
+    pub program: TransformProgram,
     /// Failure handling.
     pub on_error: OnError,
     /// Delivery guarantee.
@@ -28,6 +30,24 @@ pub struct ValidatedStreamTransform {
     pub replicas: NonZeroU32,
     /// What happens to the topics on deletion.
     pub deletion_policy: DeletionPolicy,
+}
+
+/// What a StreamTransform runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TransformProgram {
+    /// A VRL program's source, run on each record.
+    Vrl(String),
+    /// A SQL query, run on each batch.
+    Sql(ValidatedSql),
+}
+
+/// A SQL program with its columns' types parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedSql {
+    /// The query.
+    pub query: String,
+    /// The columns of `records` read from the record's value, in declared order.
+    pub columns: Vec<(String, LakeType)>,
 }
 
 impl StreamTransformSpec {
@@ -48,6 +68,14 @@ impl StreamTransformSpec {
             &mut problems,
         );
         let replicas = topic::replicas(self.replicas, &self.input, "spec.replicas", &mut problems);
+        let program = match (&self.program, &self.sql) {
+            (Some(vrl), None) => Some(TransformProgram::Vrl(vrl.clone())),
+            (None, Some(sql)) => sql_program(sql, &mut problems).map(TransformProgram::Sql),
+            _ => {
+                problems.push("spec", "exactly one of program (VRL) and sql is required");
+                None
+            }
+        };
         problems.finish(|| {
             Some(ValidatedStreamTransform {
                 input: self.input.clone(),
@@ -56,7 +84,7 @@ impl StreamTransformSpec {
                     .dead_letter
                     .as_ref()
                     .map(|dead_letter| dead_letter.topic.clone()),
-                program: self.program.clone(),
+                program: program?,
                 on_error: on_error?,
                 delivery: self.delivery.unwrap_or_default(),
                 replicas: replicas?,
@@ -64,4 +92,28 @@ impl StreamTransformSpec {
             })
         })
     }
+}
+
+fn sql_program(sql: &SqlProgram, problems: &mut Problems) -> Option<ValidatedSql> {
+    let mut columns = Vec::with_capacity(sql.columns.len());
+    for (index, column) in sql.columns.iter().enumerate() {
+        let name = column.name.as_str();
+        if sql.columns[..index]
+            .iter()
+            .any(|earlier| earlier.name == column.name)
+        {
+            problems.push(
+                format!("spec.sql.columns[{index}].name"),
+                format!("column {name} is declared twice"),
+            );
+        }
+        let path = format!("spec.sql.columns[{index}].type");
+        if let Some(sql_type) = problems.check(path, LakeType::parse(&column.sql_type)) {
+            columns.push((name.to_owned(), sql_type));
+        }
+    }
+    (columns.len() == sql.columns.len()).then(|| ValidatedSql {
+        query: sql.query.clone(),
+        columns,
+    })
 }

@@ -15,7 +15,7 @@ use homestream_crds::scrapejob::validate::{
     DocumentSource, FieldValue, PageLink, PaginationMode, ValidatedItems, ValidatedSource,
 };
 use homestream_crds::scrapejob::{ConcurrencyPolicy, Trigger};
-use homestream_crds::streamtransform::Delivery;
+use homestream_crds::streamtransform::{Delivery, TransformProgram};
 use homestream_crds::topic::OnError;
 use homestream_crds::{CassandraSink, DeltaSink, ScrapeJob, StreamTransform};
 
@@ -147,7 +147,10 @@ fn streamtransform_defaults_and_dead_letter() {
         valid.dead_letter.unwrap().name.as_str(),
         "listings.normalised.dead-letter"
     );
-    assert!(valid.program.contains("52.0 / 12.0"));
+    let TransformProgram::Vrl(source) = valid.program else {
+        panic!("the example runs the VRL cleaning program")
+    };
+    assert!(source.contains("52.0 / 12.0"));
 }
 
 #[test]

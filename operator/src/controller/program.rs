@@ -1,9 +1,11 @@
-//! The `ProgramValid` phase: a StreamTransform's VRL program is compiled here, with the
-//! runtime's own compiler and function set, so a program that does not compile never
-//! reaches a pod and the user sees the compiler's diagnostics in status.
+//! The `ProgramValid` phase: a StreamTransform's VRL program is compiled, or its SQL
+//! query planned against its columns, here, with the runtime's own compiler and planner,
+//! so a program that does not compile never reaches a pod and the user sees the
+//! diagnostics, with line and column, in status.
 
 use homestream_common::program::Program;
 use homestream_crds::conditions::PROGRAM_VALID;
+use homestream_crds::streamtransform::TransformProgram;
 
 use crate::status::Observed;
 
@@ -16,9 +18,9 @@ pub struct ProgramCheck {
     pub hash: Option<String>,
 }
 
-/// Compiles `source` and reports `ProgramValid` with every diagnostic (line, column, message).
-pub fn check(source: &str) -> ProgramCheck {
-    match Program::compile(source) {
+/// Compiles `program` and reports `ProgramValid` with every diagnostic (line, column, message).
+pub fn check(program: &TransformProgram) -> ProgramCheck {
+    match Program::compile(program) {
         Ok(program) => ProgramCheck {
             condition: Observed::ok(
                 PROGRAM_VALID,
@@ -50,16 +52,20 @@ fn short(hash: &str) -> &str {
 mod tests {
     use super::*;
 
+    fn vrl(source: &str) -> TransformProgram {
+        TransformProgram::Vrl(source.to_owned())
+    }
+
     #[test]
     fn a_valid_program_is_valid_with_its_hash() {
-        let check = check(".price = to_int!(.price)\n");
+        let check = check(&vrl(".price = to_int!(.price)\n"));
         assert!(check.condition.status, "{:?}", check.condition);
         assert!(check.hash.is_some());
     }
 
     #[test]
     fn an_invalid_program_reports_line_and_column() {
-        let check = check(".a = 1\n.b = nope(.a)\n");
+        let check = check(&vrl(".a = 1\n.b = nope(.a)\n"));
         assert!(!check.condition.status);
         assert_eq!(check.condition.reason, "CompileError");
         assert!(

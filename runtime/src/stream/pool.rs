@@ -1,22 +1,19 @@
 //! Runs a [`Program`] over a chunk of records on several threads at once.
 //!
 //! The program is the transform's CPU work, so a chunk is cut into contiguous parts,
-//! one per thread, each run by that thread's own [`Runner`]; the outcomes come back
-//! in input order. The caller then produces them in that order, so the order within
+//! one per thread, each run by that thread's own [`Runner`] (a SQL program runs its part
+//! as one batch); the outcomes come back in input order. The caller then produces them in that order, so the order within
 //! each partition, and the offsets a transaction commits, are those of a single
 //! thread.
 
 use std::num::NonZeroUsize;
 
-use homestream_common::program::{Origin, Outcome, Program, Runner};
+use homestream_common::program::{Input, Outcome, Program, Runner};
 
 /// Fewer records than this per thread are not worth a thread: below it the chunk
 /// runs on the calling thread alone (a thread costs tens of microseconds to start, a
 /// record a few).
 const MIN_RECORDS_PER_THREAD: usize = 32;
-
-/// One record to run: its JSON payload and where it came from.
-pub type Input<'a> = (&'a [u8], Origin<'a>);
 
 /// A runner per thread.
 pub struct Pool<'p> {
@@ -44,8 +41,7 @@ impl<'p> Pool<'p> {
             .div_ceil(MIN_RECORDS_PER_THREAD)
             .clamp(1, self.runners.len());
         if threads == 1 {
-            let runner = &mut self.runners[0];
-            return run_part(runner, inputs);
+            return self.runners[0].run(inputs);
         }
         let part = inputs.len().div_ceil(threads);
         let mut parts = inputs.chunks(part).zip(self.runners.iter_mut());
@@ -54,10 +50,10 @@ impl<'p> Pool<'p> {
         };
         std::thread::scope(|scope| {
             let others: Vec<_> = parts
-                .map(|(part, runner)| scope.spawn(move || run_part(runner, part)))
+                .map(|(part, runner)| scope.spawn(move || runner.run(part)))
                 .collect();
             let mut outcomes = Vec::with_capacity(inputs.len());
-            outcomes.extend(run_part(own_runner, first));
+            outcomes.extend(own_runner.run(first));
             for other in others {
                 match other.join() {
                     Ok(part) => outcomes.extend(part),
@@ -69,20 +65,15 @@ impl<'p> Pool<'p> {
     }
 }
 
-fn run_part(runner: &mut Runner<'_>, inputs: &[Input<'_>]) -> Vec<Outcome> {
-    inputs
-        .iter()
-        .map(|(payload, origin)| runner.run(payload, *origin))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use homestream_common::program::Origin;
+    use homestream_crds::streamtransform::TransformProgram;
 
     #[test]
     fn outcomes_come_back_in_input_order() {
-        let program = Program::compile(".n = %offset").unwrap();
+        let program = Program::compile(&TransformProgram::Vrl(".n = %offset".to_owned())).unwrap();
         let mut pool = Pool::new(&program, NonZeroUsize::new(3).unwrap());
         for count in [0, 1, 31, 100, 1000] {
             let inputs: Vec<Input<'_>> = (0..count)

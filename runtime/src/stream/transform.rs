@@ -1,5 +1,6 @@
 //! `transform`: consume the input topic in a consumer group, run the StreamTransform's
-//! VRL program on each record, and produce the results to the output topic.
+//! program (VRL on each record, or SQL on each chunk) and produce the results to the
+//! output topic.
 //!
 //! Work goes in batches of at most [`COMMIT_RECORDS`] records or [`COMMIT_INTERVAL`].
 //! With `ExactlyOnce` a batch is a Kafka transaction: results, dead-letter copies and
@@ -66,7 +67,7 @@ const TRANSACTION_TIMEOUT_MS: &str = "15000";
 /// A transform that cannot start or go on.
 #[derive(Debug, thiserror::Error)]
 pub enum TransformError {
-    /// The VRL program does not compile (the operator should have refused it).
+    /// The program does not compile (the operator should have refused it).
     #[error("the program does not compile: {diagnostics}")]
     Program {
         /// The diagnostics, one per line.

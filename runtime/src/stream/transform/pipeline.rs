@@ -18,9 +18,9 @@ use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use super::batch::{Batch, Committer, Committing};
 use crate::stream::dead_letter;
 use crate::stream::metrics::StreamMetrics;
-use crate::stream::pool::{Input, Pool};
+use crate::stream::pool::Pool;
 use homestream_common::kafka::{self, RefusedConnection};
-use homestream_common::program::{Origin, Outcome, Program};
+use homestream_common::program::{Input, Origin, Outcome, Program};
 use homestream_common::serve::Readiness;
 use homestream_common::shutdown::Shutdown;
 

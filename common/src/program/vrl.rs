@@ -1,16 +1,12 @@
 //! A StreamTransform's VRL program: compiled once against a function list without
-//! I/O, then run on each record.
-//!
-//! The operator calls [`Program::compile`] on every spec change to set the
-//! `ProgramValid` condition from the [`Diagnostic`]s, and [`program_hash`] to tell
-//! when pods run the current program; the transform runs it through a [`Runner`]
-//! per thread.
+//! I/O, then run on each record by a [`VrlRunner`] per thread.
 
-use sha2::{Digest, Sha256};
 use vrl::compiler::runtime::{Runtime, Terminate};
 use vrl::compiler::{Function, TargetValue, TimeZone};
 use vrl::diagnostic::DiagnosticList;
 use vrl::value::{ObjectMap, Secrets, Value};
+
+use super::{Diagnostic, Origin, Outcome, Output, line_column, program_hash};
 
 /// Functions of `stdlib-base` a program must not reach because they do I/O or read
 /// the host: the VRL build already leaves out the env, system, network and crypto
@@ -31,75 +27,12 @@ pub const DENIED_FUNCTIONS: &[&str] = &[
     "get_enrichment_table_record",
 ];
 
-/// A compile error or warning at a position of the source.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Diagnostic {
-    /// 1-based line.
-    pub line: usize,
-    /// 1-based column, in characters.
-    pub column: usize,
-    /// What is wrong, with VRL's error code (`E105: call to undefined function`).
-    pub message: String,
-}
-
-impl std::fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}", self.line, self.column, self.message)
-    }
-}
-
-/// A compiled program.
+/// A compiled VRL program.
 #[derive(Debug)]
-pub struct Program {
+pub struct VrlProgram {
     compiled: vrl::compiler::Program,
     hash: String,
     timezone: TimeZone,
-}
-
-/// What a program made of one record.
-#[derive(Debug, PartialEq)]
-pub enum Outcome {
-    /// The records to write (none, one, or one per element when `.` became an array),
-    /// each with its key (`%key` after the run).
-    Records(Vec<Output>),
-    /// The program called `abort`.
-    Aborted(String),
-    /// The program failed at run time.
-    Failed(String),
-}
-
-/// One output record.
-#[derive(Debug, PartialEq)]
-pub struct Output {
-    /// The Kafka key: `%key` after the run, `None` when it is null.
-    pub key: Option<Vec<u8>>,
-    /// The value, encoded as JSON.
-    pub value: Vec<u8>,
-}
-
-/// Where a record came from, visible to the program as `%topic`, `%partition`,
-/// `%offset` and `%timestamp` (milliseconds), next to the writable `%key`.
-#[derive(Clone, Copy, Debug)]
-pub struct Origin<'a> {
-    /// The record's key.
-    pub key: Option<&'a [u8]>,
-    /// The source topic.
-    pub topic: &'a str,
-    /// The source partition.
-    pub partition: i32,
-    /// The source offset.
-    pub offset: i64,
-    /// The record's Kafka timestamp in milliseconds.
-    pub timestamp: Option<i64>,
-}
-
-/// The stable identity of a program's source: lower-case hex SHA-256. It goes into
-/// dead-letter headers and the StreamTransform status.
-pub fn program_hash(source: &str) -> String {
-    Sha256::digest(source.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }
 
 /// The functions a program may call: VRL's base standard library without
@@ -111,7 +44,7 @@ pub fn functions() -> Vec<Box<dyn Function>> {
         .collect()
 }
 
-impl Program {
+impl VrlProgram {
     /// Compiles `source`.
     ///
     /// # Errors
@@ -133,22 +66,22 @@ impl Program {
     }
 
     /// A runner of this program, to be reused for every record a thread handles.
-    pub fn runner(&self) -> Runner<'_> {
-        Runner {
+    pub fn runner(&self) -> VrlRunner<'_> {
+        VrlRunner {
             program: self,
             runtime: Runtime::default(),
         }
     }
 }
 
-/// Runs a [`Program`] record after record, reusing the VRL runtime's allocations
+/// Runs a [`VrlProgram`] record after record, reusing the VRL runtime's allocations
 /// (its variables) between records. One per thread: the program is shared.
-pub struct Runner<'a> {
-    program: &'a Program,
+pub struct VrlRunner<'a> {
+    program: &'a VrlProgram,
     runtime: Runtime,
 }
 
-impl Runner<'_> {
+impl VrlRunner<'_> {
     /// Runs the program on a record's JSON payload, parsed straight into VRL values.
     pub fn run(&mut self, payload: &[u8], origin: Origin<'_>) -> Outcome {
         let value: Value = match serde_json::from_slice(payload) {
@@ -251,16 +184,6 @@ fn diagnostics_at(source: &str, diagnostics: &DiagnosticList) -> Vec<Diagnostic>
         .collect()
 }
 
-/// 1-based line and character column of a byte offset.
-fn line_column(source: &str, offset: usize) -> (usize, usize) {
-    let before = source.get(..offset).unwrap_or(source);
-    let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
-    (
-        before.matches('\n').count() + 1,
-        before[line_start..].chars().count() + 1,
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,7 +197,7 @@ mod tests {
     };
 
     fn run(source: &str, payload: &str) -> Outcome {
-        let program = Program::compile(source).unwrap();
+        let program = VrlProgram::compile(source).unwrap();
         program.runner().run(payload.as_bytes(), ORIGIN)
     }
 
@@ -301,7 +224,7 @@ mod tests {
                 "http_request",
             ),
         ] {
-            let diagnostics = Program::compile(source).unwrap_err();
+            let diagnostics = VrlProgram::compile(source).unwrap_err();
             assert_eq!(
                 diagnostics,
                 vec![Diagnostic {
@@ -324,7 +247,7 @@ mod tests {
 
     #[test]
     fn diagnostics_carry_line_and_column() {
-        let diagnostics = Program::compile(".a = 1\n.b = upcase(.a)\n").unwrap_err();
+        let diagnostics = VrlProgram::compile(".a = 1\n.b = upcase(.a)\n").unwrap_err();
         assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
         assert_eq!(
             (diagnostics[0].line, diagnostics[0].column),
@@ -347,7 +270,7 @@ mod tests {
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
         assert_eq!(
-            Program::compile(".a = 1").unwrap().hash(),
+            VrlProgram::compile(".a = 1").unwrap().hash(),
             program_hash(".a = 1")
         );
     }
