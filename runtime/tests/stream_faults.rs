@@ -1,7 +1,7 @@
 //! Fault tests, in a binary of their own because they disturb the stack (no other test
-//! may run while Kafka or Cassandra is stopped): the transform
-//! killed with SIGKILL mid-stream and restarted leaves every record exactly once in
-//! the output (read committed), and so do two replicas when one is killed and a
+//! may run while Kafka or Cassandra is stopped): the transform (VRL, and SQL) killed
+//! with SIGKILL mid-stream and restarted leaves every record exactly once in the output
+//! (read committed), and so do two replicas when one is killed and a
 //! third joins; the sink killed mid-stream, restarted while Cassandra is stopped for
 //! 30 s, leaves every row present after recovery; a sink started while Cassandra is
 //! down waits, not ready, and then writes every row; a DeltaSink whose S3 server stops
@@ -18,12 +18,22 @@ use homestream_tests::stack::{self, Service};
 use homestream_tests::{StackEnv, kafka, random_name};
 use serde_json::json;
 use stream_support::{
-    CLEAN_LISTING, cleaned, create_table, delta, free_address, key_counts, listing, produce,
-    read_all, readyz, rows_within, sink_spec, start, start_listening, terminate, write_config,
+    CLEAN_LISTING, Cleaning, cleaned, create_table, delta, free_address, key_counts, listing,
+    produce, read_all, readyz, rows_within, sink_spec, sql_cleaning, start, start_listening,
+    terminate, vrl_cleaning, with_program, write_config,
 };
 
 #[tokio::test(flavor = "multi_thread")]
 async fn transform_killed_mid_stream_writes_every_record_exactly_once() -> Result<()> {
+    killed_mid_stream_writes_every_record_exactly_once(&vrl_cleaning()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_transform_killed_mid_stream_writes_every_record_exactly_once() -> Result<()> {
+    killed_mid_stream_writes_every_record_exactly_once(&sql_cleaning()).await
+}
+
+async fn killed_mid_stream_writes_every_record_exactly_once(cleaning: &Cleaning) -> Result<()> {
     let env = StackEnv::load()?;
     let (input, output) = (random_name("st-in"), random_name("st-out"));
     kafka::create_topic(&env, &input, 3).await?;
@@ -38,7 +48,10 @@ async fn transform_killed_mid_stream_writes_every_record_exactly_once() -> Resul
     let config = write_config(
         &env,
         "StreamTransform",
-        &json!({"input": {"topic": input}, "output": {"topic": {"name": output}}, "program": CLEAN_LISTING}),
+        &with_program(
+            json!({"input": {"topic": input}, "output": {"topic": {"name": output}}}),
+            cleaning,
+        ),
     )?;
     let instance = random_name("instance");
 

@@ -1,12 +1,14 @@
 //! The transform against the stack's Kafka: every record out exactly once with its
 //! new key, poison records and results too large for Kafka in the dead-letter topic
-//! with their reason, and a clean stop on SIGTERM.
+//! with their reason, and a clean stop on SIGTERM; with the VRL cleaning program and
+//! with its SQL twin.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use crate::stream_support::{
-    CLEAN_LISTING, listing, produce, read_all, start, terminate, write_config,
+    Cleaning, listing, produce, read_all, sql_cleaning, start, terminate, vrl_cleaning,
+    with_program, write_config,
 };
 use anyhow::Result;
 use homestream_tests::{StackEnv, kafka, random_name};
@@ -30,6 +32,15 @@ async fn topics_with_dead_letter(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn cleans_every_record_once_and_dead_letters_poison() -> Result<()> {
+    cleans_and_dead_letters(&vrl_cleaning()).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sql_cleans_every_record_once_and_dead_letters_poison() -> Result<()> {
+    cleans_and_dead_letters(&sql_cleaning()).await
+}
+
+async fn cleans_and_dead_letters(cleaning: &Cleaning) -> Result<()> {
     let env = StackEnv::load()?;
     let (input, output, dead) = topics_with_dead_letter(&env, 3).await?;
 
@@ -47,12 +58,14 @@ async fn cleans_every_record_once_and_dead_letters_poison() -> Result<()> {
     let config = write_config(
         &env,
         "StreamTransform",
-        &json!({
-            "input": {"topic": input, "startFrom": "Earliest"},
-            "output": {"topic": {"name": output}},
-            "deadLetter": {"topic": {"name": dead}},
-            "program": CLEAN_LISTING,
-        }),
+        &with_program(
+            json!({
+                "input": {"topic": input, "startFrom": "Earliest"},
+                "output": {"topic": {"name": output}},
+                "deadLetter": {"topic": {"name": dead}},
+            }),
+            cleaning,
+        ),
     )?;
     let mut transform = start("transform", &config, &random_name("instance"))?;
 
@@ -105,13 +118,10 @@ async fn cleans_every_record_once_and_dead_letters_poison() -> Result<()> {
         json!({"price": "£1,200 pcm"}),
         "the original record"
     );
-    assert_eq!(
-        no_id.headers["homestream.program.hash"],
-        homestream_common::program::program_hash(CLEAN_LISTING)
-    );
+    assert_eq!(no_id.headers["homestream.program.hash"], cleaning.hash);
     let not_json = by_key("poison-not-json");
     assert!(
-        not_json.headers["homestream.error"].starts_with("payload is not JSON"),
+        not_json.headers["homestream.error"].starts_with(cleaning.not_json),
         "{:?}",
         not_json.headers
     );

@@ -21,6 +21,55 @@ pub mod delta;
 
 pub const CLEAN_LISTING: &str = include_str!("../../../programs/clean_listing.vrl");
 
+/// The cleaning program in one of its two languages: the StreamTransform spec's fields
+/// that carry it, and the program hash its dead letters name.
+pub struct Cleaning {
+    /// `{"program": ...}` or `{"sql": {"query", "columns"}}`.
+    pub spec: Value,
+    /// The hash in the `homestream.program.hash` header.
+    pub hash: String,
+    /// How the reason of a payload that is not JSON starts.
+    pub not_json: &'static str,
+}
+
+/// The VRL cleaning program.
+pub fn vrl_cleaning() -> Cleaning {
+    Cleaning {
+        spec: json!({"program": CLEAN_LISTING}),
+        hash: homestream_common::program::program_hash(CLEAN_LISTING),
+        not_json: "payload is not JSON",
+    }
+}
+
+/// The SQL cleaning program, as the example StreamTransform declares it.
+pub fn sql_cleaning() -> Cleaning {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../manifests/examples/pipeline/normalise-listings-sql.streamtransform.yaml"
+    );
+    let example: homestream_crds::StreamTransform =
+        serde_yaml::from_str(&std::fs::read_to_string(path).expect("the SQL example"))
+            .expect("the SQL example parses");
+    let program = example
+        .spec
+        .validate()
+        .expect("the SQL example is valid")
+        .program;
+    Cleaning {
+        spec: json!({"sql": example.spec.sql}),
+        hash: homestream_common::program::transform_program_hash(&program),
+        not_json: "payload does not decode",
+    }
+}
+
+/// A StreamTransform spec: `fields` with the cleaning program's.
+pub fn with_program(mut fields: Value, cleaning: &Cleaning) -> Value {
+    if let (Some(fields), Some(program)) = (fields.as_object_mut(), cleaning.spec.as_object()) {
+        fields.extend(program.clone());
+    }
+    fields
+}
+
 /// A record as the Rightmove ScrapeJob publishes it, numbered `n`.
 pub fn listing(n: usize) -> Value {
     json!({
