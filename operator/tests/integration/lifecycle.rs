@@ -201,8 +201,52 @@ async fn stream_transform_topics_rollout_invalid_program_and_delete() -> Result<
         wait_condition(&transforms, "clean", "Ready", "False", "CompileError").await?;
         assert_eq!(
             deployment_hash(&deployments, "clean-transform").await?,
-            Some(second),
+            Some(second.clone()),
             "the running version stays"
+        );
+
+        // A SQL program rolls out in its place; an invalid one is reported with the
+        // planner's position and never rolled out either.
+        let sql = |query: &str| -> Result<StreamTransform> {
+            let mut sql = transform("clean", &input, &output, &dead_letter, "")?;
+            sql.spec.program = None;
+            sql.spec.sql = Some(serde_json::from_value(json!({
+                "query": query,
+                "columns": [{"name": "city", "type": "string"}]
+            }))?);
+            Ok(sql)
+        };
+        apply(&transforms, &sql("SELECT upper(city) AS city FROM records")?).await?;
+        wait_condition(&transforms, "clean", "ProgramValid", "True", "Compiled").await?;
+        let third = wait::until("the SQL program to roll out", CONVERGE, || async {
+            let hash = deployment_hash(&deployments, "clean-transform").await?;
+            Ok(hash
+                .filter(|h| *h != second)
+                .ok_or_else(|| format!("still {second}")))
+        })
+        .await?;
+        apply(
+            &transforms,
+            &sql("SELECT upper(city) AS city\nFROM records\nWHERE nope > 1")?,
+        )
+        .await?;
+        let invalid = wait_condition(
+            &transforms,
+            "clean",
+            "ProgramValid",
+            "False",
+            "CompileError",
+        )
+        .await?;
+        assert!(
+            invalid.message.starts_with("3:7: ") && invalid.message.contains("nope"),
+            "diagnostic without its position: {}",
+            invalid.message
+        );
+        assert_eq!(
+            deployment_hash(&deployments, "clean-transform").await?,
+            Some(third),
+            "the SQL version stays"
         );
 
         // deletionPolicy Delete: the finalizer deletes the topics it declared.
