@@ -216,7 +216,11 @@ async fn stream_transform_topics_rollout_invalid_program_and_delete() -> Result<
             }))?);
             Ok(sql)
         };
-        apply(&transforms, &sql("SELECT upper(city) AS city FROM records")?).await?;
+        apply(
+            &transforms,
+            &sql("SELECT upper(city) AS city FROM records")?,
+        )
+        .await?;
         wait_condition(&transforms, "clean", "ProgramValid", "True", "Compiled").await?;
         let third = wait::until("the SQL program to roll out", CONVERGE, || async {
             let hash = deployment_hash(&deployments, "clean-transform").await?;

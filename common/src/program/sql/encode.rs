@@ -110,9 +110,12 @@ pub fn outcomes(
                 outcomes[index] = Outcome::Failed(reason);
                 continue;
             }
+            let input_key = inputs[index].1.key;
             let key = match layout.key {
-                Some(key) => bytes(batch.column(key), row),
-                None => inputs[index].1.key.map(<[u8]>::to_vec),
+                Some(key) => {
+                    bytes(batch.column(key), row).map(|key| passed_through(key, input_key))
+                }
+                None => input_key.map(<[u8]>::to_vec),
             };
             let mut value = Vec::with_capacity(inputs[index].0.len());
             encoder.encode(row, &mut value);
@@ -126,6 +129,18 @@ pub fn outcomes(
         }
     }
     Ok(outcomes)
+}
+
+/// The input key's own bytes when the output key is its text unchanged (as `SELECT *`
+/// passes `_key` on): a key that is not UTF-8 is read as text with replacement
+/// characters, which must not replace it in the output.
+fn passed_through(key: Vec<u8>, input_key: Option<&[u8]>) -> Vec<u8> {
+    match input_key {
+        Some(input) if key != input && String::from_utf8_lossy(input).as_bytes() == key => {
+            input.to_vec()
+        }
+        _ => key,
+    }
 }
 
 fn value_struct(batch: &RecordBatch, layout: &Layout) -> Result<StructArray, ArrowError> {

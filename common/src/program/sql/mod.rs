@@ -17,13 +17,15 @@ pub mod schema;
 
 use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::datatypes::{SchemaRef, UInt32Type};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::common::DataFusionError;
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::config::Dialect;
 use datafusion::execution::TaskContext;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
@@ -32,12 +34,11 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::Statement as ParsedStatement;
 use datafusion::sql::sqlparser::ast::Statement;
 use futures::executor::block_on;
-use homestream_crds::streamtransform::ValidatedSql;
 use homestream_crds::streamtransform::sql::TABLE;
+use homestream_crds::streamtransform::{TransformProgram, ValidatedSql};
 
 use self::encode::Layout;
 use super::{Diagnostic, Input, Outcome, transform_program_hash};
-use homestream_crds::streamtransform::TransformProgram;
 
 /// A planned SQL program.
 #[derive(Debug)]
@@ -45,7 +46,7 @@ pub struct SqlProgram {
     plan: Arc<dyn ExecutionPlan>,
     /// The task configuration a run adds its chunk to.
     config: SessionConfig,
-    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    runtime: Arc<RuntimeEnv>,
     value: SchemaRef,
     records: SchemaRef,
     layout: Layout,
@@ -176,6 +177,30 @@ impl SqlProgram {
         );
         block_on(collect(Arc::clone(&self.plan), Arc::new(task)))
     }
+
+    /// Runs each record of `batch` alone, so that only those the query fails on fail:
+    /// the output of the others, and `failed` with the failures added.
+    fn one_by_one(
+        &self,
+        batch: &RecordBatch,
+        mut failed: Vec<(usize, String)>,
+    ) -> (Vec<RecordBatch>, Vec<(usize, String)>) {
+        let mut results = Vec::with_capacity(batch.num_rows());
+        for row in 0..batch.num_rows() {
+            let one = batch.slice(row, 1);
+            match self.execute(one.clone()) {
+                Ok(batches) => results.extend(batches),
+                Err(error) => failed.push((
+                    input_index(&one),
+                    format!(
+                        "the query failed on this record: {}",
+                        error.strip_backtrace()
+                    ),
+                )),
+            }
+        }
+        (results, failed)
+    }
 }
 
 /// Runs a [`SqlProgram`] on chunks of records.
@@ -191,64 +216,21 @@ impl SqlRunner<'_> {
             Ok(decoded) => decoded,
             Err(error) => return fail_all(inputs, &format!("records do not decode: {error}")),
         };
-        match program.execute(decoded.batch.clone()) {
-            Ok(batches) => encode::outcomes(inputs, &batches, &program.layout, decoded.failed)
-                .unwrap_or_else(|error| {
-                    fail_all(inputs, &format!("output does not encode: {error}"))
-                }),
-            Err(_) if decoded.batch.num_rows() > 1 => {
-                self.one_by_one(inputs, decoded.batch, decoded.failed)
-            }
-            Err(error) => {
-                let mut failed = decoded.failed;
-                if let Some(row) = first_row(&decoded.batch) {
-                    failed.push((row, query_failed(&error)));
-                }
-                encode::outcomes(inputs, &[], &program.layout, failed)
-                    .unwrap_or_else(|error| fail_all(inputs, &error.to_string()))
-            }
-        }
-    }
-
-    /// Runs each decoded record alone, so that only those the query fails on fail.
-    fn one_by_one(
-        &mut self,
-        inputs: &[Input<'_>],
-        batch: RecordBatch,
-        mut failed: Vec<(usize, String)>,
-    ) -> Vec<Outcome> {
-        let program = self.program;
-        let mut results = Vec::with_capacity(batch.num_rows());
-        for row in 0..batch.num_rows() {
-            let one = batch.slice(row, 1);
-            match program.execute(one.clone()) {
-                Ok(batches) => results.extend(batches),
-                Err(error) => {
-                    if let Some(index) = first_row(&one) {
-                        failed.push((index, query_failed(&error)));
-                    }
-                }
-            }
-        }
+        let (results, failed) = match program.execute(decoded.batch.clone()) {
+            Ok(results) => (results, decoded.failed),
+            Err(_) => program.one_by_one(&decoded.batch, decoded.failed),
+        };
         encode::outcomes(inputs, &results, &program.layout, failed)
             .unwrap_or_else(|error| fail_all(inputs, &format!("output does not encode: {error}")))
     }
 }
 
-fn first_row(batch: &RecordBatch) -> Option<usize> {
-    use datafusion::arrow::array::AsArray;
-    use datafusion::arrow::datatypes::UInt32Type;
-    let rows = batch
-        .column(batch.num_columns() - 1)
+/// The input index of a one-row batch of `records`: its row number, the last column.
+fn input_index(one: &RecordBatch) -> usize {
+    let rows = one
+        .column(one.num_columns() - 1)
         .as_primitive::<UInt32Type>();
-    (!rows.is_empty()).then(|| rows.value(0) as usize)
-}
-
-fn query_failed(error: &DataFusionError) -> String {
-    format!(
-        "the query failed on this record: {}",
-        error.strip_backtrace()
-    )
+    rows.value(0) as usize
 }
 
 fn fail_all(inputs: &[Input<'_>], reason: &str) -> Vec<Outcome> {
@@ -261,7 +243,6 @@ fn fail_all(inputs: &[Input<'_>], reason: &str) -> Vec<Outcome> {
 /// Refuses any plan node but those of a per-record map or filter over `records`: what
 /// the syntax checks let through and DataFusion plans as a mix of records.
 fn refuse_other_nodes(plan: &LogicalPlan) -> Result<(), Vec<Diagnostic>> {
-    use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
     let mut refused = None;
     let _ = plan.apply(|node| {
         let allowed = matches!(

@@ -130,6 +130,22 @@ fn origin_columns_are_readable_but_never_reach_the_value() {
 }
 
 #[test]
+fn a_key_passed_on_keeps_its_bytes() {
+    let program = plan("SELECT * FROM records", &[("id", "long")]);
+    let key = [0xff_u8, b'k'];
+    let origin = Origin {
+        key: Some(&key),
+        ..origin(0)
+    };
+    let Outcome::Records(records) = program.runner().run(&[(br#"{"id": 1}"#, origin)]).remove(0)
+    else {
+        panic!()
+    };
+    assert_eq!(records[0].key.as_deref(), Some(&key[..]));
+    assert_eq!(records[0].value, br#"{"id":1}"#);
+}
+
+#[test]
 fn where_drops_and_unnest_fans_out() {
     let program = plan(
         "SELECT unnest(tags) AS tag FROM records WHERE cardinality(tags) > 0",
