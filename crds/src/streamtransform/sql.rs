@@ -22,8 +22,6 @@ pub const ERROR_COLUMN: &str = "_error";
 /// A SQL program: the query and the fields it reads.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self.columns.all(c, self.columns.filter(x, x.name == c.name).size() == 1)")
-    .message("column names must be unique"))]
 pub struct SqlProgram {
     /// One `SELECT` over `records` (the records of a batch), with `WITH` stages and
     /// derived tables over it allowed; no joins, grouping, aggregates, window functions,
@@ -36,7 +34,7 @@ pub struct SqlProgram {
     #[schemars(length(min = 1, max = 65536))]
     pub query: String,
     /// The fields of the input records the query reads, as columns of `records`, 1 to
-    /// 500. Other fields are not seen. Besides these, `records` has `_key` (text),
+    /// 500, names unique. Other fields are not seen. Besides these, `records` has `_key` (text),
     /// `_topic`, `_partition`, `_offset` and `_timestamp` (the record's Kafka timestamp).
     #[schemars(length(min = 1, max = 500))]
     #[x_kube(merge_strategy = ListMerge::Map(vec!["name".into()]))]
