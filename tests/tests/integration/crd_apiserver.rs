@@ -243,8 +243,8 @@ async fn kubectl_explains_fields_and_lists_the_category() -> Result<()> {
             )
             .await?;
             ensure!(
-                short.lines().count() == 6,
-                "short names sj, st, csink list the 6 resources:\n{short}"
+                short.lines().count() == 7,
+                "short names sj, st, csink list the 7 resources:\n{short}"
             );
             Ok(())
         }
