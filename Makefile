@@ -24,7 +24,7 @@ demo-down: ## Stop the demo (delete its namespace, uninstall the chart, stop the
 	tests/env/demo down
 
 test: disk toolchain lint stack-up images ## The whole test suite on the local stack and its node (installs, builds and starts what is missing).
-	$(CARGO) test --workspace --no-fail-fast
+	images/cargo test --workspace --no-fail-fast  # the images' musl release build: one compile serves both
 
 test-unit: toolchain ## The fast tests, with no stack: every crate's unit tests (builders, schema diffs, reconciles against a mock apiserver), the API's tests, the cleaning program's.
 	tests/env/install-promtool.sh  # the dashboard test checks its queries with promtool: a tool, not a server

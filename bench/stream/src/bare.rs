@@ -148,8 +148,9 @@ pub(crate) fn measured(
         wall_seconds,
         cpu_seconds,
         peak_rss_mib,
-        p50_ms: at(0.5) * 1e3,
-        p99_ms: at(0.99) * 1e3,
+        p50_ms: Some(at(0.5) * 1e3),
+        p99_ms: Some(at(0.99) * 1e3),
+        ..Measured::default()
     }
 }
 

@@ -14,8 +14,9 @@ use homestream_tests::{StackEnv, random_name};
 use serde_json::{Value, json};
 
 use crate::bare::COLUMNS;
-use crate::child::{measure_component, self_report};
-use crate::rounds::Table;
+use crate::child::{Component, measure_component, self_report};
+use crate::first_output::Output;
+use crate::table::Table;
 
 /// Rows per commit, for both writers: the DeltaSink's default.
 const FLUSH_ROWS: usize = 100_000;
@@ -78,16 +79,15 @@ pub(crate) async fn measure_delta(
     .await
     .context("creating the benchmark's table")?;
     eprintln!("DeltaSink...");
-    let measured = measure_component(
-        exe,
-        "run-delta-sink",
-        env,
-        "DeltaSink",
-        &spec,
-        records,
-        "homestream_delta_commit_seconds",
-    )
-    .await?;
+    let delta_sink = Component {
+        mode: "run-delta-sink",
+        kind: "DeltaSink",
+        spec: &spec,
+        replicas: 1,
+        latency_histogram: "homestream_delta_commit_seconds",
+        output: Output::Unwatched,
+    };
+    let measured = measure_component(exe, env, &delta_sink, records).await?;
     table.record(DELTA_SINK, measured, Some(PYTHON_BASELINE));
     eprintln!(
         "  {} data files, {}",

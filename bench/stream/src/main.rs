@@ -1,39 +1,61 @@
-//! Throughput benchmark of `transform` and `sink` against the raw limits of the machine.
+//! Throughput benchmark of `transform` and `sink` against the raw limits of the machine
+//! and against Spark Structured Streaming, side by side in one table.
 //!
 //! Generates listing records shaped like the realtor.com REST ScrapeJob's output
-//! ([`records`]), produces them to a topic, then runs measured child processes one after the other:
-//! a bare rdkafka consume-and-produce loop, the transform (exactly-once, the cleaning
-//! program) on every CPU and again on one CPU, the transform with the program `.`
-//! (its cost without a cleaning program), a bare prepared-insert loop three times (as
-//! a runtime task, as the sink runs its pipeline, which is the sink's reference; on
-//! the main thread, which costs a thread wake-up per request; and as a task sending
-//! unlogged batches of 10 rows, as the sink does when records wait), and the sink
-//! (reading the transform's output into the same table). Each is measured from
-//! outside through `/proc`, from the end of its set-up (a component: when `/readyz`
-//! first answers; a bare loop: after its clients are made) to its last record:
-//! CPU time, so records per second per core; peak resident memory; and latency
-//! (runtime: its `processing_seconds` histogram; bare loops: exact, per record from
-//! receipt to acknowledgement).
+//! ([`records`]), produces them to a topic, then runs measured child processes one after
+//! the other, on the same records:
 //!
-//! Run (about 5 minutes a round for a million records on 2 cores):
-//! `cargo build --release -p homestream-bench-stream && target/release/bench-stream [records] [rounds]`
+//! - a bare rdkafka consume-and-produce loop; the transform (exactly-once, all CPUs) with
+//!   the VRL cleaning program `runtime/programs/clean_listing.vrl`, again on one CPU,
+//!   with the program `.` (its cost without a cleaning program), with the SQL cleaning
+//!   program (`clean_listing.sql`, the columns of the SQL example StreamTransform); both
+//!   programs' transforms as 2 replicas (2 processes in one consumer group, as 2 pods);
+//! - each program alone, in process without Kafka ([`program`]);
+//! - Spark (`baselines/spark`, [`spark`]): the cleaning program in Spark SQL built-ins
+//!   and as a Python UDF, Kafka to Kafka;
+//! - a bare prepared-insert loop three times (as a runtime task, as the sink runs its
+//!   pipeline, which is the sink's reference; on the main thread, which costs a thread
+//!   wake-up per request; and as a task sending unlogged batches of 10 rows, as the sink
+//!   does when records wait); the sink, alone and as 2 replicas, and Spark's job into
+//!   Cassandra, each reading the VRL transform's output into a table of its own.
+//!
+//! Each is measured from outside through `/proc`, from the end of its set-up (a
+//! component: when every replica's `/readyz` answers; a bare loop: after its clients are
+//! made; Spark: its first micro-batch's start) to its last record: CPU time, so records
+//! per second per core (of every process: Spark's Python driver, JVM and workers); peak
+//! resident memory (of every process, summed); latency (runtime: its
+//! `processing_seconds` histogram; bare loops: exact, per record from receipt to
+//! acknowledgement); and for the components and Spark, the start-up time, from the
+//! first process's start to the first output the next stage sees ([`first_output`]).
+//! The table then puts homestream against Spark (with the targets: at least 5x
+//! Spark SQL's records per core with at most 1/10 of its memory), the VRL transform
+//! against its program's cost plus the bare loop's (target: within 15%), and checks on a
+//! sample of 1000 keys that every transform and sink wrote the same cleaned records
+//! ([`check`]). Targets are reported, never asserted.
+//!
+//! Run (about 15 minutes a round for a million records on 2 idle cores; the first run
+//! also installs Spark under `$HOMESTREAM_CACHE`, about 400 MB from PyPI and Maven
+//! Central): `cargo build --release -p homestream-bench-stream && target/release/bench-stream [records] [rounds]`
 //!
 //! With several rounds, every row is measured once a round and the table shows the
-//! medians; a ratio to a bare loop is taken within each round (the two ran minutes
-//! apart, not a round apart), and its range across rounds is shown next to it.
+//! medians; a ratio between rows is taken within each round (they ran minutes apart,
+//! not a round apart), and its range across rounds is shown next to it. When Spark
+//! cannot be set up or a Spark job fails, its rows say why and the rest is measured.
 //!
-//! `bench-stream sink [records] [rounds]` measures only the bare insert loops and the sink: it
-//! runs the cleaning program in process and produces its output straight to the
-//! sink's input topic, skipping the bare Kafka loop and the transform.
+//! `bench-stream sink [records] [rounds]` measures only the bare insert loops, the sink
+//! and Spark's sink job: it runs the VRL cleaning program in process and produces its
+//! output straight to the sinks' input topic.
 //!
 //! `bench-stream delta [records] [rounds]` measures the DeltaSink against the Python a
 //! team would write instead (confluent-kafka, pyarrow, deltalake's `write_deltalake`;
 //! its venv is made by `baselines/venv.sh`), each appending the cleaned records to a
 //! Delta table on the stack's S3; latency there is a commit's.
 //!
-//! `bench-stream program [records] [file.vrl]` measures the CPU cost per record of
-//! the cleaning program (or `file.vrl`, e.g. `.` for the fixed cost of parsing and
-//! encoding) alone, in process, without Kafka: the run to put under `perf record`.
+//! `bench-stream program [records] [file]` measures the CPU cost per record of the VRL
+//! cleaning program, or of `file` (`.sql`: a query read with the SQL example's columns;
+//! otherwise VRL, e.g. `.` for the fixed cost of parsing and encoding), alone, in
+//! process, without Kafka, a chunk of 512 records a run as the transform runs it: the
+//! run to put under `perf record`.
 
 #![allow(
     missing_docs,
@@ -41,7 +63,7 @@
     clippy::cast_possible_truncation,
     clippy::cast_sign_loss
 )]
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use homestream_common::serve;
@@ -52,13 +74,18 @@ use homestream_runtime::process::Process;
 use homestream_runtime::stream;
 
 mod bare;
+mod check;
 mod child;
+mod first_output;
 mod lake;
+mod program;
 mod records;
 mod rounds;
+mod spark;
+mod table;
+mod tree;
 
 use bare::{bare_insert, bare_kafka};
-use child::proc_usage;
 use rounds::{Scope, orchestrate};
 
 /// The allocator of `homestream-runtime`, so that the components run here as they ship.
@@ -66,26 +93,33 @@ use rounds::{Scope, orchestrate};
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const PARTITIONS: i32 = 4;
-const PROGRAM: &str = include_str!("../../../runtime/programs/clean_listing.vrl");
 /// The sink's default write concurrency, used by the bare insert loop too.
 const CONCURRENCY: usize = 64;
 /// Rows per unlogged batch in the batched bare insert loop: the sink's most.
 const BATCH_ROWS: u64 = MAX_BATCH_ROWS.get() as u64;
 
-/// A child's measurements.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+/// A row's measurements, in one round.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Measured {
     records: u64,
     wall_seconds: f64,
     cpu_seconds: f64,
+    /// Of all its processes together.
     peak_rss_mib: f64,
-    p50_ms: f64,
-    p99_ms: f64,
+    /// Latency, where the row measures it.
+    p50_ms: Option<f64>,
+    p99_ms: Option<f64>,
+    /// From the start of its first process to the first output the next stage sees.
+    startup_seconds: Option<f64>,
+    /// Each process's peak resident MiB, when there are several.
+    #[serde(default)]
+    processes: Vec<(String, f64)>,
 }
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let runtime = tokio::runtime::Runtime::new()?;
+    let count = |index: usize, default: usize| args.get(index).map_or(Ok(default), |n| n.parse());
     match args.get(1).map(String::as_str) {
         Some("run-transform") => runtime.block_on(run_component("transform", &args[2], &args[3])),
         Some("run-sink") => runtime.block_on(run_component("sink", &args[2], &args[3])),
@@ -104,25 +138,23 @@ fn main() -> Result<()> {
             };
             report(&measured)
         }
-        Some("program") => program_cost(
-            args.get(2).map_or(Ok(200_000), |n| n.parse())?,
-            args.get(3).map(std::fs::read_to_string).transpose()?,
-        ),
-        Some("sink") => {
-            let records = args.get(2).map_or(Ok(1_000_000), |n| n.parse())?;
-            let rounds = args.get(3).map_or(Ok(1), |n| n.parse())?;
-            runtime.block_on(orchestrate(records, rounds, Scope::SinkOnly))
+        Some("measure-program") => {
+            let cost = program::cost(&program::cleaning(&args[3])?, args[2].parse()?)?;
+            println!("{}", serde_json::to_string(&cost)?);
+            Ok(())
         }
-        Some("delta") => {
-            let records = args.get(2).map_or(Ok(1_000_000), |n| n.parse())?;
-            let rounds = args.get(3).map_or(Ok(1), |n| n.parse())?;
-            runtime.block_on(orchestrate(records, rounds, Scope::DeltaOnly))
-        }
-        other => {
-            let records = other.map_or(Ok(1_000_000), str::parse)?;
-            let rounds = args.get(2).map_or(Ok(1), |n| n.parse())?;
-            runtime.block_on(orchestrate(records, rounds, Scope::All))
-        }
+        Some("program") => program::print_cost(count(2, 200_000)?, args.get(3).map(Path::new)),
+        Some("sink") => runtime.block_on(orchestrate(
+            count(2, 1_000_000)?,
+            count(3, 1)?,
+            Scope::SinkOnly,
+        )),
+        Some("delta") => runtime.block_on(orchestrate(
+            count(2, 1_000_000)?,
+            count(3, 1)?,
+            Scope::DeltaOnly,
+        )),
+        _ => runtime.block_on(orchestrate(count(1, 1_000_000)?, count(2, 1)?, Scope::All)),
     }
 }
 
@@ -146,43 +178,4 @@ async fn run_component(component: &str, config: &str, listen: &str) -> Result<()
         "delta-sink" => stream::delta::run(&config, process).await,
         _ => stream::sink::run(&config, process).await,
     }
-}
-
-/// CPU cost of the cleaning program alone, in process and without Kafka: the share
-/// of the transform's cost that is VRL (parse, run, encode), and a target for `perf`.
-/// `source` replaces the cleaning program, e.g. with `.` to measure the fixed cost.
-fn program_cost(records: usize, source: Option<String>) -> Result<()> {
-    use homestream_common::program::{Origin, VrlProgram};
-    let payloads: Vec<Vec<u8>> = (0..records.min(10_000))
-        .map(|n| serde_json::to_vec(&records::listing(n)))
-        .collect::<Result<_, _>>()?;
-    let program = VrlProgram::compile(source.as_deref().unwrap_or(PROGRAM))
-        .map_err(|errors| anyhow::anyhow!("{errors:?}"))?;
-    let mut runner = program.runner();
-    // CPU time, not wall time: the machine is shared.
-    let cpu_before = proc_usage(std::process::id())?.0;
-    let mut bytes = 0;
-    for n in 0..records {
-        let origin = Origin {
-            key: Some(b"raw-1"),
-            topic: "bench-in",
-            partition: 0,
-            offset: n as i64,
-            timestamp: Some(1_778_751_000_000),
-        };
-        if let homestream_common::program::Outcome::Records(records) =
-            runner.run(&payloads[n % payloads.len()], origin)
-        {
-            bytes += records
-                .iter()
-                .map(|record| record.value.len())
-                .sum::<usize>();
-        }
-    }
-    let cpu = proc_usage(std::process::id())?.0 - cpu_before;
-    println!(
-        "{records} records through the program in {cpu:.2} CPU s: {:.2} us/record ({bytes} bytes out)",
-        cpu * 1e6 / records as f64
-    );
-    Ok(())
 }

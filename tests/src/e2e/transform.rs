@@ -1,5 +1,5 @@
-//! A StreamTransform of a test's world as the tests change and watch it: its program,
-//! its Deployment's rollout, and its status conditions.
+//! A StreamTransform of a test's world as the tests change and watch it: its program
+//! (VRL or SQL), its Deployment's rollout, and its status conditions.
 
 use anyhow::Result;
 use homestream_crds::StreamTransform;
@@ -16,7 +16,21 @@ use super::World;
 /// # Errors
 /// When the apiserver refuses the patch.
 pub async fn set_program(world: &World, name: &str, program: &str) -> Result<()> {
-    let patch = json!({"spec": {"program": program}});
+    patch_spec(world, name, json!({"program": program, "sql": null})).await
+}
+
+/// Replaces the program of StreamTransform `name` with a SQL `query` reading the
+/// text field `id`.
+///
+/// # Errors
+/// When the apiserver refuses the patch.
+pub async fn set_sql(world: &World, name: &str, query: &str) -> Result<()> {
+    let sql = json!({"query": query, "columns": [{"name": "id", "type": "string"}]});
+    patch_spec(world, name, json!({"program": null, "sql": sql})).await
+}
+
+async fn patch_spec(world: &World, name: &str, spec: serde_json::Value) -> Result<()> {
+    let patch = json!({ "spec": spec });
     world
         .api::<StreamTransform>()
         .patch(name, &PatchParams::default(), &Patch::Merge(&patch))

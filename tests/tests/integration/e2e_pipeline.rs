@@ -271,15 +271,7 @@ async fn a_program_change_rolls_the_pods_and_an_invalid_one_does_not() -> Result
 
         // An invalid program: the diagnostic in status, the running pod untouched.
         transform::set_program(&world, TRANSFORM, ".version = 2 +\n").await?;
-        let message = wait::until("ProgramValid=False", CONVERGE, || async {
-            Ok(
-                match transform::condition(&world, TRANSFORM, "ProgramValid").await? {
-                    Some(c) if c.status == "False" => Ok(c.message),
-                    other => Err(format!("{other:?}")),
-                },
-            )
-        })
-        .await?;
+        let message = program_invalid(&world).await?;
         assert!(
             message.contains("1:"),
             "the diagnostic has a line and column: {message}"
@@ -314,7 +306,56 @@ async fn a_program_change_rolls_the_pods_and_an_invalid_one_does_not() -> Result
             version(kafka::collect_n(&output, 1, CONVERGE).await?)?,
             json!(2)
         );
+
+        // A SQL program in its place runs in the same image on the node; one that does
+        // not plan is reported with its position and not rolled out either.
+        transform::set_sql(&world, TRANSFORM, "SELECT 3 AS version, id FROM records").await?;
+        let (sql_hash, sql_pods) = wait::until("the SQL rollout", CONVERGE, || async {
+            Ok(match transform::rolled_out(&world, TRANSFORM).await? {
+                Ok((sql_hash, _)) if sql_hash == hash => Err("the VRL config hash".to_owned()),
+                other => other,
+            })
+        })
+        .await?;
+        raw.produce(3..4).await?;
+        assert_eq!(
+            version(kafka::collect_n(&output, 1, CONVERGE).await?)?,
+            json!(3)
+        );
+        transform::set_sql(
+            &world,
+            TRANSFORM,
+            "SELECT 4 AS version\nFROM records ORDER BY id",
+        )
+        .await?;
+        let message = program_invalid(&world).await?;
+        assert!(
+            message.starts_with("2:23: ORDER BY is not allowed"),
+            "the planner's diagnostic with its position: {message}"
+        );
+        raw.produce(4..5).await?;
+        assert_eq!(
+            version(kafka::collect_n(&output, 1, CONVERGE).await?)?,
+            json!(3)
+        );
+        let rolled = transform::rolled_out(&world, TRANSFORM)
+            .await?
+            .map_err(anyhow::Error::msg)?;
+        assert_eq!(rolled, (sql_hash, sql_pods));
         Ok(())
+    })
+    .await
+}
+
+/// The message of the cleaning transform's `ProgramValid` condition once it is False.
+async fn program_invalid(world: &World) -> Result<String> {
+    wait::until("ProgramValid=False", CONVERGE, || async {
+        Ok(
+            match transform::condition(world, TRANSFORM, "ProgramValid").await? {
+                Some(c) if c.status == "False" => Ok(c.message),
+                other => Err(format!("{other:?}")),
+            },
+        )
     })
     .await
 }

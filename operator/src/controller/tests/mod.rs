@@ -1,5 +1,5 @@
 //! Reconcile scenarios without a cluster: a controller runs against a mock apiserver
-//! (tower-test's service pair behind a real kube `Client`) that expects the scenario's
+//! (a channel-backed tower service behind a real kube `Client`) that expects the scenario's
 //! requests in order (method, path, body), answers each as the apiserver would, and
 //! fails the test on any other. Kafka is either an address where nothing listens, so a
 //! reconcile that tried it would outlast the scenario, or librdkafka's in-process mock
@@ -25,7 +25,7 @@ use kube::{Client, Resource, ResourceExt};
 use prometheus_client::registry::Registry;
 use serde::Serialize;
 use serde_json::{Value, json};
-use tower_test::mock::{Handle, SendResponse};
+use tokio::sync::{mpsc, oneshot};
 
 use super::topics::Declarations;
 use super::{Context, Error, FIELD_MANAGER};
@@ -47,7 +47,19 @@ pub fn context(kafka: &str) -> (Arc<Context>, ApiServer) {
 
 /// [`context`], with more operator flags.
 pub fn context_with(kafka: &str, flags: &[&str]) -> (Arc<Context>, ApiServer) {
-    let (service, handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let (requests, handle) = mpsc::unbounded_channel::<(Request<Body>, Responder)>();
+    let service = tower::service_fn(move |request: Request<Body>| {
+        let requests = requests.clone();
+        async move {
+            let (respond, response) = oneshot::channel();
+            requests
+                .send((request, respond))
+                .map_err(|_| "the scenario's apiserver is gone")?;
+            response
+                .await
+                .map_err(|_| "the scenario dropped the request unanswered")
+        }
+    });
     let client = Client::new(service, NAMESPACE);
     let kafka = format!("--kafka-bootstrap-servers={kafka}");
     let cassandra = format!("--cassandra-contact-points={NOWHERE}");
@@ -91,7 +103,7 @@ where
     tokio::select! {
         outcome = &mut reconcile => outcome.expect("the reconcile panicked"),
         // None: the client is gone with the finished reconcile's context.
-        Some((request, _)) = api.0.next_request() => {
+        Some((request, _)) = api.0.recv() => {
             panic!("unexpected request {} {}", request.method(), request.uri())
         }
         () = &mut deadline => panic!(
@@ -100,8 +112,11 @@ where
     }
 }
 
-/// The apiserver side of the context's client.
-pub struct ApiServer(Handle<Request<Body>, Response<Body>>);
+/// How a request reaches the scenario: with the channel its response goes back on.
+type Responder = oneshot::Sender<Response<Body>>;
+
+/// The apiserver side of the context's client: the requests it made, in order.
+pub struct ApiServer(mpsc::UnboundedReceiver<(Request<Body>, Responder)>);
 
 /// A request the reconcile made, read, and the means to answer it.
 pub struct Exchange {
@@ -111,7 +126,7 @@ pub struct Exchange {
     content_type: Option<String>,
     /// The request body as JSON (`null` when empty).
     pub body: Value,
-    respond: SendResponse<Response<Body>>,
+    respond: Responder,
 }
 
 impl ApiServer {
@@ -119,7 +134,7 @@ impl ApiServer {
     pub async fn expect(&mut self, method: Method, path: &str) -> Exchange {
         let (request, respond) = self
             .0
-            .next_request()
+            .recv()
             .await
             .unwrap_or_else(|| panic!("the reconcile ended without {method} {path}"));
         let line = format!("{} {}", request.method(), request.uri());
@@ -286,7 +301,8 @@ impl Exchange {
             .status(code)
             .body(Body::from(serde_json::to_vec(body).unwrap()))
             .unwrap();
-        self.respond.send_response(response);
+        // An error means the reconcile stopped waiting; `reconciled` reports its outcome.
+        let _ = self.respond.send(response);
     }
 }
 
