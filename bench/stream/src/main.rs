@@ -35,7 +35,10 @@
 //!
 //! Run (about 15 minutes a round for a million records on 2 idle cores; the first run
 //! also installs Spark under `$HOMESTREAM_CACHE`, about 400 MB from PyPI and Maven
-//! Central): `cargo build --release -p homestream-bench-stream && target/release/bench-stream [records] [rounds]`
+//! Central): `images/cargo build --workspace --bin bench-stream &&
+//! target/x86_64-unknown-linux-musl/release/bench-stream [records] [rounds]`: built as the
+//! images are (static musl, release, mimalloc), so the components run as they ship and
+//! the build reuses the images'.
 //!
 //! With several rounds, every row is measured once a round and the table shows the
 //! medians; a ratio between rows is taken within each round (they ran minutes apart,

@@ -4,6 +4,10 @@
 use std::net::TcpListener;
 use std::process::Command;
 
+/// EADDRINUSE as the OS error Rust prints: its text is the C library's (glibc "Address
+/// already in use", musl "Address in use"), the number is Linux's.
+const ADDRESS_IN_USE: &str = "(os error 98)";
+
 #[test]
 fn a_taken_port_stops_the_operator_at_once_with_the_reason() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -19,7 +23,7 @@ fn a_taken_port_stops_the_operator_at_once_with_the_reason() {
     assert!(
         stderr.contains(&format!(
             "cannot serve /metrics, /healthz and /readyz on {addr}"
-        )) && stderr.contains("Address already in use"),
+        )) && stderr.contains(ADDRESS_IN_USE),
         "{stderr}"
     );
 }
