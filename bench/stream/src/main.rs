@@ -57,8 +57,8 @@
 //! `bench-stream program [records] [file]` measures the CPU cost per record of the VRL
 //! cleaning program, or of `file` (`.sql`: a query read with the SQL example's columns;
 //! otherwise VRL, e.g. `.` for the fixed cost of parsing and encoding), alone, in
-//! process, without Kafka, a chunk of 512 records a run as the transform runs it: the
-//! run to put under `perf record`.
+//! process, without Kafka, a chunk a run as the transform polls it (512 records for VRL,
+//! 4096 for SQL): the run to put under `perf record`.
 
 #![allow(
     missing_docs,

@@ -9,7 +9,7 @@ use anyhow::{Context, Result, anyhow};
 use homestream_common::program::{Origin, Outcome, Program};
 use homestream_crds::StreamTransform;
 use homestream_crds::streamtransform::{SqlProgram, TransformProgram};
-use homestream_runtime::stream::transform::CHUNK_RECORDS;
+use homestream_runtime::stream::transform::chunk_records;
 
 use crate::child::proc_usage;
 use crate::records;
@@ -77,6 +77,8 @@ pub(crate) fn load(path: &Path) -> Result<TransformProgram> {
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct ProgramCost {
     pub(crate) records: usize,
+    /// Records a run.
+    pub(crate) chunk: usize,
     pub(crate) cpu_seconds: f64,
     /// Bytes of the records the program wrote.
     pub(crate) bytes_out: usize,
@@ -91,7 +93,8 @@ impl ProgramCost {
 }
 
 /// Runs `program` on `records` generated records (10 000 distinct ones, over and over),
-/// [`CHUNK_RECORDS`] a run, on this thread, and measures this process's CPU time.
+/// [`chunk_records`] a run (as the transform polls them), on this thread, and measures
+/// this process's CPU time.
 ///
 /// # Errors
 /// When the program does not compile, or `/proc` cannot be read.
@@ -100,17 +103,19 @@ pub(crate) fn cost(program: &TransformProgram, records: usize) -> Result<Program
         .map(|n| serde_json::to_vec(&records::listing(n)))
         .collect::<Result<_, _>>()?;
     let compiled = Program::compile(program).map_err(|errors| anyhow!("{errors:?}"))?;
+    let chunk = chunk_records(&compiled);
     let mut runner = compiled.runner();
     let mut cost = ProgramCost {
         records,
+        chunk,
         cpu_seconds: 0.0,
         bytes_out: 0,
         without_output: 0,
     };
     // CPU time, not wall time: the machine is shared.
     let cpu_before = proc_usage(std::process::id())?.0;
-    for first in (0..records).step_by(CHUNK_RECORDS) {
-        let inputs: Vec<_> = (first..records.min(first + CHUNK_RECORDS))
+    for first in (0..records).step_by(chunk) {
+        let inputs: Vec<_> = (first..records.min(first + chunk))
             .map(|n| {
                 let origin = Origin {
                     key: Some(b"raw-1".as_slice()),
@@ -151,7 +156,8 @@ pub(crate) fn print_cost(records: usize, path: Option<&Path>) -> Result<()> {
     };
     let cost = cost(&program, records)?;
     println!(
-        "{records} records through the {language} program, {CHUNK_RECORDS} a run, in {:.2} CPU s: {:.2} us/record ({} bytes out, {} records without output)",
+        "{records} records through the {language} program, {} a run, in {:.2} CPU s: {:.2} us/record ({} bytes out, {} records without output)",
+        cost.chunk,
         cost.cpu_seconds,
         cost.micros_per_record(),
         cost.bytes_out,

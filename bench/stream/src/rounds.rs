@@ -41,7 +41,7 @@ const SQL_TRANSFORM: &str = "transform (exactlyOnce, SQL)";
 const BARE_INSERT: &str = "bare prepared insert (64 inflight)";
 const SINK: &str = "sink (atLeastOnce+idempotent)";
 const VRL_ALONE: &str = "VRL (clean_listing.vrl)";
-const SQL_ALONE: &str = "SQL (clean_listing.sql, 512 a run)";
+const SQL_ALONE: &str = "SQL (clean_listing.sql)";
 /// The components' latency: from receiving a record to committing its result.
 const PROCESSING: &str = "homestream_stream_processing_seconds";
 

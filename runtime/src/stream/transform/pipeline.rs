@@ -25,9 +25,9 @@ use homestream_common::serve::Readiness;
 use homestream_common::shutdown::Shutdown;
 
 use super::{
-    CHUNK_RECORDS, COMMIT_RECORDS, DeliveryContext, KAFKA_TIMEOUT, POLL_TIMEOUT,
-    POLL_WHILE_COMMITTING, REFUSAL_CHECK_INTERVAL, TRANSACTION_TIMEOUT_MS, TransformContext,
-    TransformError,
+    COMMIT_RECORDS, DeliveryContext, KAFKA_TIMEOUT, POLL_TIMEOUT, POLL_WHILE_COMMITTING,
+    REFUSAL_CHECK_INTERVAL, TRANSACTION_TIMEOUT_MS, TransformContext, TransformError,
+    chunk_records,
 };
 
 pub(super) struct Transform<'p> {
@@ -135,7 +135,7 @@ impl<'p> Transform<'p> {
         readiness: &Readiness,
     ) -> Result<(), TransformError> {
         readiness.set(true);
-        let mut chunk = Vec::with_capacity(CHUNK_RECORDS);
+        let mut chunk = Vec::with_capacity(chunk_records(self.program));
         // What the program made of records polled while a batch commits: produced into
         // the next batch once the commit is done.
         let mut waiting = Vec::new();
@@ -171,7 +171,7 @@ impl<'p> Transform<'p> {
         Ok(())
     }
 
-    /// Polls up to [`CHUNK_RECORDS`] records into `chunk`: waits for the first, then
+    /// Polls up to [`chunk_records`] records into `chunk`: waits for the first, then
     /// takes what is already there.
     pub(super) fn poll_chunk<'c>(
         &mut self,
@@ -184,7 +184,8 @@ impl<'p> Transform<'p> {
         } else {
             POLL_TIMEOUT
         };
-        while chunk.len() < CHUNK_RECORDS {
+        let limit = chunk_records(self.program);
+        while chunk.len() < limit {
             let polled = consumer.poll(timeout);
             if consumer.context().revoked.swap(false, Ordering::SeqCst) {
                 // Records polled before the rebalance are of the old assignment, which
