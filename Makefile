@@ -38,7 +38,7 @@ images: toolchain ## Build the container images without Docker (images/build) an
 
 lint: toolchain ## rustfmt and clippy, warnings are errors.
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	images/cargo clippy --workspace --all-targets -- -D warnings  # shares the C builds and proc macros with the images' build
 
 fmt: ## Format the code.
 	$(CARGO) fmt --all
