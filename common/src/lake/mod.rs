@@ -3,11 +3,10 @@
 //! table's schema from the declared columns ([`schema`]), and opening a table that may
 //! not exist yet ([`open`]).
 
+mod s3;
 pub mod schema;
 
 use std::collections::HashMap;
-use std::sync::Once;
-
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use homestream_crds::format::location::S3Location;
 use homestream_crds::runtime::ResolvedS3;
@@ -90,15 +89,9 @@ fn builder(
     location: &S3Location,
     options: HashMap<String, String>,
 ) -> Result<DeltaTableBuilder, DeltaTableError> {
-    register_s3();
+    s3::register();
     let url = deltalake::ensure_table_uri(location.as_str())?;
     Ok(DeltaTableBuilder::from_url(url)?.with_storage_options(options))
-}
-
-/// `s3://` URLs reach `deltalake` only once its S3 support is registered.
-fn register_s3() {
-    static REGISTER: Once = Once::new();
-    REGISTER.call_once(|| deltalake::aws::register_handlers(None));
 }
 
 /// The application id of the `txn` action that records how far a DeltaSink committed
