@@ -30,8 +30,9 @@ fi
 # Playwright's wheel brings its driver; no browser download: it drives Debian's Chromium.
 "$venv/bin/pip" install --quiet --disable-pip-version-check "scrapy>=2.11,<3" "playwright>=1.45,<2"
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p homestream-runtime --example bench_scrape
-bench="${CARGO_TARGET_DIR:-$root/target}/release/examples/bench_scrape"
+# Built as the images are (static musl, release), reusing the images' and tests' units.
+"$root/images/cargo" build --quiet --workspace --example bench_scrape
+bench="${CARGO_TARGET_DIR:-$root/target}/x86_64-unknown-linux-musl/release/examples/bench_scrape"
 
 serve_out="$(mktemp)"
 "$bench" serve > "$serve_out" &
