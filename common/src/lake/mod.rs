@@ -6,10 +6,10 @@
 mod s3;
 pub mod schema;
 
-use std::collections::HashMap;
 use deltalake::{DeltaTable, DeltaTableBuilder, DeltaTableError};
 use homestream_crds::format::location::S3Location;
 use homestream_crds::runtime::ResolvedS3;
+use std::collections::HashMap;
 
 /// An S3 access key.
 #[derive(Clone)]

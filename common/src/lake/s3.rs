@@ -12,8 +12,8 @@ use std::str::FromStr;
 use std::sync::{Arc, Once};
 
 use deltalake::logstore::{
-    LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig,
-    default_logstore, logstore_factories, object_store_factories,
+    LogStore, LogStoreFactory, ObjectStoreFactory, ObjectStoreRef, StorageConfig, default_logstore,
+    logstore_factories, object_store_factories,
 };
 use deltalake::{DeltaResult, DeltaTableError, Path};
 use object_store::ObjectStoreScheme;
@@ -52,11 +52,10 @@ impl ObjectStoreFactory for S3Stores {
                 builder = builder.with_config(key, value);
             }
         }
-        let (_, path) = ObjectStoreScheme::parse(url).map_err(|error| {
-            DeltaTableError::GenericError {
+        let (_, path) =
+            ObjectStoreScheme::parse(url).map_err(|error| DeltaTableError::GenericError {
                 source: Box::new(error),
-            }
-        })?;
+            })?;
         Ok((Arc::new(builder.build()?), path))
     }
 }
