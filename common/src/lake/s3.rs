@@ -5,8 +5,8 @@
 //! This is what `deltalake`'s `s3` feature registers too, except that it resolves
 //! credentials through the AWS SDK when no endpoint is set. object_store's own chain
 //! covers what a pod has (the `AWS_*` variables, web identity for IRSA, container and
-//! instance credentials), and without the SDK a build compiles about twenty crates and
-//! the AWS-LC C library fewer.
+//! instance credentials), and without the SDK a build compiles 69 crates fewer (the
+//! AWS-LC C library stays: reqwest 0.13, under deltalake's kernel engine, asks for it).
 
 use std::str::FromStr;
 use std::sync::{Arc, Once};
